@@ -1,0 +1,46 @@
+"""Tell a person's answer from an out-of-office or a bounce. Pure.
+
+Only a genuine answer hands the conversation to the owner; an out-of-office never stops
+the decline, and a bounce means the ask never arrived.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from daemon.message import Mail
+
+AnswerKind = Literal["genuine", "automatic", "bounce"]
+
+_OOO_SUBJECT = re.compile(
+    r"(out of (the )?office|automatic reply|auto(matic)?[- ]?reply|autoreply|^auto:|away from"
+    r"|on vacation|on holiday|abwesenheit|automatische antwort|réponse automatique"
+    r"|absence|fuera de la oficina|respuesta automática|afwezig|niet aanwezig)",
+    re.I,
+)
+_BOUNCE_SENDER = re.compile(r"^(mailer-daemon|postmaster)@", re.I)
+_BOUNCE_SUBJECT = re.compile(
+    r"(undeliver|delivery status notification|returned mail|delivery failure|failure notice)", re.I
+)
+
+
+def answer_kind(mail: Mail) -> tuple[AnswerKind, str]:
+    """The kind of answer, and why."""
+    if mail.content_type == "multipart/report" or "multipart/report" in mail.header("content-type"):
+        return "bounce", "multipart/report (delivery status notification)"
+    if _BOUNCE_SENDER.match(mail.from_addr) or not mail.from_addr:
+        return "bounce", f"sender {mail.from_addr or '<>'} is a mailer daemon"
+    if _BOUNCE_SUBJECT.search(mail.subject):
+        return "bounce", f"subject {mail.subject!r} reads like a bounce"
+    auto = mail.header("auto-submitted").split(";")[0].strip().lower()
+    if auto and auto != "no":
+        return "automatic", f"Auto-Submitted: {auto}"
+    for header in ("x-autoreply", "x-autorespond"):
+        if mail.header(header):
+            return "automatic", f"{header} present"
+    if mail.header("precedence").lower() in ("auto_reply", "bulk", "junk"):
+        return "automatic", f"Precedence: {mail.header('precedence').lower()}"
+    if _OOO_SUBJECT.search(mail.subject):
+        return "automatic", f"subject {mail.subject!r} reads like an out-of-office"
+    return "genuine", "a person's reply"

@@ -1,0 +1,521 @@
+"""One pass of askfirst (`run_once`) and the long-running loop around it (`run_forever`).
+
+A pass: read new mail in the watched folder and act on each message (one transaction per
+message), then turn due deadlines into declines, then send what the outbox holds, then set
+the flags and Sent copies that are still owed to the mailbox. Each stage only reads what
+the previous stages committed, so a crash anywhere leaves a state the next pass completes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from daemon.answer import answer_kind
+from daemon.classify import classify
+from daemon.clock import Clock, from_epoch, to_epoch
+from daemon.config import Settings
+from daemon.imap import Fetched, ImapError, MailboxThread
+from daemon.lifecycle import (
+    Answered,
+    DeadlinePassed,
+    Detected,
+    Event,
+    Flag,
+    Invitation,
+    Notify,
+    Send,
+    SendFailed,
+    State,
+    transition,
+)
+from daemon.message import Mail, parse
+from daemon.render import Templates, compose, new_message_id, person
+from daemon.rules import Context, decide
+from daemon.smtp import Envelope, SendError, SmtpSender
+from daemon.store import DATA, FAILED, PENDING, SENDING, SENT, Store
+
+log = logging.getLogger("askfirst")
+
+# Persisted retry schedule for transient SMTP failures; after the last step the mail fails.
+RETRY_AFTER = tuple(
+    timedelta(minutes=m) for m in (5, 15, 60, 240, 360, 360, 360, 360, 360, 360, 360, 360, 360)
+)
+BATCH = 50  # messages fetched per round trip; bounds memory with large mails
+NETWORK_NAMES = {"linkedin": "LinkedIn", "facebook": "Facebook", "email": "e-mail"}
+
+
+@dataclass
+class Report:
+    """What one pass did; `run_once` returns it and the log prints it."""
+
+    fetched: int = 0
+    invitations: int = 0
+    answers: int = 0
+    ignored: int = 0
+    errors: int = 0
+    declined: int = 0
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+    outcomes: list[str] = field(default_factory=list)
+
+
+class App:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        store: Store,
+        clock: Clock,
+        templates: Templates,
+        sender: SmtpSender,
+        mailbox: MailboxThread,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.clock = clock
+        self.templates = templates
+        self.sender = sender
+        self.mailbox = mailbox
+        self._lock = asyncio.Lock()
+        self._recovered = False
+
+    # -- one pass ------------------------------------------------------------------------
+
+    async def run_once(self) -> Report:
+        """Drain new mail, then due deadlines, then the outbox; safe to call at any time."""
+        report = Report()
+        async with self._lock:
+            await self.mailbox.ensure_connected()
+            if not self._recovered:
+                await self._recover()
+                self._recovered = True
+            await self._read_mail(report)
+            self._sweep(report)
+            await self._send_outbox(report)
+            await self._settle_mailbox()
+        return report
+
+    async def _recover(self) -> None:
+        """Finish what a killed process left half done, without sending anything twice."""
+        for row in self.store.outbox((SENDING,)):
+            # DATA never started: the server cannot have accepted it. Send it again.
+            self.store.set_outbox_state(row.message_id, PENDING)
+            log.warning("outbox.requeued message_id=%s (stopped before DATA)", row.message_id)
+        for row in self.store.outbox((DATA,)):
+            # Stopped during DATA: the server almost certainly has it. Never send twice.
+            mb = self.mailbox.mailbox
+            folder = await self.mailbox.call(mb.sent_folder)
+            copied = bool(await self.mailbox.call(mb.find, row.message_id, folder))
+            self.store.set_outbox_state(row.message_id, SENT, sent_at=self.clock.now())
+            if copied:
+                self.store.mark_copied(row.message_id)
+            log.warning(
+                "outbox.assumed_sent message_id=%s in_sent_folder=%s (stopped during DATA)",
+                row.message_id,
+                copied,
+            )
+
+    # -- incoming mail ---------------------------------------------------------------------
+
+    async def _read_mail(self, report: Report) -> None:
+        mb = self.mailbox.mailbox
+        folder = self.settings.imap.folder
+        uids = await self._new_uids()
+        for start in range(0, len(uids), BATCH):
+            batch = uids[start : start + BATCH]
+            for fetched in await self.mailbox.call(lambda batch=batch: list(mb.fetch(batch))):
+                self._handle_safely(fetched, report)
+
+    def _handle_safely(self, fetched: Fetched, report: Report) -> None:
+        """Handle one message; a failure is recorded against its UID and the pass goes on."""
+        report.fetched += 1
+        try:
+            outcome = self._handle(fetched, self.mailbox.mailbox.uidvalidity, report)
+        except Exception as exc:  # one bad message must never stop the loop
+            report.errors += 1
+            outcome = f"error: {type(exc).__name__}: {exc}"[:500]
+            log.exception("mail.error uid=%s", fetched.uid)
+            with self.store.transaction():
+                self.store.mark_seen(
+                    self.settings.imap.folder,
+                    self.mailbox.mailbox.uidvalidity,
+                    fetched.uid,
+                    f"<uid-{fetched.uid}@error>",
+                    outcome,
+                    self.clock.now(),
+                )
+        report.outcomes.append(outcome)
+
+    async def _new_uids(self) -> list[int]:
+        """UIDs not yet handled. The very first time, only mail inside `lifecycle.lookback`."""
+        mb = self.mailbox.mailbox
+        folder = self.settings.imap.folder
+        cursor = self.store.cursor(folder)
+        if cursor is not None and cursor[0] == mb.uidvalidity:
+            return await self.mailbox.call(mb.uids_after, cursor[1])
+        floor = self._not_before()
+        uids = await self.mailbox.call(mb.uids_since, floor)
+        if cursor is not None:
+            log.warning("imap.uidvalidity_changed folder=%s rescanning since %s", folder, floor)
+        with self.store.transaction():
+            self.store.set_cursor(folder, mb.uidvalidity, (min(uids) - 1) if uids else 0)
+        return uids
+
+    def _not_before(self) -> datetime:
+        """Mail older than this is never acted on: fixed on the first start, kept after."""
+        floor = self.store.meta("not_before")
+        if floor is None:
+            floor = str(to_epoch(self.clock.now() - self.settings.lifecycle.lookback))
+            with self.store.transaction():
+                self.store.set_meta("not_before", floor)
+        return from_epoch(int(floor))
+
+    def _handle(self, fetched: Fetched, uidvalidity: int, report: Report) -> str:
+        folder = self.settings.imap.folder
+        mail = parse(fetched.raw)
+        now = self.clock.now()
+        with self.store.transaction():
+            if fetched.internaldate and _aware(fetched.internaldate) < self._not_before():
+                outcome = "ignored: older than the lookback window"
+            elif self.store.seen_message(mail.message_id):
+                outcome = "ignored: already handled (same Message-ID)"
+            elif self.store.is_ours(mail.message_id):
+                outcome = "ignored: a message askfirst sent"
+            else:
+                outcome = self._act(mail, report)
+            if outcome.startswith("ignored"):
+                report.ignored += 1
+            self.store.mark_seen(folder, uidvalidity, fetched.uid, mail.message_id, outcome, now)
+        log.info(
+            "mail.processed uid=%s message_id=%s outcome=%r", fetched.uid, mail.message_id, outcome
+        )
+        return outcome
+
+    def _act(self, mail: Mail, report: Report) -> str:
+        related = self.store.by_thread(mail.thread_ids)
+        verdict = classify(mail)
+        if related is None and not verdict.is_invitation and mail.from_addr:
+            related = self.store.open_by_email(mail.from_addr)
+        if related is not None:
+            kind, why = answer_kind(mail)
+            report.answers += 1
+            after = self._apply(related, Answered(mail.message_id, kind, why))
+            return f"answer ({kind}: {why}) to invitation {related.id}: {after.state}"
+        ask_again = self.clock.now() - self.settings.lifecycle.ask_again_after
+        reply = verdict.reply_address
+        ctx = Context(
+            owner_addresses=self.settings.owner.addresses(),
+            recently_asked=bool(reply) and self.store.asked_since(reply or "", ask_again),
+        )
+        decision = decide(mail, verdict, ctx)
+        if not verdict.is_invitation or decision.rule == "own-address":
+            return f"ignored: {decision.reasons[-1]}"
+        report.invitations += 1
+        inv = Invitation(
+            source_message_id=mail.message_id,
+            network=verdict.network or "email",
+            inviter_name=verdict.inviter_name,
+            inviter_email=verdict.reply_address or mail.from_addr,
+            subject=mail.subject,
+            references=(*mail.references, mail.message_id)[-20:],
+            decision={
+                "action": decision.action,
+                "rule": decision.rule,
+                "reasons": [*verdict.reasons, *decision.reasons],
+                "note": verdict.personal_note[:2000],
+            },
+        )
+        after = self._apply(inv, Detected(decision))
+        return f"invitation {after.id}: {after.state} ({decision.rule})"
+
+    # -- deadlines -------------------------------------------------------------------------
+
+    def _sweep(self, report: Report) -> None:
+        """Every invitation whose decline is due gets its decline, once."""
+        now = self.clock.now()
+        for due in self.store.due(now):
+            with self.store.transaction():
+                current = self.store.invitation(due.id or 0)
+                if current.state is State.ASKED:
+                    after = self._apply(current, DeadlinePassed())
+                    report.declined += after.state is State.DECLINED
+
+    # -- effects ---------------------------------------------------------------------------
+
+    def _apply(self, inv: Invitation, event: Event) -> Invitation:
+        """Run the pure transition and record its effects; the caller holds the transaction."""
+        now = self.clock.now()
+        after, effects = transition(inv, event, now, self.settings.lifecycle.decline_after)
+        if after == inv and not effects:
+            log.info(
+                "invitation.unchanged id=%s state=%s event=%s",
+                inv.id,
+                inv.state,
+                type(event).__name__,
+            )
+            return inv
+        domain = self.settings.owner.email.rpartition("@")[2]
+        sends = [(e, new_message_id(domain)) for e in effects if isinstance(e, Send)]
+        for effect, mid in sends:
+            if effect.kind == "ask":
+                after = replace(after, asked_message_id=mid)
+        with self.store.transaction():
+            after = self.store.save(after, now)
+            for effect, mid in sends:
+                self._enqueue_reply(after, effect, mid)
+            for effect in effects:
+                if isinstance(effect, Notify):
+                    self._enqueue_notice(after, effect)
+                elif isinstance(effect, Flag):
+                    self.store.add_flag_op(effect.message_id, effect.flags)
+        log.info(
+            "invitation.%s id=%s inviter=%s network=%s reason=%r",
+            after.state,
+            after.id,
+            after.inviter_email,
+            after.network,
+            after.reason,
+        )
+        return after
+
+    def _context(self, inv: Invitation) -> dict[str, Any]:
+        owner = self.settings.owner
+        return {
+            "owner": person(owner.name, owner.email),
+            "inviter": person(inv.inviter_name, inv.inviter_email),
+            "network": NETWORK_NAMES.get(inv.network, inv.network),
+            "invitation": {"subject": inv.subject, "note": str(inv.decision.get("note", ""))},
+            "decline_after_days": self.settings.lifecycle.decline_after.days,
+            "reason": inv.reason,
+            "state": str(inv.state),
+            "ask_text": "",
+        }
+
+    def _enqueue_reply(self, inv: Invitation, effect: Send, message_id: str) -> None:
+        rendered = self.templates.render(effect.kind, self._context(inv))
+        parent = inv.asked_message_id if effect.kind == "decline" else inv.source_message_id
+        refs = inv.references if effect.kind == "ask" else (*inv.references, parent or "")
+        owner = self.settings.owner
+        out = compose(
+            rendered,
+            sender=(owner.name, owner.email),
+            to=(inv.inviter_name, effect.to),
+            date=self.clock.now(),
+            message_id=message_id,
+            in_reply_to=parent,
+            references=tuple(r for r in refs if r),
+        )
+        self.store.enqueue(
+            out.message_id, inv.id, effect.kind, effect.to, out.raw, self.clock.now()
+        )
+
+    def _enqueue_notice(self, inv: Invitation, effect: Notify) -> None:
+        context = self._context(inv) | {"reason": effect.reason}
+        if inv.decision.get("rule") == "unreachable" and inv.state is State.HANDED_OVER:
+            context["ask_text"] = self.templates.render("ask", context).body
+        rendered = self.templates.render("handover", context)
+        owner = self.settings.owner
+        domain = owner.email.rpartition("@")[2]
+        out = compose(
+            rendered,
+            sender=(owner.name, owner.email),
+            to=(owner.name, owner.email),
+            date=self.clock.now(),
+            message_id=new_message_id(domain),
+            auto_submitted="auto-generated",
+        )
+        self.store.enqueue(out.message_id, None, "handover", owner.email, out.raw, self.clock.now())
+
+    # -- the outbox ------------------------------------------------------------------------
+
+    async def _send_outbox(self, report: Report) -> None:
+        for row in self.store.outbox((PENDING,), before=self.clock.now()):
+            self.store.set_outbox_state(row.message_id, SENDING, attempts=row.attempts + 1)
+            envelope = Envelope(self.settings.owner.email, row.recipient, row.raw)
+            try:
+                await self.sender.send(
+                    envelope,
+                    before_data=lambda mid=row.message_id: self.store.set_outbox_state(mid, DATA),
+                )
+            except SendError as exc:
+                self._send_failed(
+                    row.message_id, row.kind, row.invitation_id, row.attempts + 1, exc, report
+                )
+                continue
+            self.store.set_outbox_state(row.message_id, SENT, sent_at=self.clock.now())
+            report.sent += 1
+            log.info(
+                "outbox.sent kind=%s to=%s message_id=%s", row.kind, row.recipient, row.message_id
+            )
+
+    def _send_failed(
+        self,
+        message_id: str,
+        kind: str,
+        invitation_id: int | None,
+        attempts: int,
+        exc: SendError,
+        report: Report,
+    ) -> None:
+        now = self.clock.now()
+        if exc.transient and attempts <= len(RETRY_AFTER):
+            report.retried += 1
+            retry_at = now + RETRY_AFTER[attempts - 1]
+            self.store.set_outbox_state(
+                message_id, PENDING, next_attempt_at=retry_at, last_error=str(exc)[:500]
+            )
+            log.warning(
+                "outbox.retry kind=%s message_id=%s at=%s error=%r",
+                kind,
+                message_id,
+                retry_at.isoformat(),
+                str(exc),
+            )
+            return
+        report.failed += 1
+        log.error("outbox.failed kind=%s message_id=%s error=%r", kind, message_id, str(exc))
+        with self.store.transaction():
+            self.store.set_outbox_state(message_id, FAILED, last_error=str(exc)[:500])
+            if invitation_id is not None and kind in ("ask", "decline"):
+                inv = self.store.invitation(invitation_id)
+                self._apply(inv, SendFailed("ask" if kind == "ask" else "decline", str(exc)))
+
+    async def _settle_mailbox(self) -> None:
+        """Set owed flags and file owed Sent copies; both are idempotent."""
+        mb = self.mailbox.mailbox
+        folder = self.settings.imap.folder
+        for op in self.store.flag_ops():
+            uid = self.store.uid_of(folder, mb.uidvalidity, op.message_id)
+            uids = [uid] if uid else await self.mailbox.call(mb.find, op.message_id)
+            for found in uids:
+                await self.mailbox.call(mb.add_flags, found, op.flags)
+            self.store.flag_op_done(op.id)
+        uncopied = self.store.uncopied()
+        if not uncopied:
+            return
+        sent = await self.mailbox.call(mb.sent_folder)
+        for row in uncopied:
+            if not await self.mailbox.call(mb.find, row.message_id, sent):
+                await self.mailbox.call(mb.append, sent, row.raw, ["\\Seen"], self.clock.now())
+            self.store.mark_copied(row.message_id)
+
+    # -- the long-running loop -------------------------------------------------------------
+
+    async def run_forever(self, stop: asyncio.Event) -> None:
+        """Passes on every IDLE push, every `sweep_interval`, and (without IDLE) every
+        `poll_interval`, until `stop` is set; the pass in hand is finished first."""
+        wake = asyncio.Event()
+        lifecycle = self.settings.lifecycle
+
+        async def tick() -> None:
+            wake.set()
+
+        scheduler = AsyncIOScheduler(timezone=UTC)
+        scheduler.add_job(
+            tick,
+            "interval",
+            seconds=lifecycle.sweep_interval.total_seconds(),
+            id="sweep",
+            coalesce=True,
+            max_instances=1,
+            misfire_grace_time=None,
+        )
+        scheduler.start()
+        watcher: asyncio.Task[None] | None = None
+        backoff = 1.0
+        try:
+            while not stop.is_set():
+                try:
+                    await self.run_once()
+                    backoff = 1.0
+                except ImapError as exc:
+                    log.warning("imap.unavailable error=%r retry_in=%.0fs", str(exc), backoff)
+                    await _wait_any(stop, timeout=backoff)
+                    backoff = min(backoff * 2, 300.0) * random.uniform(0.8, 1.0)  # noqa: S311
+                    continue
+                if watcher is None:
+                    watcher = self._start_watcher(scheduler, wake, stop)
+                await _wait_any(stop, wake)
+                wake.clear()
+        finally:
+            scheduler.shutdown(wait=False)
+            if watcher is not None:
+                await watcher
+            await self.mailbox.close()
+
+    def _start_watcher(
+        self, scheduler: AsyncIOScheduler, wake: asyncio.Event, stop: asyncio.Event
+    ) -> asyncio.Task[None] | None:
+        """IDLE on a second connection when the server offers it; else poll on a timer."""
+        settings = self.settings
+        if settings.imap.idle and "IDLE" in self.mailbox.mailbox.capabilities:
+            return asyncio.create_task(_idle_watch(settings, wake, stop))
+
+        async def tick() -> None:
+            wake.set()
+
+        scheduler.add_job(
+            tick,
+            "interval",
+            seconds=settings.lifecycle.poll_interval.total_seconds(),
+            id="poll",
+            coalesce=True,
+            max_instances=1,
+            misfire_grace_time=None,
+        )
+        log.info("imap.polling every=%ss", settings.lifecycle.poll_interval.total_seconds())
+        return None
+
+
+async def _idle_watch(settings: Settings, wake: asyncio.Event, stop: asyncio.Event) -> None:
+    """Wake the main loop whenever the server reports a change; reconnect when it breaks."""
+    import threading
+
+    thread = MailboxThread(settings.imap, "idle")
+    halt = threading.Event()
+    stopper = asyncio.create_task(stop.wait())
+    stopper.add_done_callback(lambda _: halt.set())
+    backoff = 1.0
+    try:
+        while not stop.is_set():
+            try:
+                await thread.ensure_connected()
+                wake.set()  # after every (re)connect, catch up by UID
+                while not stop.is_set():
+                    if await thread.call(
+                        thread.mailbox.wait_for_change,
+                        halt,
+                        settings.lifecycle.poll_interval.total_seconds(),
+                    ):
+                        wake.set()
+                    backoff = 1.0
+            except ImapError as exc:
+                log.warning("imap.idle_lost error=%r reconnect_in=%.0fs", str(exc), backoff)
+                await _wait_any(stop, timeout=backoff)
+                backoff = min(backoff * 2, 300.0) * random.uniform(0.8, 1.0)  # noqa: S311
+    finally:
+        stopper.cancel()
+        await thread.close()
+
+
+async def _wait_any(
+    stop: asyncio.Event, wake: asyncio.Event | None = None, timeout: float | None = None
+) -> None:
+    waits = [asyncio.ensure_future(stop.wait())]
+    if wake is not None:
+        waits.append(asyncio.ensure_future(wake.wait()))
+    _, pending = await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    for task in pending:
+        task.cancel()
+
+
+def _aware(when: datetime) -> datetime:
+    return when if when.tzinfo else when.replace(tzinfo=UTC)

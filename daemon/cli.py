@@ -1,0 +1,291 @@
+"""The `askfirst` command: run, check, status, explain. The only place real parts are built.
+
+Exit codes: 0 all well; 1 a server could not be reached or refused the login; 2 the
+configuration (or a template) is wrong, and the message names the key.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from daemon import __version__
+from daemon.app import App
+from daemon.classify import classify
+from daemon.clock import SystemClock
+from daemon.config import ConfigError, Settings, load_settings
+from daemon.imap import ImapError, MailboxThread
+from daemon.lifecycle import Invitation
+from daemon.message import parse
+from daemon.render import Templates
+from daemon.rules import Context, decide
+from daemon.smtp import SendError, SmtpSender
+from daemon.store import Store
+
+EXIT_OK, EXIT_UNREACHABLE, EXIT_CONFIG = 0, 1, 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if getattr(args, "verbose", False) else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
+    logging.getLogger("imapclient").setLevel(logging.WARNING)  # DEBUG would log mail content
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    try:
+        result: int = args.handler(args)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"config error: {problem}", file=sys.stderr)
+        return EXIT_CONFIG
+    return result
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="askfirst", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"askfirst {__version__}")
+    sub = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="watch the mailbox and act, until SIGTERM or SIGINT")
+    run.add_argument("--config", type=Path, required=True)
+    run.add_argument(
+        "--once", action="store_true", help="one pass (mail, deadlines, outbox), then exit"
+    )
+    run.add_argument("-v", "--verbose", action="store_true")
+    run.set_defaults(handler=_run)
+
+    check = sub.add_parser("check", help="validate config and templates, log in to IMAP and SMTP")
+    check.add_argument("--config", type=Path, required=True)
+    check.set_defaults(handler=_check)
+
+    status = sub.add_parser("status", help="every invitation, its state and due date")
+    status.add_argument("--config", type=Path, required=True)
+    status.add_argument(
+        "--json", action="store_true", help="a JSON list, one object per invitation"
+    )
+    status.set_defaults(handler=_status)
+
+    explain = sub.add_parser("explain", help="what askfirst would do with one mail, and why")
+    explain.add_argument("file", type=Path, metavar="FILE.eml")
+    explain.add_argument("--config", type=Path)
+    explain.add_argument("--json", action="store_true")
+    explain.set_defaults(handler=_explain)
+    return parser
+
+
+def _load(path: Path) -> tuple[Settings, Templates]:
+    settings = load_settings(path)
+    templates = Templates(settings.templates.dir)
+    problems = templates.check()
+    if problems:
+        raise ConfigError([f"templates.dir: {p}" for p in problems])
+    return settings, templates
+
+
+def build_app(settings: Settings, templates: Templates) -> App:
+    return App(
+        settings=settings,
+        store=Store(settings.state.path),
+        clock=SystemClock(),
+        templates=templates,
+        sender=SmtpSender(settings.smtp),
+        mailbox=MailboxThread(settings.imap, "main"),
+    )
+
+
+def _run(args: argparse.Namespace) -> int:
+    settings, templates = _load(args.config)
+    app = build_app(settings, templates)
+    logging.getLogger("askfirst").info(
+        "askfirst.start version=%s mailbox=%s@%s folder=%s state=%s",
+        __version__,
+        settings.imap.username,
+        settings.imap.host,
+        settings.imap.folder,
+        settings.state.path,
+    )
+    try:
+        if args.once:
+            report = asyncio.run(app.run_once())
+            print(json.dumps({k: v for k, v in vars(report).items() if k != "outcomes"}))
+            asyncio.run(app.mailbox.close())
+        else:
+            asyncio.run(_forever(app))
+    except ImapError as exc:
+        print(f"askfirst: {exc}", file=sys.stderr)
+        return EXIT_UNREACHABLE
+    finally:
+        app.store.close()
+    logging.getLogger("askfirst").info("askfirst.stopped")
+    return EXIT_OK
+
+
+async def _forever(app: App) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await app.run_forever(stop)
+
+
+def _check(args: argparse.Namespace) -> int:
+    settings, _ = _load(args.config)
+    print(f"config: ok ({args.config}); templates: ok ({settings.templates.dir})")
+    ok = True
+    thread = MailboxThread(settings.imap, "check")
+
+    async def probe() -> None:
+        nonlocal ok
+        try:
+            await thread.ensure_connected()
+            mb = thread.mailbox
+            sent = await thread.call(mb.sent_folder)
+            idle = "IDLE" if "IDLE" in mb.capabilities else "no IDLE (will poll)"
+            print(
+                f"imap: ok, {settings.imap.username}@{settings.imap.host}:"
+                f"{settings.imap.effective_port} ({settings.imap.tls}), folder "
+                f"{settings.imap.folder!r} (UIDVALIDITY {mb.uidvalidity}), sent folder "
+                f"{sent!r}, {idle}"
+            )
+        except ImapError as exc:
+            ok = False
+            print(f"imap: FAILED: {exc}")
+        finally:
+            await thread.close()
+        try:
+            await SmtpSender(settings.smtp).probe()
+            login = "logged in" if settings.smtp.username else "no login configured"
+            print(
+                f"smtp: ok, {settings.smtp.host}:{settings.smtp.effective_port} "
+                f"({settings.smtp.tls}), {login}"
+            )
+        except SendError as exc:
+            ok = False
+            print(f"smtp: FAILED: {exc}")
+
+    asyncio.run(probe())
+    print(f"state: {settings.state.path}")
+    return EXIT_OK if ok else EXIT_UNREACHABLE
+
+
+STATUS_FIELDS = (
+    "id",
+    "state",
+    "inviter_email",
+    "inviter_name",
+    "network",
+    "asked_at",
+    "decline_due_at",
+    "answered_at",
+    "declined_at",
+    "handed_over_at",
+    "subject",
+    "reason",
+    "source_message_id",
+)
+
+
+def invitation_record(inv: Invitation) -> dict[str, Any]:
+    record: dict[str, Any] = {}
+    for name in STATUS_FIELDS:
+        value = getattr(inv, name)
+        record[name] = value.isoformat() if hasattr(value, "isoformat") else value
+    record["state"] = str(inv.state)
+    record["decision"] = inv.decision
+    return record
+
+
+def _status(args: argparse.Namespace) -> int:
+    settings = load_settings(args.config)
+    store = Store(settings.state.path)
+    try:
+        records = [invitation_record(inv) for inv in store.invitations()]
+        outbox = store.outbox_counts()
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps(records, indent=2, ensure_ascii=False))
+        return EXIT_OK
+    if not records:
+        print("no invitations yet")
+    else:
+        print(f"{'ID':>4}  {'STATE':<12} {'INVITER':<36} {'NETWORK':<9} {'ASKED':<17} DECLINE DUE")
+        for r in records:
+            who = (f"{r['inviter_name']} <{r['inviter_email']}>")[:36]
+            print(
+                f"{r['id']:>4}  {r['state']:<12} {who:<36} {r['network']:<9} "
+                f"{_short(r['asked_at']):<17} {_short(r['decline_due_at'])}"
+            )
+    pending = ", ".join(f"{n} {state}" for state, n in sorted(outbox.items())) or "empty"
+    print(f"outbox: {pending}")
+    return EXIT_OK
+
+
+def _short(iso: str | None) -> str:
+    return iso[:16].replace("T", " ") if iso else "-"
+
+
+def _explain(args: argparse.Namespace) -> int:
+    owner: frozenset[str] = frozenset()
+    if args.config is not None:
+        owner = load_settings(args.config).owner.addresses()
+    try:
+        raw = args.file.read_bytes()
+    except OSError as exc:
+        print(f"askfirst: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
+        return EXIT_CONFIG
+    mail = parse(raw)
+    verdict = classify(mail)
+    decision = decide(mail, verdict, Context(owner_addresses=owner))
+    record = {
+        "message_id": mail.message_id,
+        "from": mail.from_addr,
+        "subject": mail.subject,
+        "is_invitation": verdict.is_invitation,
+        "network": verdict.network,
+        "boilerplate": verdict.boilerplate,
+        "personal_note": verdict.personal_note,
+        "inviter_name": verdict.inviter_name,
+        "reply_address": verdict.reply_address,
+        "profile_url": verdict.profile_url,
+        "language": verdict.language,
+        "authenticated": verdict.authenticated,
+        "action": decision.action,
+        "rule": decision.rule,
+        "reasons": [*verdict.reasons, *decision.reasons],
+        "defects": list(mail.defects),
+    }
+    if args.json:
+        print(json.dumps(record, indent=2, ensure_ascii=False))
+        return EXIT_OK
+    print(f"{args.file}: {decision.action.upper()} (rule {decision.rule})")
+    for key in (
+        "from",
+        "subject",
+        "network",
+        "inviter_name",
+        "reply_address",
+        "boilerplate",
+        "personal_note",
+        "language",
+        "authenticated",
+    ):
+        if record[key] not in (None, ""):
+            print(f"  {key}: {record[key]}")
+    print("  why:")
+    for reason in record["reasons"]:
+        print(f"    - {reason}")
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,200 @@
+"""Typed configuration: one TOML file, overridden by env vars and secret files.
+
+Precedence, highest first: ``ASKFIRST_<SECTION>__<KEY>`` environment variables, secret
+files in ``$ASKFIRST_SECRETS_DIR`` (default ``/run/secrets``, named like the env var, e.g.
+``askfirst_imap__password``), then the TOML file. Unknown keys are errors, and every error
+names its key (``imap.port: ...``) so the CLI can exit 2 with a useful line.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    NestedSecretsSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+ENV_PREFIX = "ASKFIRST_"
+_DURATION = re.compile(r"(\d+)\s*([dhms])")
+_UNIT_SECONDS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; each line names the key at fault."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+def parse_duration(value: object) -> timedelta:
+    """Read "7d", "36h", "90m", "30s" or combinations like "1d12h"; a bare number is seconds."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return timedelta(seconds=value)
+    if not isinstance(value, str):
+        raise ValueError("expected a duration such as '7d', '36h', '90m' or '30s'")
+    text = value.strip().lower()
+    if text.isdigit():
+        return timedelta(seconds=int(text))
+    parts = _DURATION.findall(text)
+    if not parts or _DURATION.sub("", text).strip():
+        raise ValueError(f"{value!r} is not a duration such as '7d', '36h', '90m' or '30s'")
+    return timedelta(seconds=sum(int(n) * _UNIT_SECONDS[unit] for n, unit in parts))
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+Tls = Literal["ssl", "starttls", "none"]
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _check_address(value: str) -> str:
+    value = value.strip()
+    if not re.fullmatch(r"[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+|[^@\s<>]+@localhost", value):
+        raise ValueError(f"{value!r} is not an e-mail address")
+    return value.lower()
+
+
+Address = Annotated[str, BeforeValidator(lambda v: _check_address(str(v)))]
+
+
+class Owner(Section):
+    name: str
+    email: Address
+    aliases: list[Address] = Field(default_factory=list)
+
+    def addresses(self) -> frozenset[str]:
+        return frozenset([self.email, *self.aliases])
+
+
+class Imap(Section):
+    host: str
+    port: int | None = Field(default=None, ge=1, le=65535)
+    username: str
+    password: SecretStr
+    tls: Tls = "ssl"
+    folder: str = "INBOX"
+    sent_folder: str = ""  # empty: the folder with SPECIAL-USE \Sent, else "Sent"
+    ca_file: Path | None = None
+    idle: bool = True
+    timeout: Duration = timedelta(seconds=60)
+    max_message_bytes: int = Field(default=2_000_000, ge=10_000)
+
+    @property
+    def effective_port(self) -> int:
+        return self.port or (993 if self.tls == "ssl" else 143)
+
+
+class Smtp(Section):
+    host: str
+    port: int | None = Field(default=None, ge=1, le=65535)
+    username: str = ""
+    password: SecretStr = SecretStr("")
+    tls: Tls = "starttls"
+    ca_file: Path | None = None
+    timeout: Duration = timedelta(seconds=60)
+
+    @property
+    def effective_port(self) -> int:
+        return self.port or {"ssl": 465, "starttls": 587, "none": 25}[self.tls]
+
+
+class Lifecycle(Section):
+    decline_after: Duration = timedelta(days=7)
+    poll_interval: Duration = timedelta(minutes=5)
+    lookback: Duration = timedelta(days=14)
+    sweep_interval: Duration = timedelta(minutes=1)
+    ask_again_after: Duration = timedelta(days=60)
+
+
+class State(Section):
+    path: Path = Path("askfirst.sqlite3")
+
+
+class Templates(Section):
+    dir: Path = Path("templates")
+
+
+class Settings(BaseSettings):
+    """The whole configuration. Build it with `load_settings`, not directly."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        secrets_nested_delimiter="__",
+        secrets_dir_missing="ok",
+        extra="forbid",
+        case_sensitive=False,
+    )
+
+    owner: Owner
+    imap: Imap
+    smtp: Smtp
+    lifecycle: Lifecycle = Lifecycle()
+    state: State = State()
+    templates: Templates = Templates()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The TOML file's content arrives as init arguments, so it ranks last.
+        secrets_dir = os.environ.get(f"{ENV_PREFIX}SECRETS_DIR", "/run/secrets")
+        return (
+            env_settings,
+            NestedSecretsSettingsSource(file_secret_settings, secrets_dir=secrets_dir),
+            init_settings,
+        )
+
+
+def load_settings(path: Path) -> Settings:
+    """Load and validate; relative paths in the file are taken from the file's folder."""
+    if not path.is_file():
+        raise ConfigError([f"config: no such file {str(path)!r}"])
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([f"config: {path}: not valid TOML: {exc}"]) from exc
+    try:
+        settings = Settings(**data)
+    except ValidationError as exc:
+        raise ConfigError([_describe(err) for err in exc.errors(include_url=False)]) from exc
+    return _resolve_paths(settings, path.parent.resolve())
+
+
+def _describe(err: Any) -> str:
+    loc = [str(part) for part in err["loc"]]
+    key = ".".join(loc)
+    env = ENV_PREFIX + "__".join(part.upper() for part in loc)
+    return f"{key}: {err['msg']} (set in the TOML file or ${env})"
+
+
+def _resolve_paths(settings: Settings, base: Path) -> Settings:
+    def absolute(p: Path) -> Path:
+        return p if p.is_absolute() else base / p
+
+    settings.state.path = absolute(settings.state.path)
+    settings.templates.dir = absolute(settings.templates.dir)
+    for section in (settings.imap, settings.smtp):
+        if section.ca_file is not None:
+            section.ca_file = absolute(section.ca_file)
+    return settings

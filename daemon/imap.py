@@ -1,0 +1,236 @@
+"""The IMAP edge: one `Mailbox` per connection, each driven from its own thread.
+
+imapclient is blocking and not thread-safe, so every connection lives in a single-thread
+executor (`MailboxThread`) and the event loop awaits it. Everything is fetched with
+BODY.PEEK so no mail is marked \\Seen, UID sets are always explicit and chunked (imapclient
+4.x cannot take "1:*" ranges; Dovecot refuses command lines over ~64 KB), and a dead IDLE
+connection is detected instead of spinning (imapclient #565).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+from imapclient import IMAPClient, SocketTimeout
+from imapclient.exceptions import IMAPClientError, LoginError
+
+from daemon.config import Imap
+from daemon.smtp import tls_context
+
+CHUNK = 500  # UIDs per FETCH / STORE command
+IDLE_RENEW_SECONDS = 600.0  # RFC 2177 asks for < 29 minutes; 10 is what imapclient advises
+IDLE_SLICE_SECONDS = 1.0  # how often a waiting IDLE checks for shutdown
+T = TypeVar("T")
+
+
+class ImapError(Exception):
+    """The connection failed or broke; reconnecting later may help."""
+
+
+class ImapLoginError(ImapError):
+    """The server refused the credentials."""
+
+
+@dataclass(frozen=True)
+class Fetched:
+    uid: int
+    raw: bytes
+    internaldate: datetime | None
+    size: int
+
+
+class Mailbox:
+    """One logged-in IMAP connection with the folder selected. Use from one thread only."""
+
+    def __init__(self, settings: Imap) -> None:
+        self._settings = settings
+        self._client: IMAPClient | None = None
+        self.capabilities: frozenset[str] = frozenset()
+        self.uidvalidity = 0
+
+    @property
+    def client(self) -> IMAPClient:
+        if self._client is None:
+            raise ImapError("not connected")
+        return self._client
+
+    def connect(self) -> None:
+        s = self._settings
+        timeout = SocketTimeout(connect=15, read=s.timeout.total_seconds())
+        ctx = tls_context(str(s.ca_file) if s.ca_file else None)
+        try:
+            client = IMAPClient(
+                s.host, port=s.effective_port, ssl=s.tls == "ssl", ssl_context=ctx, timeout=timeout
+            )
+            if s.tls == "starttls":
+                client.starttls(ctx)  # raises when not offered: never a silent plaintext login
+            client.normalise_times = False
+            client.login(s.username, s.password.get_secret_value())
+            self.capabilities = frozenset(c.decode() for c in client.capabilities())
+            selected = client.select_folder(s.folder)
+        except LoginError as exc:
+            raise ImapLoginError(f"IMAP login refused for {s.username!r}: {_text(exc)}") from exc
+        except (IMAPClientError, OSError) as exc:
+            raise ImapError(f"IMAP {s.host}:{s.effective_port}: {_text(exc)}") from exc
+        self._client = client
+        self.uidvalidity = int(selected[b"UIDVALIDITY"])
+
+    def close(self) -> None:
+        client, self._client = self._client, None
+        if client is None:
+            return
+        try:
+            client.logout()
+        except (IMAPClientError, OSError):
+            try:
+                client.shutdown()
+            except (IMAPClientError, OSError):
+                pass
+
+    def guarded(self, action: Callable[[], T]) -> T:
+        """Run one command; any protocol or socket failure drops the connection."""
+        try:
+            return action()
+        except (IMAPClientError, OSError) as exc:
+            self.close()
+            raise ImapError(f"IMAP: {_text(exc)}") from exc
+
+    def uids_after(self, last_uid: int) -> list[int]:
+        found = self.guarded(lambda: self.client.search(["UID", f"{last_uid + 1}:*"]))
+        return sorted(u for u in found if u > last_uid)  # "N:*" always matches the last UID
+
+    def uids_since(self, since: datetime) -> list[int]:
+        return sorted(self.guarded(lambda: self.client.search(["SINCE", since.date()])))
+
+    def fetch(self, uids: Sequence[int]) -> Iterator[Fetched]:
+        """Messages in UID order, each cut at `max_message_bytes` (headers come first)."""
+        limit = self._settings.max_message_bytes
+        part = f"BODY.PEEK[]<0.{limit}>"
+        for start in range(0, len(uids), CHUNK):
+            chunk = list(uids[start : start + CHUNK])
+            data = self.guarded(
+                lambda chunk=chunk: self.client.fetch(chunk, [part, "INTERNALDATE", "RFC822.SIZE"])
+            )
+            for uid in chunk:
+                item = data.get(uid)
+                if item is None:
+                    continue  # expunged meanwhile
+                yield Fetched(
+                    uid=uid,
+                    raw=_body(item),
+                    internaldate=item.get(b"INTERNALDATE"),
+                    size=int(item.get(b"RFC822.SIZE", 0)),
+                )
+
+    def internaldates(self, uids: Sequence[int]) -> dict[int, datetime]:
+        dates: dict[int, datetime] = {}
+        for start in range(0, len(uids), CHUNK):
+            chunk = list(uids[start : start + CHUNK])
+            data = self.guarded(lambda chunk=chunk: self.client.fetch(chunk, ["INTERNALDATE"]))
+            dates.update({u: d[b"INTERNALDATE"] for u, d in data.items() if u in chunk})
+        return dates
+
+    def add_flags(self, uid: int, flags: Sequence[str]) -> None:
+        self.guarded(lambda: self.client.add_flags([uid], list(flags), silent=True))
+
+    def find(self, message_id: str, folder: str | None = None) -> list[int]:
+        """UIDs whose Message-ID header is this one, in the watched folder or another."""
+
+        def search() -> list[int]:
+            if folder is None:
+                return list(self.client.search(["HEADER", "Message-ID", message_id]))
+            self.client.select_folder(folder, readonly=True)
+            try:
+                return list(self.client.search(["HEADER", "Message-ID", message_id]))
+            finally:
+                self.client.select_folder(self._settings.folder)
+
+        return self.guarded(search)
+
+    def sent_folder(self) -> str:
+        if self._settings.sent_folder:
+            return self._settings.sent_folder
+        found = self.guarded(lambda: self.client.find_special_folder(b"\\Sent"))
+        return str(found) if found else "Sent"
+
+    def append(self, folder: str, raw: bytes, flags: Sequence[str], when: datetime) -> None:
+        self.guarded(lambda: self.client.append(folder, raw, list(flags), msg_time=when))
+
+    def wait_for_change(self, stop: threading.Event, timeout: float) -> bool:
+        """IDLE until the server reports a change (True) or `timeout` passes (False)."""
+        client = self.client
+        self.guarded(client.idle)
+        changed = False
+        deadline = time.monotonic() + min(timeout, IDLE_RENEW_SECONDS)
+        try:
+            while not (stop.is_set() or changed) and time.monotonic() < deadline:
+                started = time.monotonic()
+                responses = client.idle_check(timeout=IDLE_SLICE_SECONDS)
+                if any(_is_bye(r) for r in responses):
+                    raise ImapError("server said BYE during IDLE")
+                if not responses and time.monotonic() - started < IDLE_SLICE_SECONDS / 2:
+                    raise ImapError("connection closed during IDLE")  # EOF reads as "ready"
+                changed = any(_is_change(r) for r in responses)
+        except (IMAPClientError, OSError) as exc:
+            self.close()
+            raise ImapError(f"IMAP IDLE: {_text(exc)}") from exc
+        except ImapError:
+            self.close()
+            raise
+        self.guarded(client.idle_done)
+        return changed
+
+
+class MailboxThread:
+    """A `Mailbox` plus the one thread allowed to touch it."""
+
+    def __init__(self, settings: Imap, name: str) -> None:
+        self.mailbox = Mailbox(settings)
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"imap-{name}")
+
+    async def call(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    async def ensure_connected(self) -> None:
+        if self.mailbox._client is None:
+            await self.call(self.mailbox.connect)
+
+    async def close(self) -> None:
+        await self.call(self.mailbox.close)
+        self._executor.shutdown(wait=True)
+
+
+def _body(item: dict[bytes, Any]) -> bytes:
+    for key, value in item.items():
+        if key.startswith(b"BODY[") and isinstance(value, bytes):
+            return value
+    return b""
+
+
+def _is_bye(response: object) -> bool:
+    return isinstance(response, tuple) and bool(response) and response[0] == b"BYE"
+
+
+def _is_change(response: object) -> bool:
+    return (
+        isinstance(response, tuple)
+        and len(response) > 1
+        and response[1]
+        in (
+            b"EXISTS",
+            b"EXPUNGE",
+            b"RECENT",
+        )
+    )
+
+
+def _text(exc: BaseException) -> str:
+    text = str(exc)
+    return text.decode(errors="replace") if isinstance(text, bytes) else text

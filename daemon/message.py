@@ -1,0 +1,222 @@
+"""Parse one incoming mail into the few plain fields the rest of askfirst looks at.
+
+Mail is hostile input: every header is read defensively, CR/LF and control characters
+never survive into a field, unknown charsets degrade to replacement characters, and a
+message too broken to parse at all still yields a `Mail` (with `defects`) rather than an
+exception, so one bad message can never stop the loop.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from email import message_from_bytes, policy
+from email.header import decode_header, make_header
+from email.message import EmailMessage, Message
+from email.utils import getaddresses
+from html.parser import HTMLParser
+
+_MSGID = re.compile(r"<[^<>\s]+>")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+# Headers kept verbatim (cleaned) for the classifier and the answer detector.
+KEPT_HEADERS = (
+    "auto-submitted",
+    "precedence",
+    "x-autoreply",
+    "x-autorespond",
+    "x-auto-response-suppress",
+    "list-id",
+    "list-unsubscribe",
+    "return-path",
+    "x-linkedin-class",
+    "x-linkedin-template",
+    "x-facebook-notify",
+    "authentication-results",
+    "content-type",
+)
+
+
+def clean(text: str, limit: int = 1000) -> str:
+    """One line of text that is safe to put into a header or a log: no CR, LF or controls."""
+    return " ".join(_CONTROL.sub(" ", text).split())[:limit]
+
+
+@dataclass(frozen=True)
+class Mail:
+    message_id: str
+    from_addr: str = ""
+    from_name: str = ""
+    reply_to: tuple[str, ...] = ()
+    to: tuple[str, ...] = ()
+    subject: str = ""
+    in_reply_to: tuple[str, ...] = ()
+    references: tuple[str, ...] = ()
+    headers: dict[str, str] = field(default_factory=dict)
+    text: str = ""
+    content_type: str = "text/plain"
+    report_ids: tuple[str, ...] = ()
+    defects: tuple[str, ...] = ()
+
+    def header(self, name: str) -> str:
+        return self.headers.get(name.lower(), "")
+
+    @property
+    def thread_ids(self) -> tuple[str, ...]:
+        """Message-IDs this mail says it answers, nearest first (a bounce names the
+        bounced message only inside its report)."""
+        return (*self.in_reply_to, *reversed(self.references), *self.report_ids)
+
+
+def parse(raw: bytes) -> Mail:
+    """Parse raw RFC 5322 bytes; never raises on bad input."""
+    defects: list[str] = []
+    try:
+        msg: Message = message_from_bytes(raw, policy=policy.default)
+    except Exception as exc:  # the stdlib parser is lenient; this is the last resort
+        return Mail(message_id=_synthetic_id(raw), defects=(f"unparseable: {exc!r}",))
+    defects.extend(type(d).__name__ for d in msg.defects)
+    from_name, from_addr = _first_address(_header(msg, "from"))
+    headers = {name: _header(msg, name) for name in KEPT_HEADERS if msg.get(name) is not None}
+    ids = _MSGID.findall(_header(msg, "message-id"))
+    text, content_type = _body_text(msg, defects)
+    return Mail(
+        message_id=ids[0] if ids else _synthetic_id(raw),
+        from_addr=from_addr,
+        from_name=from_name,
+        reply_to=tuple(a for _, a in _addresses(_header(msg, "reply-to")) if a),
+        to=tuple(a for _, a in _addresses(_header(msg, "to")) if a),
+        subject=_header(msg, "subject"),
+        in_reply_to=tuple(_MSGID.findall(_header(msg, "in-reply-to"))),
+        references=tuple(_MSGID.findall(_header(msg, "references", limit=8000))),
+        headers=headers,
+        text=text,
+        content_type=content_type,
+        report_ids=_report_ids(msg, raw),
+        defects=tuple(defects),
+    )
+
+
+def _report_ids(msg: Message, raw: bytes) -> tuple[str, ...]:
+    """Message-IDs quoted inside a delivery report: which of our mails bounced."""
+    if msg.get_content_type() != "multipart/report":
+        return ()
+    text = raw[:200_000].decode("ascii", errors="replace")
+    return tuple(dict.fromkeys(_MSGID.findall(text)))
+
+
+def _synthetic_id(raw: bytes) -> str:
+    """A stable stand-in for a missing Message-ID, so dedupe still works."""
+    return f"<{hashlib.sha256(raw[:65536]).hexdigest()[:32]}@missing-id.askfirst.invalid>"
+
+
+def _header(msg: Message, name: str, limit: int = 1000) -> str:
+    try:
+        value = msg.get(name)
+        return clean(str(value), limit) if value is not None else ""
+    except Exception:  # malformed header the registry chokes on: decode it by hand
+        for key, raw_value in msg.raw_items():
+            if key.lower() == name:
+                return clean(_decode_words(str(raw_value)), limit)
+        return ""
+
+
+def _decode_words(value: str) -> str:
+    try:
+        return str(make_header(decode_header(value)))
+    except Exception:
+        return value
+
+
+def _addresses(value: str) -> list[tuple[str, str]]:
+    pairs = []
+    for name, addr in getaddresses([value]):
+        addr = addr.strip().lower()
+        if addr.count("@") != 1 or any(c in addr for c in " <>\"'(),;:"):
+            addr = ""
+        pairs.append((clean(name, 200), addr))
+    return pairs
+
+
+def _first_address(value: str) -> tuple[str, str]:
+    pairs = _addresses(value)
+    return pairs[0] if pairs else ("", "")
+
+
+def _body_text(msg: Message, defects: list[str]) -> tuple[str, str]:
+    """The text/plain body, or the HTML body turned into text; "" when there is neither."""
+    part: Message | None = msg
+    if isinstance(msg, EmailMessage):
+        try:
+            part = msg.get_body(preferencelist=("plain", "html"))
+        except Exception as exc:
+            defects.append(f"body: {exc!r}")
+            part = None
+    if part is None or part.get_content_maintype() != "text":
+        return "", msg.get_content_type()
+    content = _decoded(part, defects)
+    if part.get_content_subtype() == "html":
+        return html_to_text(content), "text/html"
+    return content, "text/plain"
+
+
+def _decoded(part: Message, defects: list[str]) -> str:
+    try:
+        payload = part.get_payload(decode=True)
+    except Exception as exc:
+        defects.append(f"payload: {exc!r}")
+        return ""
+    if not isinstance(payload, bytes):
+        return ""
+    charset = part.get_content_charset() or "utf-8"
+    try:
+        return payload.decode(charset, errors="replace")
+    except LookupError:
+        defects.append(f"unknown charset {clean(charset, 40)!r}")
+        return payload.decode("utf-8", errors="replace")
+
+
+class _TextExtractor(HTMLParser):
+    _SKIP = frozenset({"style", "script", "head", "title"})
+    _BREAK = frozenset({"br", "p", "div", "tr", "li", "h1", "h2", "h3", "h4", "table"})
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.chunks: list[str] = []
+        self._skipping = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in self._SKIP:
+            self._skipping += 1
+        elif tag in self._BREAK:
+            self.chunks.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self._SKIP and self._skipping:
+            self._skipping -= 1
+        elif tag in self._BREAK:
+            self.chunks.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self._skipping:
+            self.chunks.append(data)
+
+
+def html_to_text(html: str) -> str:
+    parser = _TextExtractor()
+    try:
+        parser.feed(html)
+        parser.close()
+    except Exception:  # HTMLParser is lenient, but a broken document must not stop us
+        return ""
+    lines = (" ".join(line.split()) for line in "".join(parser.chunks).splitlines())
+    return "\n".join(_squeeze(lines))
+
+
+def _squeeze(lines: Iterable[str]) -> Iterable[str]:
+    blank = False
+    for line in lines:
+        if line or not blank:
+            yield line
+        blank = not line

@@ -1,0 +1,135 @@
+"""Templates in, RFC 5322 bytes out.
+
+Each template is a text file whose first line is ``Subject: ...``, then a blank line, then
+the body, so the owner changes the tone of every message by editing one file. Templates run
+in Jinja's immutable sandbox with `StrictUndefined`: a typo fails at `askfirst check`, not
+in a mail to a stranger. Nothing from an incoming mail reaches a header unless it went
+through `clean` (no CR/LF, ever).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import format_datetime
+from pathlib import Path
+from typing import Any
+
+from jinja2 import FileSystemLoader, StrictUndefined, TemplateError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from daemon.message import clean
+
+TEMPLATE_NAMES = ("ask", "decline", "handover")
+BUILTIN_DIR = Path(__file__).resolve().parent.parent / "templates"
+
+
+class TemplateProblem(Exception):
+    """A template is missing, does not render, or lacks its Subject line."""
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str
+    body: str
+
+
+class Templates:
+    def __init__(self, directory: Path) -> None:
+        search = [str(directory)] + ([str(BUILTIN_DIR)] if BUILTIN_DIR != directory else [])
+        self._env = ImmutableSandboxedEnvironment(
+            loader=FileSystemLoader(search),
+            undefined=StrictUndefined,
+            autoescape=False,  # plain-text mail; HTML escaping would garble names
+            keep_trailing_newline=True,
+            auto_reload=False,
+        )
+
+    def render(self, name: str, context: Mapping[str, Any]) -> Rendered:
+        try:
+            text = self._env.get_template(f"{name}.txt.j2").render(**context)
+        except TemplateError as exc:
+            raise TemplateProblem(f"templates/{name}.txt.j2: {exc}") from exc
+        head, _, body = text.lstrip("\n").partition("\n")
+        if not head.lower().startswith("subject:"):
+            raise TemplateProblem(f"templates/{name}.txt.j2: the first line must be 'Subject: ...'")
+        return Rendered(subject=clean(head[len("subject:") :], 250), body=body.lstrip("\n"))
+
+    def check(self) -> list[str]:
+        """Render every template with sample data; the problems found, if any."""
+        problems = []
+        for name in TEMPLATE_NAMES:
+            try:
+                self.render(name, sample_context())
+            except TemplateProblem as exc:
+                problems.append(str(exc))
+        return problems
+
+
+def first_name(name: str) -> str:
+    return name.split()[0] if name.split() else ""
+
+
+def person(name: str, email: str) -> dict[str, str]:
+    name = clean(name, 200)
+    return {"name": name, "first_name": first_name(name), "email": email}
+
+
+def sample_context() -> dict[str, Any]:
+    """The variables every template gets, with sample values (also used by `check`)."""
+    return {
+        "owner": person("Pat Owner", "pat@example.org"),
+        "inviter": person("Sam Sample", "sam@example.net"),
+        "network": "LinkedIn",
+        "invitation": {"subject": "Invitation to connect on LinkedIn", "note": ""},
+        "decline_after_days": 7,
+        "reason": "the inviter answered",
+        "state": "answered",
+        "ask_text": "Hi Sam, ...",
+    }
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    message_id: str
+    raw: bytes
+
+
+def new_message_id(domain: str) -> str:
+    """Random, not time-based: nothing here reads the clock."""
+    return f"<{uuid.uuid4().hex}@{domain}>"
+
+
+def compose(
+    rendered: Rendered,
+    *,
+    sender: tuple[str, str],
+    to: tuple[str, str],
+    date: datetime,
+    message_id: str,
+    in_reply_to: str | None = None,
+    references: tuple[str, ...] = (),
+    auto_submitted: str = "auto-replied",
+) -> Outgoing:
+    msg = EmailMessage(policy=SMTP)
+    msg["From"] = _address(*sender)
+    msg["To"] = _address(*to)
+    msg["Subject"] = rendered.subject
+    msg["Date"] = format_datetime(date)
+    msg["Message-ID"] = message_id
+    if in_reply_to:
+        msg["In-Reply-To"] = in_reply_to
+        msg["References"] = " ".join(dict.fromkeys((*references, in_reply_to)))
+    msg["Auto-Submitted"] = auto_submitted  # RFC 3834 §5
+    msg["X-Auto-Response-Suppress"] = "All"  # keeps Exchange out-of-office replies away
+    msg.set_content(rendered.body, charset="utf-8", cte="quoted-printable")  # 7-bit safe
+    return Outgoing(message_id=message_id, raw=msg.as_bytes())
+
+
+def _address(name: str, email: str) -> Address:
+    return Address(display_name=clean(name, 200), addr_spec=email)

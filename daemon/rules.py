@@ -1,0 +1,127 @@
+"""Decide what to do with a classified mail: ask, hand over, or leave it alone.
+
+The policy is one table, read top to bottom like a mail filter: the first rule that hits
+decides. Every rule that was looked at is recorded with its reason, so `explain` can say
+exactly why (and which RFC section was applied).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from daemon.classify import Verdict, is_system_address
+from daemon.message import Mail
+
+Action = Literal["ask", "hand_over", "ignore"]
+
+
+@dataclass(frozen=True)
+class Context:
+    """What the decision needs beyond the mail itself; gathered by the app from config/state."""
+
+    owner_addresses: frozenset[str]
+    recently_asked: bool = False
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: Action
+    rule: str
+    reasons: tuple[str, ...]
+
+
+Check = Callable[[Mail, Verdict, Context], str | None]
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    check: Check
+    action: Action
+    rfc: str = ""
+
+
+def _own_address(mail: Mail, verdict: Verdict, ctx: Context) -> str | None:
+    if mail.from_addr in ctx.owner_addresses:
+        return f"From {mail.from_addr} is the owner's own address"
+    return None
+
+
+def _not_invitation(mail: Mail, verdict: Verdict, ctx: Context) -> str | None:
+    return None if verdict.is_invitation else "not an invitation"
+
+
+def _network_trigger(verdict: Verdict) -> bool:
+    """A known network's invitation legitimately carries bulk/list headers."""
+    return verdict.network not in (None, "email")
+
+
+def _auto_submitted(mail: Mail, verdict: Verdict, ctx: Context) -> str | None:
+    value = mail.header("auto-submitted").split(";")[0].strip().lower()
+    if value and value != "no" and not _network_trigger(verdict):
+        return f"Auto-Submitted: {value}"
+    return None
+
+
+def _list_or_bulk(mail: Mail, verdict: Verdict, ctx: Context) -> str | None:
+    if _network_trigger(verdict):
+        return None
+    if mail.header("list-id") or mail.header("list-unsubscribe"):
+        return "mailing-list headers (List-*)"
+    if mail.header("precedence").lower() in ("bulk", "junk", "list"):
+        return f"Precedence: {mail.header('precedence').lower()}"
+    return None
+
+
+def _system_sender(mail: Mail, verdict: Verdict, ctx: Context) -> str | None:
+    if verdict.network == "email" and (not mail.from_addr or is_system_address(mail.from_addr)):
+        return f"sender {mail.from_addr or '<>'} is a system or noreply address"
+    return None
+
+
+def _personal_note(mail: Mail, verdict: Verdict, ctx: Context) -> str | None:
+    return "the invitation carries a personal note" if verdict.boilerplate is False else None
+
+
+def _unreachable(mail: Mail, verdict: Verdict, ctx: Context) -> str | None:
+    return None if verdict.reply_address else "no address where a reply reaches the inviter"
+
+
+def _recently_asked(mail: Mail, verdict: Verdict, ctx: Context) -> str | None:
+    return (
+        "this address was asked recently (lifecycle.ask_again_after)"
+        if ctx.recently_asked
+        else None
+    )
+
+
+def _boilerplate(mail: Mail, verdict: Verdict, ctx: Context) -> str | None:
+    return "boilerplate invitation from a reachable inviter"
+
+
+RULES: tuple[Rule, ...] = (
+    Rule("own-address", _own_address, "ignore", "Pigeonhole vacation: never answer oneself"),
+    Rule("not-invitation", _not_invitation, "ignore"),
+    Rule("auto-submitted", _auto_submitted, "ignore", "RFC 3834 §2, RFC 5230 §4.6"),
+    Rule("list-or-bulk", _list_or_bulk, "ignore", "RFC 3834 §2, RFC 5230 §4.6"),
+    Rule("system-sender", _system_sender, "ignore", "RFC 3834 §2"),
+    Rule("personal-note", _personal_note, "hand_over"),
+    Rule("unreachable", _unreachable, "hand_over", "deviates from RFC 3834 §4 (see README)"),
+    Rule("recently-asked", _recently_asked, "ignore", "RFC 3834 §2 (once per period)"),
+    Rule("boilerplate", _boilerplate, "ask"),
+)
+
+
+def decide(mail: Mail, verdict: Verdict, ctx: Context) -> Decision:
+    reasons: list[str] = []
+    for rule in RULES:
+        hit = rule.check(mail, verdict, ctx)
+        if hit is None:
+            reasons.append(f"{rule.name}: miss")
+            continue
+        cite = f" [{rule.rfc}]" if rule.rfc else ""
+        reasons.append(f"{rule.name}: hit, {hit} -> {rule.action}{cite}")
+        return Decision(action=rule.action, rule=rule.name, reasons=tuple(reasons))
+    raise AssertionError("the last rule always hits")  # pragma: no cover

@@ -1,0 +1,105 @@
+"""Send one message over SMTP, and say clearly whether a failure is worth retrying.
+
+TLS is explicit: `ssl` (implicit TLS), `starttls` (required, never a silent plaintext
+fallback) or `none`. The transaction is driven step by step so the caller can record the
+point of no return (`before_data`) just before DATA: a crash before it means the message
+was certainly not sent, after it means it almost certainly was.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import aiosmtplib
+
+from daemon.config import Smtp
+
+
+class SendError(Exception):
+    """Sending failed. `transient` says whether trying again later may help."""
+
+    def __init__(self, message: str, *, transient: bool) -> None:
+        super().__init__(message)
+        self.transient = transient
+
+
+@dataclass(frozen=True)
+class Envelope:
+    sender: str
+    recipient: str
+    raw: bytes
+
+
+def tls_context(ca_file: str | None) -> ssl.SSLContext:
+    """Certificates and host names are verified, always; `ca_file` adds a private CA."""
+    return ssl.create_default_context(cafile=ca_file)
+
+
+class SmtpSender:
+    def __init__(self, settings: Smtp) -> None:
+        self._settings = settings
+
+    def _client(self) -> aiosmtplib.SMTP:
+        s = self._settings
+        context = tls_context(str(s.ca_file) if s.ca_file else None)
+        return aiosmtplib.SMTP(
+            hostname=s.host,
+            port=s.effective_port,
+            use_tls=s.tls == "ssl",
+            start_tls=s.tls == "starttls",
+            tls_context=context if s.tls != "none" else None,
+            timeout=s.timeout.total_seconds(),
+        )
+
+    async def _open(self) -> aiosmtplib.SMTP:
+        s = self._settings
+        client = self._client()
+        await client.connect()
+        if s.username:
+            await client.login(s.username, s.password.get_secret_value())
+        return client
+
+    async def probe(self) -> None:
+        """Connect and log in, for `askfirst check`; raises `SendError` when that fails."""
+        try:
+            client = await self._open()
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            raise _as_send_error(exc) from exc
+        await _quit(client)
+
+    async def send(self, envelope: Envelope, before_data: Callable[[], None]) -> None:
+        """Deliver one message to one recipient, or raise `SendError`."""
+        try:
+            client = await self._open()
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            raise _as_send_error(exc) from exc
+        try:
+            await client.mail(envelope.sender)
+            await client.rcpt(envelope.recipient)  # raises on refusal: nothing is silently dropped
+            before_data()
+            await client.data(envelope.raw)
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            raise _as_send_error(exc) from exc
+        finally:
+            await _quit(client)
+
+
+async def _quit(client: aiosmtplib.SMTP) -> None:
+    try:
+        await client.quit()
+    except (aiosmtplib.SMTPException, OSError):
+        client.close()
+
+
+def _as_send_error(exc: BaseException) -> SendError:
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return SendError(f"TLS certificate not trusted: {exc.verify_message}", transient=False)
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
+        codes = [r.code for r in exc.recipients]
+        return SendError(f"recipient refused: {exc}", transient=all(400 <= c < 500 for c in codes))
+    if isinstance(exc, aiosmtplib.SMTPResponseException):
+        transient = 400 <= exc.code < 500
+        return SendError(f"SMTP {exc.code}: {exc.message}", transient=transient)
+    return SendError(f"{type(exc).__name__}: {exc}", transient=True)

@@ -1,0 +1,402 @@
+"""SQLite state: invitations, mail already seen, the IMAP cursor, the outbox, pending flags.
+
+One connection, used from the event-loop thread only. Every change that one mail causes is
+written in one transaction together with the note that the mail was seen, so a crash at
+any point either loses the whole step (and it is redone) or keeps all of it. Times are
+stored as integer UTC epoch seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from daemon.clock import from_epoch, to_epoch
+from daemon.lifecycle import Invitation, State
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS invitations (
+    id INTEGER PRIMARY KEY,
+    source_message_id TEXT NOT NULL UNIQUE,
+    network TEXT NOT NULL,
+    inviter_name TEXT NOT NULL,
+    inviter_email TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    refs TEXT NOT NULL,
+    state TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    decision_json TEXT NOT NULL,
+    asked_message_id TEXT,
+    asked_at INTEGER,
+    decline_due_at INTEGER,
+    answered_at INTEGER,
+    declined_at INTEGER,
+    handed_over_at INTEGER,
+    updated_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS invitations_due ON invitations (state, decline_due_at);
+CREATE INDEX IF NOT EXISTS invitations_email ON invitations (inviter_email);
+CREATE TABLE IF NOT EXISTS seen (
+    folder TEXT NOT NULL,
+    uidvalidity INTEGER NOT NULL,
+    uid INTEGER NOT NULL,
+    message_id TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    PRIMARY KEY (folder, uidvalidity, uid)
+);
+CREATE INDEX IF NOT EXISTS seen_message_id ON seen (message_id);
+CREATE TABLE IF NOT EXISTS cursor (
+    folder TEXT PRIMARY KEY,
+    uidvalidity INTEGER NOT NULL,
+    last_uid INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS outbox (
+    message_id TEXT PRIMARY KEY,
+    invitation_id INTEGER,
+    kind TEXT NOT NULL,
+    recipient TEXT NOT NULL,
+    raw BLOB NOT NULL,
+    state TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL,
+    last_error TEXT NOT NULL DEFAULT '',
+    created_at INTEGER NOT NULL,
+    sent_at INTEGER,
+    copied INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS outbox_state ON outbox (state, next_attempt_at);
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS flag_ops (
+    id INTEGER PRIMARY KEY,
+    message_id TEXT NOT NULL,
+    flags TEXT NOT NULL,
+    done INTEGER NOT NULL DEFAULT 0
+);
+"""
+
+# Outbox row states. `data` is the point of no return: the SMTP DATA command has started.
+PENDING, SENDING, DATA, SENT, FAILED = "pending", "sending", "data", "sent", "failed"
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    message_id: str
+    invitation_id: int | None
+    kind: str
+    recipient: str
+    raw: bytes
+    state: str
+    attempts: int
+    next_attempt_at: datetime
+    last_error: str
+
+
+@dataclass(frozen=True)
+class FlagOp:
+    id: int
+    message_id: str
+    flags: tuple[str, ...]
+
+
+class Store:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.exists():
+            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))  # owner-only from the start
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db.row_factory = sqlite3.Row
+        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=5000"):
+            self._db.execute(f"PRAGMA {pragma}")
+        self._db.executescript(SCHEMA)
+        self._depth = 0
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One atomic step; nested calls join the outer transaction."""
+        if self._depth:
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+            return
+        self._db.execute("BEGIN IMMEDIATE")
+        self._depth = 1
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        else:
+            self._db.execute("COMMIT")
+        finally:
+            self._depth = 0
+
+    def meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return str(row["value"]) if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    # -- invitations -------------------------------------------------------------------
+
+    def save(self, inv: Invitation, now: datetime) -> Invitation:
+        assert inv.state is not None
+        values = {
+            "source_message_id": inv.source_message_id,
+            "network": inv.network,
+            "inviter_name": inv.inviter_name,
+            "inviter_email": inv.inviter_email,
+            "subject": inv.subject,
+            "refs": " ".join(inv.references),
+            "state": inv.state.value,
+            "reason": inv.reason,
+            "decision_json": json.dumps(inv.decision),
+            "asked_message_id": inv.asked_message_id,
+            "asked_at": _epoch(inv.asked_at),
+            "decline_due_at": _epoch(inv.decline_due_at),
+            "answered_at": _epoch(inv.answered_at),
+            "declined_at": _epoch(inv.declined_at),
+            "handed_over_at": _epoch(inv.handed_over_at),
+            "updated_at": to_epoch(now),
+        }
+        with self.transaction():
+            if inv.id is None:
+                cols = ", ".join(values)
+                marks = ", ".join(f":{k}" for k in values)
+                cur = self._db.execute(f"INSERT INTO invitations ({cols}) VALUES ({marks})", values)  # noqa: S608 - column names are ours
+                return self.invitation(int(cur.lastrowid or 0))
+            sets = ", ".join(f"{k} = :{k}" for k in values)
+            self._db.execute(
+                f"UPDATE invitations SET {sets} WHERE id = :id", {**values, "id": inv.id}
+            )  # noqa: S608
+            return self.invitation(inv.id)
+
+    def invitation(self, invitation_id: int) -> Invitation:
+        row = self._db.execute(
+            "SELECT * FROM invitations WHERE id = ?", (invitation_id,)
+        ).fetchone()
+        return _invitation(row)
+
+    def by_source(self, message_id: str) -> Invitation | None:
+        row = self._db.execute(
+            "SELECT * FROM invitations WHERE source_message_id = ?", (message_id,)
+        ).fetchone()
+        return _invitation(row) if row else None
+
+    def by_thread(self, message_ids: tuple[str, ...]) -> Invitation | None:
+        """The invitation one of our own sent mails (ask, decline) belongs to."""
+        for mid in message_ids:
+            row = self._db.execute(
+                "SELECT invitation_id FROM outbox WHERE message_id = ? AND invitation_id IS NOT NULL",
+                (mid,),
+            ).fetchone()
+            if row:
+                return self.invitation(row["invitation_id"])
+        return None
+
+    def open_by_email(self, email: str) -> Invitation | None:
+        """The newest invitation from this address that still waits for (or just got) a decline."""
+        row = self._db.execute(
+            "SELECT * FROM invitations WHERE inviter_email = ? AND state IN (?, ?) "
+            "ORDER BY id DESC LIMIT 1",
+            (email, State.ASKED.value, State.DECLINED.value),
+        ).fetchone()
+        return _invitation(row) if row else None
+
+    def asked_since(self, email: str, since: datetime) -> bool:
+        row = self._db.execute(
+            "SELECT 1 FROM invitations WHERE inviter_email = ? AND asked_at >= ? LIMIT 1",
+            (email, to_epoch(since)),
+        ).fetchone()
+        return row is not None
+
+    def due(self, now: datetime, limit: int = 500) -> list[Invitation]:
+        rows = self._db.execute(
+            "SELECT * FROM invitations WHERE state = ? AND decline_due_at <= ? "
+            "ORDER BY decline_due_at LIMIT ?",
+            (State.ASKED.value, to_epoch(now), limit),
+        ).fetchall()
+        return [_invitation(r) for r in rows]
+
+    def next_due(self) -> datetime | None:
+        row = self._db.execute(
+            "SELECT MIN(decline_due_at) AS due FROM invitations WHERE state = ?",
+            (State.ASKED.value,),
+        ).fetchone()
+        return from_epoch(row["due"]) if row and row["due"] is not None else None
+
+    def invitations(self) -> list[Invitation]:
+        return [_invitation(r) for r in self._db.execute("SELECT * FROM invitations ORDER BY id")]
+
+    # -- seen mail and the cursor ----------------------------------------------------------
+
+    def cursor(self, folder: str) -> tuple[int, int] | None:
+        row = self._db.execute(
+            "SELECT uidvalidity, last_uid FROM cursor WHERE folder = ?", (folder,)
+        ).fetchone()
+        return (row["uidvalidity"], row["last_uid"]) if row else None
+
+    def set_cursor(self, folder: str, uidvalidity: int, last_uid: int) -> None:
+        self._db.execute(
+            "INSERT INTO cursor (folder, uidvalidity, last_uid) VALUES (?, ?, ?) "
+            "ON CONFLICT (folder) DO UPDATE SET uidvalidity = excluded.uidvalidity, "
+            "last_uid = MAX(CASE WHEN cursor.uidvalidity = excluded.uidvalidity "
+            "THEN cursor.last_uid ELSE 0 END, excluded.last_uid)",
+            (folder, uidvalidity, last_uid),
+        )
+
+    def seen_message(self, message_id: str) -> bool:
+        row = self._db.execute("SELECT 1 FROM seen WHERE message_id = ? LIMIT 1", (message_id,))
+        return row.fetchone() is not None
+
+    def mark_seen(
+        self, folder: str, uidvalidity: int, uid: int, message_id: str, outcome: str, now: datetime
+    ) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO seen VALUES (?, ?, ?, ?, ?, ?)",
+            (folder, uidvalidity, uid, message_id, outcome, to_epoch(now)),
+        )
+        self.set_cursor(folder, uidvalidity, uid)
+
+    def uid_of(self, folder: str, uidvalidity: int, message_id: str) -> int | None:
+        row = self._db.execute(
+            "SELECT uid FROM seen WHERE folder = ? AND uidvalidity = ? AND message_id = ?",
+            (folder, uidvalidity, message_id),
+        ).fetchone()
+        return int(row["uid"]) if row else None
+
+    # -- outbox ----------------------------------------------------------------------------
+
+    def enqueue(
+        self,
+        message_id: str,
+        invitation_id: int | None,
+        kind: str,
+        recipient: str,
+        raw: bytes,
+        now: datetime,
+    ) -> None:
+        self._db.execute(
+            "INSERT INTO outbox (message_id, invitation_id, kind, recipient, raw, state, "
+            "next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                message_id,
+                invitation_id,
+                kind,
+                recipient,
+                raw,
+                PENDING,
+                to_epoch(now),
+                to_epoch(now),
+            ),
+        )
+
+    def is_ours(self, message_id: str) -> bool:
+        row = self._db.execute("SELECT 1 FROM outbox WHERE message_id = ?", (message_id,))
+        return row.fetchone() is not None
+
+    def outbox(self, states: tuple[str, ...], before: datetime | None = None) -> list[OutboxRow]:
+        marks = ", ".join("?" for _ in states)
+        sql = f"SELECT * FROM outbox WHERE state IN ({marks})"  # noqa: S608 - placeholders only
+        args: list[object] = list(states)
+        if before is not None:
+            sql += " AND next_attempt_at <= ?"
+            args.append(to_epoch(before))
+        rows = self._db.execute(sql + " ORDER BY created_at, rowid", args).fetchall()
+        return [_outbox(r) for r in rows]
+
+    def set_outbox_state(self, message_id: str, state: str, **fields: object) -> None:
+        sets = ", ".join(["state = ?", *(f"{k} = ?" for k in fields)])
+        self._db.execute(
+            f"UPDATE outbox SET {sets} WHERE message_id = ?",  # noqa: S608 - names are ours
+            (state, *(_plain(v) for v in fields.values()), message_id),
+        )
+
+    def uncopied(self) -> list[OutboxRow]:
+        rows = self._db.execute(
+            "SELECT * FROM outbox WHERE state = ? AND copied = 0 AND kind != 'handover'", (SENT,)
+        )
+        return [_outbox(r) for r in rows]
+
+    def mark_copied(self, message_id: str) -> None:
+        self._db.execute("UPDATE outbox SET copied = 1 WHERE message_id = ?", (message_id,))
+
+    def outbox_counts(self) -> dict[str, int]:
+        rows = self._db.execute("SELECT state, COUNT(*) AS n FROM outbox GROUP BY state")
+        return {r["state"]: r["n"] for r in rows}
+
+    # -- flags to set in the mailbox -------------------------------------------------------
+
+    def add_flag_op(self, message_id: str, flags: tuple[str, ...]) -> None:
+        self._db.execute(
+            "INSERT INTO flag_ops (message_id, flags) VALUES (?, ?)", (message_id, " ".join(flags))
+        )
+
+    def flag_ops(self) -> list[FlagOp]:
+        rows = self._db.execute("SELECT * FROM flag_ops WHERE done = 0 ORDER BY id")
+        return [FlagOp(r["id"], r["message_id"], tuple(r["flags"].split())) for r in rows]
+
+    def flag_op_done(self, op_id: int) -> None:
+        self._db.execute("UPDATE flag_ops SET done = 1 WHERE id = ?", (op_id,))
+
+
+def _epoch(when: datetime | None) -> int | None:
+    return to_epoch(when) if when else None
+
+
+def _plain(value: object) -> object:
+    return to_epoch(value) if isinstance(value, datetime) else value
+
+
+def _when(value: int | None) -> datetime | None:
+    return from_epoch(value) if value is not None else None
+
+
+def _invitation(row: sqlite3.Row) -> Invitation:
+    return Invitation(
+        id=row["id"],
+        source_message_id=row["source_message_id"],
+        network=row["network"],
+        inviter_name=row["inviter_name"],
+        inviter_email=row["inviter_email"],
+        subject=row["subject"],
+        references=tuple(row["refs"].split()),
+        state=State(row["state"]),
+        reason=row["reason"],
+        decision=json.loads(row["decision_json"]),
+        asked_message_id=row["asked_message_id"],
+        asked_at=_when(row["asked_at"]),
+        decline_due_at=_when(row["decline_due_at"]),
+        answered_at=_when(row["answered_at"]),
+        declined_at=_when(row["declined_at"]),
+        handed_over_at=_when(row["handed_over_at"]),
+    )
+
+
+def _outbox(row: sqlite3.Row) -> OutboxRow:
+    return OutboxRow(
+        message_id=row["message_id"],
+        invitation_id=row["invitation_id"],
+        kind=row["kind"],
+        recipient=row["recipient"],
+        raw=bytes(row["raw"]),
+        state=row["state"],
+        attempts=row["attempts"],
+        next_attempt_at=from_epoch(row["next_attempt_at"]),
+        last_error=row["last_error"],
+    )
