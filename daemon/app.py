@@ -39,7 +39,7 @@ from daemon.message import Mail, parse
 from daemon.render import Templates, compose, new_message_id, person
 from daemon.rules import Context, decide
 from daemon.smtp import Envelope, SendError, SmtpSender
-from daemon.store import DATA, FAILED, PENDING, SENDING, SENT, Store
+from daemon.store import DATA, FAILED, PENDING, SENDING, SENT, OutboxRow, Store
 
 log = logging.getLogger("askfirst")
 
@@ -337,56 +337,57 @@ class App:
     # -- the outbox ------------------------------------------------------------------------
 
     async def _send_outbox(self, report: Report) -> None:
-        for row in self.store.outbox((PENDING,), before=self.clock.now()):
-            self.store.set_outbox_state(row.message_id, SENDING, attempts=row.attempts + 1)
-            envelope = Envelope(self.settings.owner.email, row.recipient, row.raw)
-            try:
-                await self.sender.send(
-                    envelope,
-                    before_data=lambda mid=row.message_id: self.store.set_outbox_state(mid, DATA),
-                )
-            except SendError as exc:
-                self._send_failed(
-                    row.message_id, row.kind, row.invitation_id, row.attempts + 1, exc, report
-                )
-                continue
-            self.store.set_outbox_state(row.message_id, SENT, sent_at=self.clock.now())
-            report.sent += 1
-            log.info(
-                "outbox.sent kind=%s to=%s message_id=%s", row.kind, row.recipient, row.message_id
-            )
+        """Send what is due; a notice queued by a failure in this pass goes out in it too."""
+        tried: set[str] = set()
+        while rows := [
+            r
+            for r in self.store.outbox((PENDING,), before=self.clock.now())
+            if r.message_id not in tried
+        ]:
+            for row in rows:
+                tried.add(row.message_id)
+                await self._send_row(row, report)
 
-    def _send_failed(
-        self,
-        message_id: str,
-        kind: str,
-        invitation_id: int | None,
-        attempts: int,
-        exc: SendError,
-        report: Report,
-    ) -> None:
+    async def _send_row(self, row: OutboxRow, report: Report) -> None:
+        """Claim, send, record. The DATA mark is the point of no return (see `_recover`)."""
+        self.store.set_outbox_state(row.message_id, SENDING, attempts=row.attempts + 1)
+        envelope = Envelope(self.settings.owner.email, row.recipient, row.raw)
+        try:
+            await self.sender.send(
+                envelope, before_data=lambda: self.store.set_outbox_state(row.message_id, DATA)
+            )
+        except SendError as exc:
+            self._send_failed(row, row.attempts + 1, exc, report)
+            return
+        self.store.set_outbox_state(row.message_id, SENT, sent_at=self.clock.now())
+        report.sent += 1
+        log.info("outbox.sent kind=%s to=%s message_id=%s", row.kind, row.recipient, row.message_id)
+
+    def _send_failed(self, row: OutboxRow, attempts: int, exc: SendError, report: Report) -> None:
         now = self.clock.now()
         if exc.transient and attempts <= len(RETRY_AFTER):
             report.retried += 1
             retry_at = now + RETRY_AFTER[attempts - 1]
             self.store.set_outbox_state(
-                message_id, PENDING, next_attempt_at=retry_at, last_error=str(exc)[:500]
+                row.message_id, PENDING, next_attempt_at=retry_at, last_error=str(exc)[:500]
             )
             log.warning(
                 "outbox.retry kind=%s message_id=%s at=%s error=%r",
-                kind,
-                message_id,
+                row.kind,
+                row.message_id,
                 retry_at.isoformat(),
                 str(exc),
             )
             return
         report.failed += 1
-        log.error("outbox.failed kind=%s message_id=%s error=%r", kind, message_id, str(exc))
+        log.error(
+            "outbox.failed kind=%s message_id=%s error=%r", row.kind, row.message_id, str(exc)
+        )
         with self.store.transaction():
-            self.store.set_outbox_state(message_id, FAILED, last_error=str(exc)[:500])
-            if invitation_id is not None and kind in ("ask", "decline"):
-                inv = self.store.invitation(invitation_id)
-                self._apply(inv, SendFailed("ask" if kind == "ask" else "decline", str(exc)))
+            self.store.set_outbox_state(row.message_id, FAILED, last_error=str(exc)[:500])
+            if row.invitation_id is not None and row.kind in ("ask", "decline"):
+                inv = self.store.invitation(row.invitation_id)
+                self._apply(inv, SendFailed("ask" if row.kind == "ask" else "decline", str(exc)))
 
     async def _settle_mailbox(self) -> None:
         """Set owed flags and file owed Sent copies; both are idempotent."""

@@ -1,0 +1,114 @@
+"""Drive the real daemon against the test rig with a fake clock, one pass at a time."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from pathlib import Path
+
+from rig import MailRig, RigMessage
+
+from daemon.app import App, Report
+from daemon.clock import FakeClock
+from daemon.config import Settings, load_settings
+from daemon.imap import MailboxThread
+from daemon.lifecycle import Invitation
+from daemon.render import Templates
+from daemon.smtp import SmtpSender
+from daemon.store import Store
+
+REPO = Path(__file__).resolve().parent.parent
+OWNER = "owner@example.test"
+
+
+def write_config(rig: MailRig, directory: Path, **lifecycle: str) -> Path:
+    """A config file for the rig's owner account (plaintext on loopback)."""
+    extra = "".join(f'{key} = "{value}"\n' for key, value in lifecycle.items())
+    path = directory / "config.toml"
+    path.write_text(
+        f"""
+[owner]
+name = "Pat Owner"
+email = "{OWNER}"
+
+[imap]
+host = "127.0.0.1"
+port = {rig.imap_port}
+username = "{OWNER}"
+password = "{rig.password(OWNER)}"
+tls = "none"
+
+[smtp]
+host = "127.0.0.1"
+port = {rig.smtp_port}
+tls = "none"
+
+[lifecycle]
+{extra}
+[state]
+path = "state.sqlite3"
+
+[templates]
+dir = "{REPO / "templates"}"
+"""
+    )
+    return path
+
+
+@dataclass
+class Harness:
+    rig: MailRig
+    settings: Settings
+    clock: FakeClock
+    reports: list[Report] = field(default_factory=list)
+
+    def build(self) -> App:
+        """A new daemon on the same state file, as after a restart."""
+        return App(
+            settings=self.settings,
+            store=Store(self.settings.state.path),
+            clock=self.clock,
+            templates=Templates(self.settings.templates.dir),
+            sender=SmtpSender(self.settings.smtp),
+            mailbox=MailboxThread(self.settings.imap, "test"),
+        )
+
+    async def step(self) -> Report:
+        """One pass by a freshly built daemon, which is then shut down."""
+        app = self.build()
+        try:
+            report = await app.run_once()
+        finally:
+            await app.mailbox.close()
+            app.store.close()
+        self.reports.append(report)
+        return report
+
+    def invite(self, raw: bytes, sender: str = "sender@example.test") -> None:
+        self.rig.deliver(raw, OWNER, mail_from=sender)
+
+    def invitations(self) -> list[Invitation]:
+        store = Store(self.settings.state.path)
+        try:
+            return store.invitations()
+        finally:
+            store.close()
+
+    def only_invitation(self) -> Invitation:
+        found = self.invitations()
+        assert len(found) == 1, found
+        return found[0]
+
+    def inbox(self, user: str, folder: str = "INBOX") -> list[RigMessage]:
+        return self.rig.messages(user, folder)
+
+
+def load(raw: bytes) -> EmailMessage:
+    msg = message_from_bytes(raw, policy=policy.default)
+    assert isinstance(msg, EmailMessage)
+    return msg
+
+
+def make_harness(rig: MailRig, directory: Path, clock: FakeClock, **lifecycle: str) -> Harness:
+    return Harness(rig, load_settings(write_config(rig, directory, **lifecycle)), clock)
