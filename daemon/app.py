@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import threading
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -431,6 +432,7 @@ class App:
         )
         scheduler.start()
         watcher: asyncio.Task[None] | None = None
+        watching = False
         backoff = 1.0
         try:
             while not stop.is_set():
@@ -442,15 +444,22 @@ class App:
                     await _wait_any(stop, timeout=backoff)
                     backoff = min(backoff * 2, 300.0) * random.uniform(0.8, 1.0)  # noqa: S311
                     continue
-                if watcher is None:
-                    watcher = self._start_watcher(scheduler, wake, stop)
-                await _wait_any(stop, wake)
+                if not watching:
+                    watcher, watching = self._start_watcher(scheduler, wake, stop), True
+                await _wait_any(stop, wake, timeout=self._seconds_to_next_due())
                 wake.clear()
         finally:
             scheduler.shutdown(wait=False)
             if watcher is not None:
                 await watcher
             await self.mailbox.close()
+
+    def _seconds_to_next_due(self) -> float | None:
+        """Sleep no longer than until the next decline or outbox retry falls due."""
+        due = [d for d in (self.store.next_due(), self.store.next_attempt()) if d is not None]
+        if not due:
+            return None
+        return max(0.2, (min(due) - self.clock.now()).total_seconds() + 0.1)
 
     def _start_watcher(
         self, scheduler: AsyncIOScheduler, wake: asyncio.Event, stop: asyncio.Event
@@ -478,8 +487,6 @@ class App:
 
 async def _idle_watch(settings: Settings, wake: asyncio.Event, stop: asyncio.Event) -> None:
     """Wake the main loop whenever the server reports a change; reconnect when it breaks."""
-    import threading
-
     thread = MailboxThread(settings.imap, "idle")
     halt = threading.Event()
     stopper = asyncio.create_task(stop.wait())

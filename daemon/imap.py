@@ -56,6 +56,10 @@ class Mailbox:
         self.uidvalidity = 0
 
     @property
+    def connected(self) -> bool:
+        return self._client is not None
+
+    @property
     def client(self) -> IMAPClient:
         if self._client is None:
             raise ImapError("not connected")
@@ -103,10 +107,14 @@ class Mailbox:
             raise ImapError(f"IMAP: {_text(exc)}") from exc
 
     def uids_after(self, last_uid: int) -> list[int]:
+        # NOOP first: a long-open session's view only learns of new mail when it syncs,
+        # and Dovecot answers SEARCH from the view it had when the command began.
+        self.guarded(self.client.noop)
         found = self.guarded(lambda: self.client.search(["UID", f"{last_uid + 1}:*"]))
         return sorted(u for u in found if u > last_uid)  # "N:*" always matches the last UID
 
     def uids_since(self, since: datetime) -> list[int]:
+        self.guarded(self.client.noop)
         return sorted(self.guarded(lambda: self.client.search(["SINCE", since.date()])))
 
     def fetch(self, uids: Sequence[int]) -> Iterator[Fetched]:
@@ -199,7 +207,7 @@ class MailboxThread:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
     async def ensure_connected(self) -> None:
-        if self.mailbox._client is None:
+        if not self.mailbox.connected:
             await self.call(self.mailbox.connect)
 
     async def close(self) -> None:

@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
+from email._header_value_parser import get_address_list
 from email.header import decode_header, make_header
 from email.message import EmailMessage, Message
 from email.utils import getaddresses
@@ -20,6 +21,7 @@ from html.parser import HTMLParser
 
 _MSGID = re.compile(r"<[^<>\s]+>")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+_ADDRESS_HEADERS = frozenset({"from", "sender", "reply-to", "to", "cc"})
 # Headers kept verbatim (cleaned) for the classifier and the answer detector.
 KEPT_HEADERS = (
     "auto-submitted",
@@ -118,8 +120,23 @@ def _header(msg: Message, name: str, limit: int = 1000) -> str:
     except Exception:  # malformed header the registry chokes on: decode it by hand
         for key, raw_value in msg.raw_items():
             if key.lower() == name:
+                if name in _ADDRESS_HEADERS:
+                    return clean(_address_list(str(raw_value)), limit)
                 return clean(_decode_words(str(raw_value)), limit)
         return ""
+
+
+def _address_list(value: str) -> str:
+    """Split the addresses first, then decode each name: decoding the whole header first
+    would let an encoded name (CR/LF, '<', ',' inside =?...?=) add or replace an address."""
+    quoted = []
+    try:
+        for box in get_address_list(value)[0].all_mailboxes:
+            name = clean(box.display_name or "", 200).replace("\\", "\\\\").replace('"', '\\"')
+            quoted.append(f'"{name}" <{box.addr_spec}>' if name else box.addr_spec)
+    except Exception:  # the token tree computes parts lazily; a broken one raises late
+        return ""
+    return ", ".join(quoted)
 
 
 def _decode_words(value: str) -> str:
@@ -133,7 +150,8 @@ def _addresses(value: str) -> list[tuple[str, str]]:
     pairs = []
     for name, addr in getaddresses([value]):
         addr = addr.strip().lower()
-        if addr.count("@") != 1 or any(c in addr for c in " <>\"'(),;:"):
+        domain = addr.partition("@")[2]  # an apostrophe is fine before it: o'brien@example.ie
+        if addr.count("@") != 1 or any(c in addr for c in ' <>"(),;:') or "'" in domain:
             addr = ""
         pairs.append((clean(name, 200), addr))
     return pairs

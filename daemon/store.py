@@ -240,6 +240,12 @@ class Store:
         ).fetchone()
         return from_epoch(row["due"]) if row and row["due"] is not None else None
 
+    def next_attempt(self) -> datetime | None:
+        row = self._db.execute(
+            "SELECT MIN(next_attempt_at) AS due FROM outbox WHERE state = ?", (PENDING,)
+        ).fetchone()
+        return from_epoch(row["due"]) if row and row["due"] is not None else None
+
     def invitations(self) -> list[Invitation]:
         return [_invitation(r) for r in self._db.execute("SELECT * FROM invitations ORDER BY id")]
 

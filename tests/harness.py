@@ -10,7 +10,7 @@ from pathlib import Path
 from rig import MailRig, RigMessage
 
 from daemon.app import App, Report
-from daemon.clock import FakeClock
+from daemon.clock import Clock
 from daemon.config import Settings, load_settings
 from daemon.imap import MailboxThread
 from daemon.lifecycle import Invitation
@@ -60,7 +60,7 @@ dir = "{REPO / "templates"}"
 class Harness:
     rig: MailRig
     settings: Settings
-    clock: FakeClock
+    clock: Clock
     reports: list[Report] = field(default_factory=list)
 
     def build(self) -> App:
@@ -110,5 +110,5 @@ def load(raw: bytes) -> EmailMessage:
     return msg
 
 
-def make_harness(rig: MailRig, directory: Path, clock: FakeClock, **lifecycle: str) -> Harness:
+def make_harness(rig: MailRig, directory: Path, clock: Clock, **lifecycle: str) -> Harness:
     return Harness(rig, load_settings(write_config(rig, directory, **lifecycle)), clock)

@@ -1,0 +1,52 @@
+"""`run_forever` in-process: IDLE and polling wake-ups, reconnects, and a clean stop."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from harness import OWNER, make_harness
+from mails import linkedin_2012
+from rig import MailRig
+
+from daemon.clock import SystemClock
+
+ALICE = "alice@example.test"
+BOB = "bob@example.test"
+
+
+async def wait_for_mail(rig: MailRig, user: str, count: int, timeout: float = 10.0) -> None:
+    for _ in range(int(timeout / 0.1)):
+        if len(rig.messages(user)) >= count:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{user}: fewer than {count} message(s) after {timeout} s")
+
+
+async def test_polling_when_idle_is_off(rig: MailRig, tmp_path: Path) -> None:
+    h = make_harness(rig, tmp_path, SystemClock(), poll_interval="1s", sweep_interval="1h")
+    h.settings.imap.idle = False
+    app, stop = h.build(), asyncio.Event()
+    task = asyncio.create_task(app.run_forever(stop))
+    await asyncio.sleep(0.5)
+    rig.deliver(linkedin_2012("Alice Example", ALICE), OWNER)
+    await wait_for_mail(rig, ALICE, 1)
+    rig.deliver(linkedin_2012("Bob Builder", BOB), OWNER)
+    await wait_for_mail(rig, BOB, 1)
+    stop.set()
+    await asyncio.wait_for(task, 10)
+    app.store.close()
+
+
+async def test_idle_survives_a_kicked_connection(rig: MailRig, tmp_path: Path) -> None:
+    h = make_harness(rig, tmp_path, SystemClock(), poll_interval="1h", sweep_interval="1h")
+    app, stop = h.build(), asyncio.Event()
+    task = asyncio.create_task(app.run_forever(stop))
+    await asyncio.sleep(0.5)
+    rig.kick(OWNER)  # both connections get BYE
+    await asyncio.sleep(0.2)
+    rig.deliver(linkedin_2012("Alice Example", ALICE), OWNER)
+    await wait_for_mail(rig, ALICE, 1, timeout=15)
+    stop.set()
+    await asyncio.wait_for(task, 10)
+    app.store.close()
