@@ -128,7 +128,6 @@ class App:
 
     async def _read_mail(self, report: Report) -> None:
         mb = self.mailbox.mailbox
-        folder = self.settings.imap.folder
         uids = await self._new_uids()
         for start in range(0, len(uids), BATCH):
             batch = uids[start : start + BATCH]
@@ -265,13 +264,13 @@ class App:
             return inv
         domain = self.settings.owner.email.rpartition("@")[2]
         sends = [(e, new_message_id(domain)) for e in effects if isinstance(e, Send)]
-        for effect, mid in sends:
-            if effect.kind == "ask":
+        for send, mid in sends:
+            if send.kind == "ask":
                 after = replace(after, asked_message_id=mid)
         with self.store.transaction():
             after = self.store.save(after, now)
-            for effect, mid in sends:
-                self._enqueue_reply(after, effect, mid)
+            for send, mid in sends:
+                self._enqueue_reply(after, send, mid)
             for effect in effects:
                 if isinstance(effect, Notify):
                     self._enqueue_notice(after, effect)
@@ -441,12 +440,12 @@ class App:
                     backoff = 1.0
                 except ImapError as exc:
                     log.warning("imap.unavailable error=%r retry_in=%.0fs", str(exc), backoff)
-                    await _wait_any(stop, timeout=backoff)
+                    await _wait_any(stop, within=backoff)
                     backoff = min(backoff * 2, 300.0) * random.uniform(0.8, 1.0)  # noqa: S311
                     continue
                 if not watching:
                     watcher, watching = self._start_watcher(scheduler, wake, stop), True
-                await _wait_any(stop, wake, timeout=self._seconds_to_next_due())
+                await _wait_any(stop, wake, within=self._seconds_to_next_due())
                 wake.clear()
         finally:
             scheduler.shutdown(wait=False)
@@ -507,7 +506,7 @@ async def _idle_watch(settings: Settings, wake: asyncio.Event, stop: asyncio.Eve
                     backoff = 1.0
             except ImapError as exc:
                 log.warning("imap.idle_lost error=%r reconnect_in=%.0fs", str(exc), backoff)
-                await _wait_any(stop, timeout=backoff)
+                await _wait_any(stop, within=backoff)
                 backoff = min(backoff * 2, 300.0) * random.uniform(0.8, 1.0)  # noqa: S311
     finally:
         stopper.cancel()
@@ -515,12 +514,13 @@ async def _idle_watch(settings: Settings, wake: asyncio.Event, stop: asyncio.Eve
 
 
 async def _wait_any(
-    stop: asyncio.Event, wake: asyncio.Event | None = None, timeout: float | None = None
+    stop: asyncio.Event, wake: asyncio.Event | None = None, within: float | None = None
 ) -> None:
+    """Return when `stop` or `wake` is set, or after `within` seconds."""
     waits = [asyncio.ensure_future(stop.wait())]
     if wake is not None:
         waits.append(asyncio.ensure_future(wake.wait()))
-    _, pending = await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    _, pending = await asyncio.wait(waits, timeout=within, return_when=asyncio.FIRST_COMPLETED)
     for task in pending:
         task.cancel()
 

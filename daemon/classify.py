@@ -48,8 +48,8 @@ _STOP_LINES = re.compile(
     re.I,
 )
 _GREETING = re.compile(
-    r"^(hi|hello|hey|dear|hai|hallo|hola|bonjour|ciao|olá|ola|salut|good (morning|afternoon|evening))"
-    r"\b[^.!?]{0,40}[,!:]?$",
+    r"^(hi|hello|hey|dear|hai|hallo|hola|bonjour|ciao|olá|ola|salut"
+    r"|good (morning|afternoon|evening))\b[^.!?]{0,40}[,!:]?$",
     re.I,
 )
 _CLOSING = re.compile(
@@ -79,7 +79,11 @@ def classify(mail: Mail) -> Verdict:
     network = _network(mail, reasons)
     if network is None:
         return Verdict(is_invitation=False, reasons=tuple(reasons))
-    note = _linkedin_note(mail.text) if network == "linkedin" else _direct_note(mail.text)
+    note = (
+        _linkedin_note(mail.text, _inviter_name(mail))
+        if network == "linkedin"
+        else _direct_note(mail.text)
+    )
     leftover, language = strip_boilerplate(note)
     boilerplate = not leftover
     reasons.append(
@@ -131,8 +135,9 @@ def _network(mail: Mail, reasons: list[str]) -> str | None:
     return None
 
 
-def _linkedin_note(text: str) -> str:
-    """The note sits first in the body, after the 'LinkedIn' banner, before '- <first>'."""
+def _linkedin_note(text: str, inviter: str = "") -> str:
+    """The note sits first in the body, after the 'LinkedIn' banner, before '- <first>'
+    (2015-16: before the inviter's name block, '<Full Name>' / '<Headline>' / 'View profile')."""
     lines = [line.strip() for line in text.splitlines()]
     start = 0
     for i, line in enumerate(lines[:6]):
@@ -146,7 +151,7 @@ def _linkedin_note(text: str) -> str:
             break
     note: list[str] = []
     for line in lines[start:]:
-        if _STOP_LINES.match(line):
+        if _STOP_LINES.match(line) or (inviter and line.casefold() == inviter.casefold()):
             break
         note.append(line)
     return "\n".join(note).strip()
@@ -197,8 +202,9 @@ def _drop_signature(lines: list[str]) -> list[str]:
     for i, line in enumerate(lines):
         if _CLOSING.match(line.strip()) or re.match(r"^-\s?\w", line.strip()):
             return lines[:i]
-    if len(lines) > 1 and len(lines[-1].split()) <= 3 and not lines[-1].rstrip().endswith("."):
-        return lines[:-1]  # a bare name under the text
+    last = lines[-1].rstrip() if lines else ""
+    if len(lines) > 1 and len(last.split()) <= 3 and not last.endswith((".", "!", "?")):
+        return lines[:-1]  # a bare name under the text ("Loved your talk!" is not one)
     return lines
 
 

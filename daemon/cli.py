@@ -246,7 +246,7 @@ def _explain(args: argparse.Namespace) -> int:
     mail = parse(raw)
     verdict = classify(mail)
     decision = decide(mail, verdict, Context(owner_addresses=owner))
-    record = {
+    record: dict[str, Any] = {
         "message_id": mail.message_id,
         "from": mail.from_addr,
         "subject": mail.subject,

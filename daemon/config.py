@@ -43,7 +43,8 @@ def parse_duration(value: object) -> timedelta:
     if isinstance(value, int | float) and not isinstance(value, bool):
         return timedelta(seconds=value)
     if not isinstance(value, str):
-        raise ValueError("expected a duration such as '7d', '36h', '90m' or '30s'")
+        # ValueError, not TypeError: pydantic reports only ValueError as a validation error
+        raise ValueError("expected a duration such as '7d', '36h', '90m' or '30s'")  # noqa: TRY004
     text = value.strip().lower()
     if text.isdigit():
         return timedelta(seconds=int(text))

@@ -10,6 +10,7 @@ connection is detected instead of spinning (imapclient #565).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -93,10 +94,8 @@ class Mailbox:
         try:
             client.logout()
         except (IMAPClientError, OSError):
-            try:
+            with contextlib.suppress(IMAPClientError, OSError):
                 client.shutdown()
-            except (IMAPClientError, OSError):
-                pass
 
     def guarded(self, action: Callable[[], T]) -> T:
         """Run one command; any protocol or socket failure drops the connection."""
@@ -123,9 +122,7 @@ class Mailbox:
         part = f"BODY.PEEK[]<0.{limit}>"
         for start in range(0, len(uids), CHUNK):
             chunk = list(uids[start : start + CHUNK])
-            data = self.guarded(
-                lambda chunk=chunk: self.client.fetch(chunk, [part, "INTERNALDATE", "RFC822.SIZE"])
-            )
+            data = self._fetch(chunk, [part, "INTERNALDATE", "RFC822.SIZE"])
             for uid in chunk:
                 item = data.get(uid)
                 if item is None:
@@ -137,13 +134,9 @@ class Mailbox:
                     size=int(item.get(b"RFC822.SIZE", 0)),
                 )
 
-    def internaldates(self, uids: Sequence[int]) -> dict[int, datetime]:
-        dates: dict[int, datetime] = {}
-        for start in range(0, len(uids), CHUNK):
-            chunk = list(uids[start : start + CHUNK])
-            data = self.guarded(lambda chunk=chunk: self.client.fetch(chunk, ["INTERNALDATE"]))
-            dates.update({u: d[b"INTERNALDATE"] for u, d in data.items() if u in chunk})
-        return dates
+    def _fetch(self, uids: list[int], items: list[str]) -> dict[int, dict[bytes, Any]]:
+        result: dict[int, dict[bytes, Any]] = self.guarded(lambda: self.client.fetch(uids, items))
+        return result
 
     def add_flags(self, uid: int, flags: Sequence[str]) -> None:
         self.guarded(lambda: self.client.add_flags([uid], list(flags), silent=True))
@@ -175,23 +168,17 @@ class Mailbox:
         """IDLE until the server reports a change (True) or `timeout` passes (False)."""
         client = self.client
         self.guarded(client.idle)
-        changed = False
         deadline = time.monotonic() + min(timeout, IDLE_RENEW_SECONDS)
-        try:
-            while not (stop.is_set() or changed) and time.monotonic() < deadline:
-                started = time.monotonic()
-                responses = client.idle_check(timeout=IDLE_SLICE_SECONDS)
-                if any(_is_bye(r) for r in responses):
-                    raise ImapError("server said BYE during IDLE")
-                if not responses and time.monotonic() - started < IDLE_SLICE_SECONDS / 2:
-                    raise ImapError("connection closed during IDLE")  # EOF reads as "ready"
-                changed = any(_is_change(r) for r in responses)
-        except (IMAPClientError, OSError) as exc:
-            self.close()
-            raise ImapError(f"IMAP IDLE: {_text(exc)}") from exc
-        except ImapError:
-            self.close()
-            raise
+        changed = False
+        while not (stop.is_set() or changed) and time.monotonic() < deadline:
+            started = time.monotonic()
+            responses = self.guarded(lambda: client.idle_check(timeout=IDLE_SLICE_SECONDS))
+            quick = time.monotonic() - started < IDLE_SLICE_SECONDS / 2
+            problem = _idle_problem(responses, quick)
+            if problem:
+                self.close()
+                raise ImapError(problem)
+            changed = any(_is_change(r) for r in responses)
         self.guarded(client.idle_done)
         return changed
 
@@ -222,8 +209,14 @@ def _body(item: dict[bytes, Any]) -> bytes:
     return b""
 
 
-def _is_bye(response: object) -> bool:
-    return isinstance(response, tuple) and bool(response) and response[0] == b"BYE"
+def _idle_problem(responses: list[Any], quick: bool) -> str | None:
+    """Why this IDLE connection is dead, if it is: a BYE, or an empty answer that came
+    back at once (imapclient reports EOF as "readable, nothing parsed")."""
+    if any(isinstance(r, tuple) and r and r[0] == b"BYE" for r in responses):
+        return "server said BYE during IDLE"
+    if not responses and quick:
+        return "connection closed during IDLE"
+    return None
 
 
 def _is_change(response: object) -> bool:

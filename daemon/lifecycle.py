@@ -149,6 +149,7 @@ def transition(inv: Invitation, event: Event, now: datetime, decline_after: time
             State.DECLINED,
             SendFailed(kind="decline", reason=why),
         ):
-            reason = f"the {event.kind} could not be sent: {why}"
+            what = "ask" if inv.state is State.ASKED else "decline"
+            reason = f"the {what} could not be sent: {why}"
             return replace(inv, state=State.FAILED, reason=reason), [Notify(reason)]
     return inv, []

@@ -41,7 +41,7 @@ class Rendered:
 
 class Templates:
     def __init__(self, directory: Path) -> None:
-        search = [str(directory)] + ([str(BUILTIN_DIR)] if BUILTIN_DIR != directory else [])
+        search = [str(directory)] + ([str(BUILTIN_DIR)] if directory != BUILTIN_DIR else [])
         self._env = ImmutableSandboxedEnvironment(
             loader=FileSystemLoader(search),
             undefined=StrictUndefined,

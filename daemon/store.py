@@ -178,12 +178,12 @@ class Store:
             if inv.id is None:
                 cols = ", ".join(values)
                 marks = ", ".join(f":{k}" for k in values)
-                cur = self._db.execute(f"INSERT INTO invitations ({cols}) VALUES ({marks})", values)  # noqa: S608 - column names are ours
+                sql = f"INSERT INTO invitations ({cols}) VALUES ({marks})"  # noqa: S608 - our columns
+                cur = self._db.execute(sql, values)
                 return self.invitation(int(cur.lastrowid or 0))
             sets = ", ".join(f"{k} = :{k}" for k in values)
-            self._db.execute(
-                f"UPDATE invitations SET {sets} WHERE id = :id", {**values, "id": inv.id}
-            )  # noqa: S608
+            sql = f"UPDATE invitations SET {sets} WHERE id = :id"  # noqa: S608 - our columns
+            self._db.execute(sql, {**values, "id": inv.id})
             return self.invitation(inv.id)
 
     def invitation(self, invitation_id: int) -> Invitation:
@@ -202,7 +202,8 @@ class Store:
         """The invitation one of our own sent mails (ask, decline) belongs to."""
         for mid in message_ids:
             row = self._db.execute(
-                "SELECT invitation_id FROM outbox WHERE message_id = ? AND invitation_id IS NOT NULL",
+                "SELECT invitation_id FROM outbox "
+                "WHERE message_id = ? AND invitation_id IS NOT NULL",
                 (mid,),
             ).fetchone()
             if row:

@@ -30,7 +30,9 @@ def _message(sender: str, to: str, subject: str, body: str, **headers: str) -> E
 
 
 def linkedin_2012(
-    name: str, email: str, note: str = "I'd like to add you to my professional network on LinkedIn.",
+    name: str,
+    email: str,
+    note: str = "I'd like to add you to my professional network on LinkedIn.",
     to: str = OWNER,
 ) -> bytes:
     """The 2012-13 LinkedIn format: From is the inviter's own address."""

@@ -21,7 +21,11 @@ BOB = "bob@example.test"
 def askfirst(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "daemon", *args],
-        capture_output=True, text=True, timeout=60, cwd=REPO, env=_env(env),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+        env=_env(env),
     )
 
 
@@ -34,12 +38,16 @@ def test_run_process_with_idle_asks_declines_hands_over_and_stops_cleanly(
     rig: MailRig, tmp_path: Path
 ) -> None:
     """The smoke test: the real daemon, IDLE, a 4-second wait, SIGTERM."""
-    config = write_config(rig, tmp_path, decline_after="4s", poll_interval="1h",
-                          sweep_interval="1h")
+    config = write_config(
+        rig, tmp_path, decline_after="4s", poll_interval="1h", sweep_interval="1h"
+    )
     log = (tmp_path / "askfirst.log").open("w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "daemon", "run", "--config", str(config)],
-        stdout=log, stderr=subprocess.STDOUT, cwd=REPO, env=_env(),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=REPO,
+        env=_env(),
     )
     try:
         time.sleep(1.0)  # the first pass has run; from now on only IDLE wakes it early
@@ -47,12 +55,16 @@ def test_run_process_with_idle_asks_declines_hands_over_and_stops_cleanly(
         rig.deliver(linkedin_2012("Bob Builder", BOB), OWNER)
         (ask_alice,) = rig.wait_for(ALICE, 1, timeout=10)
         (ask_bob,) = rig.wait_for(BOB, 1, timeout=10)
-        rig.deliver(reply(ask_bob.raw, BOB, "Hi Pat, I organise the local Python user group."), OWNER)
-        rig.deliver(plain(f"Carol <carol@example.test>"), OWNER)
+        rig.deliver(
+            reply(ask_bob.raw, BOB, "Hi Pat, I organise the local Python user group."), OWNER
+        )
+        rig.deliver(plain("Carol <carol@example.test>"), OWNER)
 
         _, decline = rig.wait_for(ALICE, 2, timeout=15)
         assert load(decline.raw)["In-Reply-To"] == load(ask_alice.raw)["Message-ID"]
-        notices = [m for m in rig.wait_for(OWNER, 5, timeout=10) if m.subject.startswith("[askfirst]")]
+        notices = [
+            m for m in rig.wait_for(OWNER, 5, timeout=10) if m.subject.startswith("[askfirst]")
+        ]
         assert len(notices) == 1 and "Bob Builder" in notices[0].subject
         time.sleep(5)  # past Bob's deadline too: an answer means no decline
         assert len(rig.messages(BOB)) == 1
@@ -70,8 +82,14 @@ def test_run_process_with_idle_asks_declines_hands_over_and_stops_cleanly(
     records = {r["inviter_email"]: r for r in json.loads(status.stdout)}
     assert records[ALICE]["state"] == "declined"
     assert records[BOB]["state"] == "answered"
-    for field in ("state", "inviter_email", "inviter_name", "network", "asked_at",
-                  "decline_due_at"):
+    for field in (
+        "state",
+        "inviter_email",
+        "inviter_name",
+        "network",
+        "asked_at",
+        "decline_due_at",
+    ):
         assert field in records[ALICE]
     assert records[ALICE]["inviter_name"] == "Alice Example"
     assert records[ALICE]["network"] == "linkedin"
@@ -96,8 +114,12 @@ def test_check_names_the_key_of_a_config_error(rig: MailRig, tmp_path: Path) -> 
 
 
 def test_check_env_override_error_names_the_key(rig: MailRig, tmp_path: Path) -> None:
-    result = askfirst("check", "--config", str(write_config(rig, tmp_path)),
-                      env={"ASKFIRST_LIFECYCLE__DECLINE_AFTER": "soon"})
+    result = askfirst(
+        "check",
+        "--config",
+        str(write_config(rig, tmp_path)),
+        env={"ASKFIRST_LIFECYCLE__DECLINE_AFTER": "soon"},
+    )
     assert result.returncode == 2
     assert "lifecycle.decline_after:" in result.stderr
 
@@ -105,16 +127,21 @@ def test_check_env_override_error_names_the_key(rig: MailRig, tmp_path: Path) ->
 def test_check_exits_1_when_login_fails_and_never_prints_the_password(
     rig: MailRig, tmp_path: Path
 ) -> None:
-    result = askfirst("check", "--config", str(write_config(rig, tmp_path)),
-                      env={"ASKFIRST_IMAP__PASSWORD": "wrong-Secret-123"})
+    result = askfirst(
+        "check",
+        "--config",
+        str(write_config(rig, tmp_path)),
+        env={"ASKFIRST_IMAP__PASSWORD": "wrong-Secret-123"},
+    )
     assert result.returncode == 1
     assert "imap: FAILED" in result.stdout
     assert "wrong-Secret-123" not in result.stdout + result.stderr
 
 
 def test_check_exits_1_when_smtp_is_unreachable(rig: MailRig, tmp_path: Path) -> None:
-    result = askfirst("check", "--config", str(write_config(rig, tmp_path)),
-                      env={"ASKFIRST_SMTP__PORT": "1"})
+    result = askfirst(
+        "check", "--config", str(write_config(rig, tmp_path)), env={"ASKFIRST_SMTP__PORT": "1"}
+    )
     assert result.returncode == 1
     assert "smtp: FAILED" in result.stdout
 
@@ -124,8 +151,9 @@ def test_check_reports_a_broken_template_as_a_config_error(rig: MailRig, tmp_pat
     templates.mkdir()
     (templates / "ask.txt.j2").write_text("Subject: hi\n\n{{ inviter.nmae }}\n")
     config = write_config(rig, tmp_path)
-    config.write_text(config.read_text().replace(f'dir = "{REPO / "templates"}"',
-                                                 'dir = "mytemplates"'))
+    config.write_text(
+        config.read_text().replace(f'dir = "{REPO / "templates"}"', 'dir = "mytemplates"')
+    )
     result = askfirst("check", "--config", str(config))
     assert result.returncode == 2
     assert "templates.dir:" in result.stderr and "ask.txt.j2" in result.stderr

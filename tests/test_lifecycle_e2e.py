@@ -138,7 +138,10 @@ async def test_answer_and_deadline_in_the_same_pass_answer_wins(
 
 
 async def test_personal_note_goes_straight_to_the_owner(h: Harness) -> None:
-    note = "We met at PyCon in Prague; I enjoyed your talk on mail filters and would like to stay in touch."
+    note = (
+        "We met at PyCon in Prague; I enjoyed your talk on mail filters "
+        "and would like to stay in touch."
+    )
     h.invite(linkedin_2012("Bob Builder", BOB, note=note))
     await h.step()
 
@@ -200,9 +203,7 @@ async def test_bounced_ask_fails_and_tells_the_owner(h: Harness) -> None:
     assert len(notices) == 1
 
 
-async def test_every_step_by_a_new_daemon_sends_nothing_twice(
-    h: Harness, clock: FakeClock
-) -> None:
+async def test_every_step_by_a_new_daemon_sends_nothing_twice(h: Harness, clock: FakeClock) -> None:
     h.invite(linkedin_2012("Alice Example", ALICE))
     h.invite(linkedin_2012("Bob Builder", BOB))
     h.invite(direct_invite("Carol Direct", "carol@example.test"))
