@@ -102,7 +102,16 @@ class App:
             self._sweep(report)
             await self._send_outbox(report)
             await self._settle_mailbox()
+            self._heartbeat(connected=True)
         return report
+
+    def _heartbeat(self, *, connected: bool, error: str = "") -> None:
+        """What `askfirst health` and `status` read: when the last pass ended, and how."""
+        with self.store.transaction():
+            if connected:
+                self.store.set_meta("last_pass_at", str(to_epoch(self.clock.now())))
+            self.store.set_meta("imap_connected", "1" if connected else "0")
+            self.store.set_meta("last_error", error)
 
     async def _recover(self) -> None:
         """Finish what a killed process left half done, without sending anything twice."""
@@ -440,6 +449,7 @@ class App:
                     backoff = 1.0
                 except ImapError as exc:
                     log.warning("imap.unavailable error=%r retry_in=%.0fs", str(exc), backoff)
+                    self._heartbeat(connected=False, error=str(exc))
                     await _wait_any(stop, within=backoff)
                     backoff = min(backoff * 2, 300.0) * random.uniform(0.8, 1.0)  # noqa: S311
                     continue

@@ -67,6 +67,10 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--config", type=Path, required=True)
     check.set_defaults(handler=_check)
 
+    health = sub.add_parser("health", help="exit 0 if the loop ran recently and IMAP is connected")
+    health.add_argument("--config", type=Path, required=True)
+    health.set_defaults(handler=_health)
+
     status = sub.add_parser("status", help="every invitation, its state and due date")
     status.add_argument("--config", type=Path, required=True)
     status.add_argument(
@@ -227,6 +231,31 @@ def _status(args: argparse.Namespace) -> int:
             )
     pending = ", ".join(f"{n} {state}" for state, n in sorted(outbox.items())) or "empty"
     print(f"outbox: {pending}")
+    return EXIT_OK
+
+
+def _health(args: argparse.Namespace) -> int:
+    """For container health checks: the heartbeat the running loop writes after each pass."""
+    settings = load_settings(args.config)
+    if not settings.state.path.exists():
+        print("unhealthy: no state yet (askfirst run has not started)")
+        return EXIT_UNREACHABLE
+    store = Store(settings.state.path)
+    try:
+        last = store.meta("last_pass_at")
+        connected = store.meta("imap_connected") == "1"
+        error = store.meta("last_error") or ""
+    finally:
+        store.close()
+    limit = 3 * settings.lifecycle.sweep_interval.total_seconds() + 60
+    age = SystemClock().now().timestamp() - int(last) if last else None
+    if age is None or age > limit:
+        print(f"unhealthy: no completed pass for {'ever' if age is None else f'{age:.0f} s'}")
+        return EXIT_UNREACHABLE
+    if not connected:
+        print(f"unhealthy: IMAP not connected: {error}")
+        return EXIT_UNREACHABLE
+    print(f"healthy: last pass {age:.0f} s ago")
     return EXIT_OK
 
 

@@ -196,3 +196,14 @@ def test_explain_missing_file_is_a_clear_error(tmp_path: Path) -> None:
     result = askfirst("explain", str(tmp_path / "nope.eml"))
     assert result.returncode == 2
     assert "cannot read" in result.stderr
+
+
+def test_health_reflects_the_last_pass(rig: MailRig, tmp_path: Path) -> None:
+    config = str(write_config(rig, tmp_path))
+    before = askfirst("health", "--config", config)
+    assert before.returncode == 1
+    assert "unhealthy" in before.stdout
+    assert askfirst("run", "--once", "--config", config).returncode == 0
+    after = askfirst("health", "--config", config)
+    assert after.returncode == 0, after.stdout
+    assert after.stdout.startswith("healthy")
