@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -112,3 +114,22 @@ def load(raw: bytes) -> EmailMessage:
 
 def make_harness(rig: MailRig, directory: Path, clock: Clock, **lifecycle: str) -> Harness:
     return Harness(rig, load_settings(write_config(rig, directory, **lifecycle)), clock)
+
+
+def clean_env() -> dict[str, str]:
+    """The environment without ASKFIRST_* overrides a developer may have set."""
+    import os
+
+    return {k: v for k, v in os.environ.items() if not k.startswith("ASKFIRST_")}
+
+
+def spawn_daemon(config: Path, log: Path, *extra: str) -> subprocess.Popen[bytes]:
+    """`askfirst run` as a real process, its output appended to `log`."""
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "daemon", "run", "--config", str(config), *extra],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=REPO,
+            env=clean_env(),
+        )
