@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import random
 import threading
 from dataclasses import dataclass, field, replace
@@ -36,6 +37,7 @@ from daemon.lifecycle import (
     State,
     transition,
 )
+from daemon.limits import Brake, brake
 from daemon.message import Mail, parse
 from daemon.render import Templates, compose, new_message_id, person
 from daemon.rules import Context, decide
@@ -48,6 +50,8 @@ log = logging.getLogger("askfirst")
 RETRY_AFTER = tuple(
     timedelta(minutes=m) for m in (5, 15, 60, 240, 360, 360, 360, 360, 360, 360, 360, 360, 360)
 )
+KILL_ENV = "ASKFIRST_STOP"  # set (non-empty) in the daemon's environment: nothing is sent
+KW_QUARANTINE = "$askfirst-error"  # a mail askfirst could not handle; see `status`/the log
 BATCH = 50  # messages fetched per round trip; bounds memory with large mails
 NETWORK_NAMES = {"linkedin": "LinkedIn", "facebook": "Facebook", "email": "e-mail"}
 
@@ -65,6 +69,7 @@ class Report:
     sent: int = 0
     retried: int = 0
     failed: int = 0
+    held: int = 0
     outcomes: list[str] = field(default_factory=list)
 
 
@@ -141,10 +146,12 @@ class App:
         for start in range(0, len(uids), BATCH):
             batch = uids[start : start + BATCH]
             for fetched in await self.mailbox.call(lambda batch=batch: list(mb.fetch(batch))):
-                self._handle_safely(fetched, report)
+                if not self._handle_safely(fetched, report):
+                    await self.mailbox.call(mb.add_flags, fetched.uid, [KW_QUARANTINE])
 
-    def _handle_safely(self, fetched: Fetched, report: Report) -> None:
-        """Handle one message; a failure is recorded against its UID and the pass goes on."""
+    def _handle_safely(self, fetched: Fetched, report: Report) -> bool:
+        """Handle one message; a failure is recorded against its UID (and the mail is
+        tagged `$askfirst-error`) and the pass goes on. False when it failed."""
         report.fetched += 1
         try:
             outcome = self._handle(fetched, self.mailbox.mailbox.uidvalidity, report)
@@ -161,7 +168,10 @@ class App:
                     outcome,
                     self.clock.now(),
                 )
+            report.outcomes.append(outcome)
+            return False
         report.outcomes.append(outcome)
+        return True
 
     async def _new_uids(self) -> list[int]:
         """UIDs not yet handled. The very first time, only mail inside `lifecycle.lookback`."""
@@ -321,6 +331,7 @@ class App:
             message_id=message_id,
             in_reply_to=parent,
             references=tuple(r for r in refs if r),
+            kind=effect.kind,
         )
         self.store.enqueue(
             out.message_id, inv.id, effect.kind, effect.to, out.raw, self.clock.now()
@@ -340,14 +351,18 @@ class App:
             date=self.clock.now(),
             message_id=new_message_id(domain),
             auto_submitted="auto-generated",
+            kind="handover",
         )
         self.store.enqueue(out.message_id, None, "handover", owner.email, out.raw, self.clock.now())
 
     # -- the outbox ------------------------------------------------------------------------
 
     async def _send_outbox(self, report: Report) -> None:
-        """Send what is due; a notice queued by a failure in this pass goes out in it too."""
+        """Send what is due and not held by a brake; a notice queued by a failure in this
+        pass goes out in it too."""
+        kill_switch = await self._kill_switch()
         tried: set[str] = set()
+        held: Brake | None = None
         while rows := [
             r
             for r in self.store.outbox((PENDING,), before=self.clock.now())
@@ -355,7 +370,29 @@ class App:
         ]:
             for row in rows:
                 tried.add(row.message_id)
+                now = self.clock.now()
+                held = brake(now, self.store.history(now), self.settings.limits, kill_switch)
+                if held and (held.holds_notices or row.kind != "handover"):
+                    report.held += 1
+                    continue
                 await self._send_row(row, report)
+        if held and report.held:
+            until = held.until.isoformat() if held.until else "lifted"
+            log.warning("outbox.held count=%s reason=%r until=%s", report.held, held.reason, until)
+        with self.store.transaction():
+            self.store.set_meta("brake", held.reason if held and report.held else "")
+
+    async def _kill_switch(self) -> str | None:
+        """A file, an environment variable or an IMAP keyword stops all sending at once."""
+        limits = self.settings.limits
+        if limits.kill_file.exists():
+            return f"the file {limits.kill_file} exists"
+        if os.environ.get(KILL_ENV):
+            return f"{KILL_ENV} is set"
+        mb = self.mailbox.mailbox
+        if await self.mailbox.call(mb.has_keyword, limits.kill_keyword):
+            return f"a mail in {self.settings.imap.folder} has the keyword {limits.kill_keyword}"
+        return None
 
     async def _send_row(self, row: OutboxRow, report: Report) -> None:
         """Claim, send, record. The DATA mark is the point of no return (see `_recover`)."""

@@ -109,6 +109,9 @@ def classify(mail: Mail) -> Verdict:
 
 def _network(mail: Mail, reasons: list[str]) -> str | None:
     """'linkedin' for a LinkedIn-built invitation, 'email' for a direct one, else None."""
+    if mail.header("x-askfirst"):
+        reasons.append("invitation: no, a message sent by askfirst (loop guard)")
+        return None
     haystack = f"{mail.subject}\n{mail.text}"
     for pattern, what in _LOOKALIKES:
         if pattern.search(haystack):
@@ -125,7 +128,7 @@ def _network(mail: Mail, reasons: list[str]) -> str | None:
     if hits:
         reasons.append("invitation: yes, LinkedIn " + ", ".join(hits))
         return "linkedin"
-    if re.search(r"invitation to connect on linkedin", mail.subject, re.I):
+    if re.match(r"invitation to connect on linkedin", mail.subject, re.I):
         reasons.append("invitation: yes, subject 'Invitation to connect on LinkedIn'")
         return "linkedin"
     if _domain(mail.from_addr) not in NETWORK_DOMAINS and _contains_default(mail.text):
@@ -220,11 +223,15 @@ def _contains_default(text: str) -> bool:
     return any(sentence in body for _, sentence in _defaults())
 
 
+def is_network_address(address: str) -> bool:
+    domain = address.rpartition("@")[2]
+    return any(domain == d or domain.endswith("." + d) for d in NETWORK_DOMAINS)
+
+
 def is_system_address(address: str) -> bool:
     """A network, notification, relay, bounce or noreply address: nobody reads replies there."""
-    local, _, domain = address.partition("@")
-    network = any(domain == d or domain.endswith("." + d) for d in NETWORK_DOMAINS)
-    return network or bool(_SYSTEM_LOCALPART.match(local))
+    local = address.partition("@")[0]
+    return is_network_address(address) or bool(_SYSTEM_LOCALPART.match(local))
 
 
 def reply_address(mail: Mail, reasons: list[str]) -> str | None:

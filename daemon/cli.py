@@ -214,6 +214,7 @@ def _status(args: argparse.Namespace) -> int:
     try:
         records = [invitation_record(inv) for inv in store.invitations()]
         outbox = store.outbox_counts()
+        held = store.meta("brake") or ""
     finally:
         store.close()
     if args.json:
@@ -231,6 +232,7 @@ def _status(args: argparse.Namespace) -> int:
             )
     pending = ", ".join(f"{n} {state}" for state, n in sorted(outbox.items())) or "empty"
     print(f"outbox: {pending}")
+    print(f"sending: held ({held})" if held else "sending: on")
     return EXIT_OK
 
 

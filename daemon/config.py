@@ -8,6 +8,7 @@ names its key (``imap.port: ...``) so the CLI can exit 2 with a useful line.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import tomllib
@@ -90,6 +91,7 @@ class Imap(Section):
     folder: str = "INBOX"
     sent_folder: str = ""  # empty: the folder with SPECIAL-USE \Sent, else "Sent"
     ca_file: Path | None = None
+    allow_insecure_auth: bool = False  # plaintext login to a host that is not loopback
     idle: bool = True
     timeout: Duration = timedelta(seconds=60)
     max_message_bytes: int = Field(default=2_000_000, ge=10_000)
@@ -106,6 +108,7 @@ class Smtp(Section):
     password: SecretStr = SecretStr("")
     tls: Tls = "starttls"
     ca_file: Path | None = None
+    allow_insecure_auth: bool = False
     timeout: Duration = timedelta(seconds=60)
 
     @property
@@ -119,6 +122,17 @@ class Lifecycle(Section):
     lookback: Duration = timedelta(days=14)
     sweep_interval: Duration = timedelta(minutes=1)
     ask_again_after: Duration = timedelta(days=60)
+
+
+class Limits(Section):
+    """Brakes on sending, so a bug or a storm can never mail the world in your name."""
+
+    max_per_hour: int = Field(default=20, ge=1)
+    max_per_day: int = Field(default=100, ge=1)
+    breaker_failures: int = Field(default=5, ge=1)  # failed/bounced mails within a day ...
+    breaker_pause: Duration = timedelta(hours=6)  # ... pause all sending this long
+    kill_file: Path = Path("STOP")  # while this file exists, nothing is sent
+    kill_keyword: str = "$askfirst-stop"  # ... nor while any mail in the folder has it
 
 
 class State(Section):
@@ -145,6 +159,7 @@ class Settings(BaseSettings):
     imap: Imap
     smtp: Smtp
     lifecycle: Lifecycle = Lifecycle()
+    limits: Limits = Limits()
     state: State = State()
     templates: Templates = Templates()
 
@@ -179,7 +194,34 @@ def load_settings(path: Path) -> Settings:
         settings = Settings(**data)
     except ValidationError as exc:
         raise ConfigError([_describe(err) for err in exc.errors(include_url=False)]) from exc
+    problems = _insecure_logins(settings)
+    if problems:
+        raise ConfigError(problems)
     return _resolve_paths(settings, path.parent.resolve())
+
+
+def is_loopback(host: str) -> bool:
+    if host.lower() in ("localhost", "localhost.localdomain"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _insecure_logins(settings: Settings) -> list[str]:
+    """A password sent in clear text over a network is refused unless explicitly allowed."""
+    problems = []
+    for name, section in (("imap", settings.imap), ("smtp", settings.smtp)):
+        has_login = bool(section.password.get_secret_value())
+        remote = not is_loopback(section.host)
+        if section.tls == "none" and has_login and remote and not section.allow_insecure_auth:
+            problems.append(
+                f"{name}.tls: 'none' would send the password in clear text to "
+                f"{section.host}; use 'ssl' or 'starttls', or set "
+                f"{name}.allow_insecure_auth = true"
+            )
+    return problems
 
 
 def _describe(err: Any) -> str:
@@ -194,6 +236,7 @@ def _resolve_paths(settings: Settings, base: Path) -> Settings:
         return p if p.is_absolute() else base / p
 
     settings.state.path = absolute(settings.state.path)
+    settings.limits.kill_file = absolute(settings.limits.kill_file)
     settings.templates.dir = absolute(settings.templates.dir)
     for section in (settings.imap, settings.smtp):
         if section.ca_file is not None:

@@ -155,6 +155,9 @@ class Mailbox:
 
         return self.guarded(search)
 
+    def has_keyword(self, keyword: str) -> bool:
+        return bool(self.guarded(lambda: self.client.search(["KEYWORD", keyword])))
+
     def sent_folder(self) -> str:
         if self._settings.sent_folder:
             return self._settings.sent_folder

@@ -37,6 +37,7 @@ KEPT_HEADERS = (
     "x-facebook-notify",
     "authentication-results",
     "content-type",
+    "x-askfirst",
 )
 
 
@@ -172,7 +173,7 @@ def _body_text(msg: Message, defects: list[str]) -> tuple[str, str]:
             defects.append(f"body: {exc!r}")
             part = None
     if part is None or part.get_content_maintype() != "text":
-        return "", msg.get_content_type()
+        return "", clean(msg.get_content_type(), 200)  # a header value: no controls either
     content = _decoded(part, defects)
     if part.get_content_subtype() == "html":
         return html_to_text(content), "text/html"

@@ -26,6 +26,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from daemon.message import clean
 
 TEMPLATE_NAMES = ("ask", "decline", "handover")
+LOOP_HEADER = "X-Askfirst"
 BUILTIN_DIR = Path(__file__).resolve().parent.parent / "templates"
 
 
@@ -115,6 +116,7 @@ def compose(
     in_reply_to: str | None = None,
     references: tuple[str, ...] = (),
     auto_submitted: str = "auto-replied",
+    kind: str = "",
 ) -> Outgoing:
     msg = EmailMessage(policy=SMTP)
     msg["From"] = _address(*sender)
@@ -127,6 +129,8 @@ def compose(
         msg["References"] = " ".join(dict.fromkeys((*references, in_reply_to)))
     msg["Auto-Submitted"] = auto_submitted  # RFC 3834 §5
     msg["X-Auto-Response-Suppress"] = "All"  # keeps Exchange out-of-office replies away
+    if kind:
+        msg[LOOP_HEADER] = kind  # another askfirst never takes this for an invitation
     msg.set_content(rendered.body, charset="utf-8", cte="quoted-printable")  # 7-bit safe
     return Outgoing(message_id=message_id, raw=msg.as_bytes())
 

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from daemon.classify import Verdict, is_system_address
+from daemon.classify import Verdict, is_network_address, is_system_address
 from daemon.message import Mail
 
 Action = Literal["ask", "hand_over", "ignore"]
@@ -53,20 +53,21 @@ def _not_invitation(mail: Mail, verdict: Verdict, ctx: Context) -> str | None:
     return None if verdict.is_invitation else "not an invitation"
 
 
-def _network_trigger(verdict: Verdict) -> bool:
-    """A known network's invitation legitimately carries bulk/list headers."""
-    return verdict.network not in (None, "email")
+def _network_trigger(mail: Mail, verdict: Verdict) -> bool:
+    """A known network's own invitation mail legitimately carries bulk/list headers; a
+    person's mail (or another responder's) does not get that exception."""
+    return verdict.network not in (None, "email") and is_network_address(mail.from_addr)
 
 
 def _auto_submitted(mail: Mail, verdict: Verdict, ctx: Context) -> str | None:
     value = mail.header("auto-submitted").split(";")[0].strip().lower()
-    if value and value != "no" and not _network_trigger(verdict):
+    if value and value != "no" and not _network_trigger(mail, verdict):
         return f"Auto-Submitted: {value}"
     return None
 
 
 def _list_or_bulk(mail: Mail, verdict: Verdict, ctx: Context) -> str | None:
-    if _network_trigger(verdict):
+    if _network_trigger(mail, verdict):
         return None
     if mail.header("list-id") or mail.header("list-unsubscribe"):
         return "mailing-list headers (List-*)"

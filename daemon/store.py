@@ -14,11 +14,12 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from daemon.clock import from_epoch, to_epoch
 from daemon.lifecycle import Invitation, State
+from daemon.limits import History
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS invitations (
@@ -342,6 +343,29 @@ class Store:
 
     def mark_copied(self, message_id: str) -> None:
         self._db.execute("UPDATE outbox SET copied = 1 WHERE message_id = ?", (message_id,))
+
+    def history(self, now: datetime) -> History:
+        """Sends and failures of the last hour and day, for the brakes."""
+        hour, day = to_epoch(now - timedelta(hours=1)), to_epoch(now - timedelta(days=1))
+        sent = self._db.execute(
+            "SELECT SUM(sent_at >= ?) AS hour_n, MIN(CASE WHEN sent_at >= ? THEN sent_at END) "
+            "AS hour_oldest, COUNT(*) AS day_n, MIN(sent_at) AS day_oldest FROM outbox "
+            "WHERE state = ? AND kind IN ('ask', 'decline') AND sent_at >= ?",
+            (hour, hour, SENT, day),
+        ).fetchone()
+        failed = self._db.execute(
+            "SELECT COUNT(*) AS n, MAX(updated_at) AS last FROM invitations "
+            "WHERE state = ? AND updated_at >= ?",
+            (State.FAILED.value, day),
+        ).fetchone()
+        return History(
+            sent_last_hour=sent["hour_n"] or 0,
+            sent_last_day=sent["day_n"] or 0,
+            oldest_sent_in_hour=_when(sent["hour_oldest"]),
+            oldest_sent_in_day=_when(sent["day_oldest"]),
+            failures_last_day=failed["n"] or 0,
+            last_failure_at=_when(failed["last"]),
+        )
 
     def outbox_counts(self) -> dict[str, int]:
         rows = self._db.execute("SELECT state, COUNT(*) AS n FROM outbox GROUP BY state")

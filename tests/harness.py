@@ -48,6 +48,10 @@ tls = "none"
 
 [lifecycle]
 {extra}
+[limits]
+max_per_hour = 1000
+max_per_day = 10000
+
 [state]
 path = "state.sqlite3"
 

@@ -73,8 +73,10 @@ def test_sigkill_at_random_moments_never_duplicates_or_loses_an_ask(
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=20) == 0
     assert counts == dict.fromkeys(INVITERS, 1), (kills, mid_send, log.read_text()[-3000:])
+    # The server's own record agrees: never two asks to one inviter. (A transaction whose
+    # client was killed during DATA is delivered but may miss this list.)
     asks = [r for _, rcpts, _ in rig.accepted for r in rcpts if r in INVITERS]
-    assert sorted(asks) == sorted(INVITERS)
+    assert len(asks) == len(set(asks))
     print(f"kills survived: {kills}, with a send in flight: {mid_send}")
 
 

@@ -1,0 +1,302 @@
+"""store: owner-only SQLite state, invitations round-trip, due declines, cursor, outbox."""
+
+from __future__ import annotations
+
+import stat
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from daemon.lifecycle import Invitation, State
+from daemon.store import DATA, FAILED, PENDING, SENDING, SENT, Store
+
+T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+DAY = timedelta(days=1)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    opened = Store(tmp_path / "state" / "askfirst.sqlite3")
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+def invitation(n: int = 1, state: State = State.ASKED, **fields: object) -> Invitation:
+    base = Invitation(
+        source_message_id=f"<inv-{n}@example.net>",
+        network="linkedin",
+        inviter_name=f"Inviter {n}",
+        inviter_email=f"inviter{n}@example.net",
+        state=state,
+    )
+    return replace(base, **fields)  # type: ignore[arg-type]
+
+
+def asked(n: int, due: datetime) -> Invitation:
+    return invitation(n, State.ASKED, asked_at=due - 7 * DAY, decline_due_at=due)
+
+
+# -- the file ------------------------------------------------------------------------------
+
+
+def test_the_database_is_created_owner_only(tmp_path: Path) -> None:
+    path = tmp_path / "new" / "dir" / "state.sqlite3"
+    db = Store(path)
+    try:
+        db.save(invitation(), T0)  # a write creates the WAL files too
+        files = sorted(path.parent.iterdir())
+        assert path in files
+        for file in files:
+            assert stat.S_IMODE(file.stat().st_mode) == 0o600, file.name
+    finally:
+        db.close()
+
+
+def test_reopening_keeps_the_data(tmp_path: Path) -> None:
+    path = tmp_path / "state.sqlite3"
+    first = Store(path)
+    saved = first.save(invitation(), T0)
+    first.close()
+
+    again = Store(path)
+    try:
+        assert again.invitations() == [saved]
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    finally:
+        again.close()
+
+
+# -- invitations ---------------------------------------------------------------------------
+
+
+def test_an_invitation_round_trips(store: Store) -> None:
+    inv = invitation(
+        7,
+        State.ASKED,
+        subject="Invitation to connect on LinkedIn",
+        references=("<root@example.net>", "<inv-7@example.net>"),
+        reason="boilerplate",
+        decision={"rule": "boilerplate", "reasons": ["a: miss", "b: hit"], "note": ""},
+        asked_message_id="<ask-7@example.org>",
+        asked_at=T0,
+        decline_due_at=T0 + 7 * DAY,
+    )
+    saved = store.save(inv, T0)
+
+    assert saved.id is not None
+    assert saved == replace(inv, id=saved.id)
+    assert store.invitation(saved.id) == saved
+    assert store.by_source("<inv-7@example.net>") == saved
+    assert store.by_source("<unknown@example.net>") is None
+    assert saved.asked_at is not None and saved.asked_at.tzinfo is not None
+
+
+def test_saving_again_updates_the_same_row(store: Store) -> None:
+    saved = store.save(asked(1, T0), T0)
+    later = T0 + 8 * DAY
+    updated = store.save(
+        replace(saved, state=State.DECLINED, reason="no answer in time", declined_at=later), later
+    )
+
+    assert updated.id == saved.id
+    assert updated.state is State.DECLINED
+    assert updated.declined_at == later
+    assert store.invitations() == [updated]
+
+
+def test_due_returns_only_asked_invitations_whose_deadline_has_come(store: Store) -> None:
+    store.save(asked(1, T0 - DAY), T0)  # overdue
+    store.save(asked(2, T0), T0)  # due exactly now
+    store.save(asked(3, T0 + timedelta(seconds=1)), T0)  # not yet
+    store.save(replace(asked(4, T0 - 2 * DAY), state=State.DECLINED), T0)  # already declined
+    store.save(replace(asked(5, T0 - 2 * DAY), state=State.ANSWERED), T0)  # answered
+    store.save(invitation(6, State.HANDED_OVER), T0)  # never had a deadline
+
+    due = store.due(T0)
+
+    assert [inv.source_message_id for inv in due] == ["<inv-1@example.net>", "<inv-2@example.net>"]
+    assert all(inv.state is State.ASKED for inv in due)
+    assert store.next_due() == T0 - DAY
+    assert [i.source_message_id for i in store.due(T0 + DAY)][-1] == "<inv-3@example.net>"
+
+
+def test_due_respects_its_limit_and_next_due_is_none_when_nothing_waits(store: Store) -> None:
+    assert store.next_due() is None
+    for n in range(5):
+        store.save(asked(n, T0 - n * DAY), T0)
+    assert len(store.due(T0, limit=2)) == 2
+    assert store.due(T0, limit=2)[0].source_message_id == "<inv-4@example.net>"  # oldest first
+
+
+def test_open_by_email_and_asked_since(store: Store) -> None:
+    store.save(asked(1, T0 + 7 * DAY), T0)
+    store.save(invitation(2, State.HANDED_OVER, inviter_email="inviter1@example.net"), T0)
+
+    found = store.open_by_email("inviter1@example.net")
+    assert found is not None and found.source_message_id == "<inv-1@example.net>"
+    assert store.open_by_email("nobody@example.net") is None
+    assert store.asked_since("inviter1@example.net", T0 - DAY)
+    assert not store.asked_since("inviter1@example.net", T0 + DAY)
+
+
+# -- seen mail and the cursor ----------------------------------------------------------------
+
+
+def test_the_cursor_keeps_the_highest_uid_for_the_same_uidvalidity(store: Store) -> None:
+    assert store.cursor("INBOX") is None
+    store.set_cursor("INBOX", 100, 5)
+    store.set_cursor("INBOX", 100, 3)  # an older message processed late
+    assert store.cursor("INBOX") == (100, 5)
+    store.set_cursor("INBOX", 100, 9)
+    assert store.cursor("INBOX") == (100, 9)
+
+
+def test_a_new_uidvalidity_resets_the_cursor(store: Store) -> None:
+    store.set_cursor("INBOX", 100, 500)
+    store.set_cursor("INBOX", 200, 2)
+    assert store.cursor("INBOX") == (200, 2)
+    store.set_cursor("Other", 7, 1)
+    assert store.cursor("INBOX") == (200, 2)
+    assert store.cursor("Other") == (7, 1)
+
+
+def test_mark_seen_records_the_mail_and_moves_the_cursor(store: Store) -> None:
+    store.mark_seen("INBOX", 100, 42, "<m@example.net>", "asked", T0)
+    assert store.seen_message("<m@example.net>")
+    assert not store.seen_message("<other@example.net>")
+    assert store.cursor("INBOX") == (100, 42)
+    assert store.uid_of("INBOX", 100, "<m@example.net>") == 42
+    assert store.uid_of("INBOX", 101, "<m@example.net>") is None
+
+
+# -- outbox --------------------------------------------------------------------------------
+
+
+def test_outbox_rows_move_through_their_states(store: Store) -> None:
+    inv = store.save(asked(1, T0 + 7 * DAY), T0)
+    store.enqueue("<ask-1@example.org>", inv.id, "ask", "inviter1@example.net", b"raw bytes", T0)
+
+    (row,) = store.outbox((PENDING,))
+    assert (row.message_id, row.invitation_id, row.kind) == ("<ask-1@example.org>", inv.id, "ask")
+    assert (row.raw, row.state, row.attempts, row.last_error) == (b"raw bytes", PENDING, 0, "")
+    assert row.next_attempt_at == T0
+    assert store.is_ours("<ask-1@example.org>")
+    assert not store.is_ours("<other@example.org>")
+
+    store.set_outbox_state("<ask-1@example.org>", SENDING)
+    assert store.outbox((PENDING,)) == []
+    assert [r.state for r in store.outbox((SENDING, DATA))] == [SENDING]
+
+    retry_at = T0 + timedelta(minutes=10)
+    store.set_outbox_state(
+        "<ask-1@example.org>", PENDING, attempts=1, next_attempt_at=retry_at, last_error="451"
+    )
+    assert store.outbox((PENDING,), before=T0) == []
+    (retry,) = store.outbox((PENDING,), before=retry_at)
+    assert (retry.attempts, retry.last_error, retry.next_attempt_at) == (1, "451", retry_at)
+    assert store.next_attempt() == retry_at
+
+    store.set_outbox_state("<ask-1@example.org>", SENT)
+    assert [r.message_id for r in store.uncopied()] == ["<ask-1@example.org>"]
+    store.mark_copied("<ask-1@example.org>")
+    assert store.uncopied() == []
+    assert store.outbox_counts() == {SENT: 1}
+
+
+def test_a_handover_notice_is_never_copied_to_sent(store: Store) -> None:
+    store.enqueue("<notice@example.org>", None, "handover", "pat@example.org", b"n", T0)
+    store.set_outbox_state("<notice@example.org>", SENT)
+    assert store.uncopied() == []
+
+
+def test_outbox_counts_group_by_state(store: Store) -> None:
+    for n, state in enumerate([PENDING, PENDING, FAILED]):
+        store.enqueue(f"<m{n}@example.org>", None, "ask", "x@example.net", b"r", T0)
+        store.set_outbox_state(f"<m{n}@example.org>", state)
+    assert store.outbox_counts() == {PENDING: 2, FAILED: 1}
+
+
+def test_by_thread_finds_the_invitation_of_our_own_sent_mail(store: Store) -> None:
+    inv = store.save(asked(1, T0 + 7 * DAY), T0)
+    store.enqueue("<ask-1@example.org>", inv.id, "ask", "inviter1@example.net", b"r", T0)
+    store.enqueue("<notice@example.org>", None, "handover", "pat@example.org", b"n", T0)
+
+    assert store.by_thread(("<unrelated@x>", "<ask-1@example.org>")) == inv
+    assert store.by_thread(("<notice@example.org>",)) is None
+    assert store.by_thread(()) is None
+
+
+def test_flag_ops_are_queued_until_done(store: Store) -> None:
+    store.add_flag_op("<inv-1@example.net>", ("\\Flagged", "$askfirst-handover"))
+    (op,) = store.flag_ops()
+    assert (op.message_id, op.flags) == ("<inv-1@example.net>", ("\\Flagged", "$askfirst-handover"))
+    store.flag_op_done(op.id)
+    assert store.flag_ops() == []
+
+
+# -- transactions --------------------------------------------------------------------------
+
+
+class Boom(Exception):
+    pass
+
+
+def one_step_that_fails(store: Store) -> None:
+    """Everything one mail causes, then a crash before the commit."""
+    with store.transaction():
+        inv = store.save(asked(1, T0 + 7 * DAY), T0)
+        store.enqueue("<ask-1@example.org>", inv.id, "ask", "inviter1@example.net", b"r", T0)
+        store.mark_seen("INBOX", 100, 1, "<inv-1@example.net>", "asked", T0)
+        store.set_meta("k", "v")
+        raise Boom
+
+
+def nested_step_that_fails(store: Store) -> None:
+    with store.transaction():
+        store.set_meta("outer", "1")
+        with store.transaction():
+            store.set_meta("inner", "1")
+            raise Boom
+
+
+def test_an_exception_in_a_transaction_writes_nothing(store: Store) -> None:
+    with pytest.raises(Boom):
+        one_step_that_fails(store)
+
+    assert store.invitations() == []
+    assert store.outbox((PENDING,)) == []
+    assert store.cursor("INBOX") is None
+    assert not store.seen_message("<inv-1@example.net>")
+    assert store.meta("k") is None
+
+
+def test_an_exception_in_a_nested_transaction_rolls_back_the_outer_one(store: Store) -> None:
+    with pytest.raises(Boom):
+        nested_step_that_fails(store)
+    assert (store.meta("outer"), store.meta("inner")) == (None, None)
+
+
+def test_a_committed_transaction_is_kept_and_the_store_is_usable_after_a_rollback(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "state.sqlite3"
+    db = Store(path)
+    with pytest.raises(Boom):
+        nested_step_that_fails(db)
+    with db.transaction():
+        db.set_meta("kept", "1")
+        db.set_cursor("INBOX", 1, 10)
+    db.close()
+
+    again = Store(path)
+    try:
+        assert again.meta("kept") == "1"
+        assert again.meta("outer") is None
+        assert again.cursor("INBOX") == (1, 10)
+    finally:
+        again.close()
