@@ -278,3 +278,37 @@ def test_sigterm_finishes_the_pass_in_hand(rig: MailRig, tmp_path: Path) -> None
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=20) == 0
     assert [len(rig.messages(i)) for i in inviters] == [1] * 10
+
+
+def test_tls_certificates_are_verified_by_default(rig: MailRig, tmp_path: Path) -> None:
+    config = write_config(rig, tmp_path)
+    env = clean_env() | {"ASKFIRST_IMAP__TLS": "ssl", "ASKFIRST_IMAP__PORT": str(rig.imaps_port)}
+    untrusted = subprocess.run(
+        [sys.executable, "-m", "daemon", "check", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=env,
+        timeout=60,
+    )
+    assert untrusted.returncode == 1
+    assert "imap: FAILED" in untrusted.stdout and "CERTIFICATE_VERIFY_FAILED" in untrusted.stdout
+    trusted = subprocess.run(
+        [sys.executable, "-m", "daemon", "check", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=60,
+        env=env | {"ASKFIRST_IMAP__CA_FILE": str(rig.cafile)},
+    )
+    assert trusted.returncode == 0, trusted.stdout
+    assert "imap: ok" in trusted.stdout and "(ssl)" in trusted.stdout
+
+
+async def test_421_at_connect_time_is_retried(h: Harness, clock: FakeClock) -> None:
+    h.rig.faults.fail_next(421, "too busy, come back later", stage="MAIL")
+    h.invite(linkedin_2012("Alice Example", ALICE))
+    assert (await h.step()).retried == 1
+    clock.advance(timedelta(minutes=5))
+    assert (await h.step()).sent == 1
+    assert len(h.inbox(ALICE)) == 1
