@@ -9,7 +9,6 @@ the previous stages committed, so a crash anywhere leaves a state the next pass 
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import random
 import threading
@@ -19,6 +18,7 @@ from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from daemon import logs
 from daemon.answer import answer_kind
 from daemon.classify import classify
 from daemon.clock import Clock, from_epoch, to_epoch
@@ -44,7 +44,7 @@ from daemon.rules import Context, decide
 from daemon.smtp import Envelope, SendError, SmtpSender
 from daemon.store import DATA, FAILED, PENDING, SENDING, SENT, OutboxRow, Store
 
-log = logging.getLogger("askfirst")
+log = logs.get()
 
 # Persisted retry schedule for transient SMTP failures; after the last step the mail fails.
 RETRY_AFTER = tuple(
@@ -123,7 +123,7 @@ class App:
         for row in self.store.outbox((SENDING,)):
             # DATA never started: the server cannot have accepted it. Send it again.
             self.store.set_outbox_state(row.message_id, PENDING)
-            log.warning("outbox.requeued message_id=%s (stopped before DATA)", row.message_id)
+            log.warning("outbox.requeued", message_id=row.message_id, why="stopped before DATA")
         for row in self.store.outbox((DATA,)):
             # Stopped during DATA: the server almost certainly has it. Never send twice.
             mb = self.mailbox.mailbox
@@ -133,9 +133,10 @@ class App:
             if copied:
                 self.store.mark_copied(row.message_id)
             log.warning(
-                "outbox.assumed_sent message_id=%s in_sent_folder=%s (stopped during DATA)",
-                row.message_id,
-                copied,
+                "outbox.assumed_sent",
+                message_id=row.message_id,
+                in_sent_folder=copied,
+                why="stopped during DATA: the server almost certainly has it",
             )
 
     # -- incoming mail ---------------------------------------------------------------------
@@ -158,7 +159,7 @@ class App:
         except Exception as exc:  # one bad message must never stop the loop
             report.errors += 1
             outcome = f"error: {type(exc).__name__}: {exc}"[:500]
-            log.exception("mail.error uid=%s", fetched.uid)
+            log.exception("mail.error", uid=fetched.uid, error=outcome)
             with self.store.transaction():
                 self.store.mark_seen(
                     self.settings.imap.folder,
@@ -183,7 +184,7 @@ class App:
         floor = self._not_before()
         uids = await self.mailbox.call(mb.uids_since, floor)
         if cursor is not None:
-            log.warning("imap.uidvalidity_changed folder=%s rescanning since %s", folder, floor)
+            log.warning("imap.uidvalidity_changed", folder=folder, rescan_since=floor.isoformat())
         with self.store.transaction():
             self.store.set_cursor(folder, mb.uidvalidity, (min(uids) - 1) if uids else 0)
         return uids
@@ -201,6 +202,7 @@ class App:
         folder = self.settings.imap.folder
         mail = parse(fetched.raw)
         now = self.clock.now()
+        facts: dict[str, object] = {}
         with self.store.transaction():
             if fetched.internaldate and _aware(fetched.internaldate) < self._not_before():
                 outcome = "ignored: older than the lookback window"
@@ -209,34 +211,54 @@ class App:
             elif self.store.is_ours(mail.message_id):
                 outcome = "ignored: a message askfirst sent"
             else:
-                outcome = self._act(mail, report)
+                outcome = self._act(mail, report, facts)
             if outcome.startswith("ignored"):
                 report.ignored += 1
             self.store.mark_seen(folder, uidvalidity, fetched.uid, mail.message_id, outcome, now)
-        log.info(
-            "mail.processed uid=%s message_id=%s outcome=%r", fetched.uid, mail.message_id, outcome
+        log.info(  # the one canonical line per message
+            "mail.processed",
+            uid=fetched.uid,
+            message_id=mail.message_id,
+            sender=mail.from_addr,
+            subject=mail.subject[:120],
+            outcome=outcome,
+            defects=len(mail.defects),
+            **facts,
         )
         return outcome
 
-    def _act(self, mail: Mail, report: Report) -> str:
+    def _act(self, mail: Mail, report: Report, facts: dict[str, object]) -> str:
+        """Act on one new mail; `facts` collects the verdict for the log line."""
         related = self.store.by_thread(mail.thread_ids)
-        verdict = classify(mail)
+        owner = self.settings.owner.addresses()
+        verdict = classify(mail, self.settings.classify, owner)
         if related is None and not verdict.is_invitation and mail.from_addr:
             related = self.store.open_by_email(mail.from_addr)
         if related is not None:
             kind, why = answer_kind(mail)
+            facts.update(answer=kind, invitation=related.id, state_before=str(related.state))
             report.answers += 1
             after = self._apply(related, Answered(mail.message_id, kind, why))
             return f"answer ({kind}: {why}) to invitation {related.id}: {after.state}"
         ask_again = self.clock.now() - self.settings.lifecycle.ask_again_after
         reply = verdict.reply_address
         ctx = Context(
-            owner_addresses=self.settings.owner.addresses(),
+            owner_addresses=owner,
             recently_asked=bool(reply) and self.store.asked_since(reply or "", ask_again),
         )
         decision = decide(mail, verdict, ctx)
+        facts.update(
+            invitation_found=verdict.is_invitation,
+            network=verdict.network,
+            action=decision.action,
+            rule=decision.rule,
+            hits=[r for r in (*verdict.reasons, *decision.reasons) if not r.endswith(": miss")],
+        )
         if not verdict.is_invitation or decision.rule == "own-address":
             return f"ignored: {decision.reasons[-1]}"
+        earlier = verdict.invitation_key and self.store.by_key(verdict.invitation_key)
+        if earlier:
+            return f"ignored: a repeat of invitation {earlier.id} (same invitation id)"
         report.invitations += 1
         inv = Invitation(
             source_message_id=mail.message_id,
@@ -245,11 +267,16 @@ class App:
             inviter_email=verdict.reply_address or mail.from_addr,
             subject=mail.subject,
             references=(*mail.references, mail.message_id)[-20:],
+            invitation_key=verdict.invitation_key,
             decision={
                 "action": decision.action,
                 "rule": decision.rule,
                 "reasons": [*verdict.reasons, *decision.reasons],
                 "note": verdict.personal_note[:2000],
+                "language": verdict.language,
+                "authenticated": verdict.authenticated,
+                "phishing_suspect": verdict.phishing_suspect,
+                "profile_url": verdict.profile_url,
             },
         )
         after = self._apply(inv, Detected(decision))
@@ -275,10 +302,10 @@ class App:
         after, effects = transition(inv, event, now, self.settings.lifecycle.decline_after)
         if after == inv and not effects:
             log.info(
-                "invitation.unchanged id=%s state=%s event=%s",
-                inv.id,
-                inv.state,
-                type(event).__name__,
+                "invitation.unchanged",
+                id=inv.id,
+                state=str(inv.state),
+                trigger=type(event).__name__,
             )
             return inv
         domain = self.settings.owner.email.rpartition("@")[2]
@@ -296,12 +323,12 @@ class App:
                 elif isinstance(effect, Flag):
                     self.store.add_flag_op(effect.message_id, effect.flags)
         log.info(
-            "invitation.%s id=%s inviter=%s network=%s reason=%r",
-            after.state,
-            after.id,
-            after.inviter_email,
-            after.network,
-            after.reason,
+            f"invitation.{after.state}",
+            id=after.id,
+            inviter=after.inviter_email,
+            network=after.network,
+            reason=after.reason,
+            state_before=str(inv.state),
         )
         return after
 
@@ -378,7 +405,7 @@ class App:
                 await self._send_row(row, report)
         if held and report.held:
             until = held.until.isoformat() if held.until else "lifted"
-            log.warning("outbox.held count=%s reason=%r until=%s", report.held, held.reason, until)
+            log.warning("outbox.held", count=report.held, reason=held.reason, until=until)
         with self.store.transaction():
             self.store.set_meta("brake", held.reason if held and report.held else "")
 
@@ -407,7 +434,7 @@ class App:
             return
         self.store.set_outbox_state(row.message_id, SENT, sent_at=self.clock.now())
         report.sent += 1
-        log.info("outbox.sent kind=%s to=%s message_id=%s", row.kind, row.recipient, row.message_id)
+        log.info("outbox.sent", kind=row.kind, to=row.recipient, message_id=row.message_id)
 
     def _send_failed(self, row: OutboxRow, attempts: int, exc: SendError, report: Report) -> None:
         now = self.clock.now()
@@ -418,17 +445,15 @@ class App:
                 row.message_id, PENDING, next_attempt_at=retry_at, last_error=str(exc)[:500]
             )
             log.warning(
-                "outbox.retry kind=%s message_id=%s at=%s error=%r",
-                row.kind,
-                row.message_id,
-                retry_at.isoformat(),
-                str(exc),
+                "outbox.retry",
+                kind=row.kind,
+                message_id=row.message_id,
+                at=retry_at.isoformat(),
+                error=str(exc),
             )
             return
         report.failed += 1
-        log.error(
-            "outbox.failed kind=%s message_id=%s error=%r", row.kind, row.message_id, str(exc)
-        )
+        log.error("outbox.failed", kind=row.kind, message_id=row.message_id, error=str(exc))
         with self.store.transaction():
             self.store.set_outbox_state(row.message_id, FAILED, last_error=str(exc)[:500])
             if row.invitation_id is not None and row.kind in ("ask", "decline"):
@@ -485,7 +510,7 @@ class App:
                     await self.run_once()
                     backoff = 1.0
                 except ImapError as exc:
-                    log.warning("imap.unavailable error=%r retry_in=%.0fs", str(exc), backoff)
+                    log.warning("imap.unavailable", error=str(exc), retry_in=round(backoff, 1))
                     self._heartbeat(connected=False, error=str(exc))
                     await _wait_any(stop, within=backoff)
                     backoff = min(backoff * 2, 300.0) * random.uniform(0.8, 1.0)  # noqa: S311
@@ -527,7 +552,7 @@ class App:
             max_instances=1,
             misfire_grace_time=None,
         )
-        log.info("imap.polling every=%ss", settings.lifecycle.poll_interval.total_seconds())
+        log.info("imap.polling", every=settings.lifecycle.poll_interval.total_seconds())
         return None
 
 
@@ -552,7 +577,7 @@ async def _idle_watch(settings: Settings, wake: asyncio.Event, stop: asyncio.Eve
                         wake.set()
                     backoff = 1.0
             except ImapError as exc:
-                log.warning("imap.idle_lost error=%r reconnect_in=%.0fs", str(exc), backoff)
+                log.warning("imap.idle_lost", error=str(exc), reconnect_in=round(backoff, 1))
                 await _wait_any(stop, within=backoff)
                 backoff = min(backoff * 2, 300.0) * random.uniform(0.8, 1.0)  # noqa: S311
     finally:

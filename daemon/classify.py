@@ -1,5 +1,6 @@
 """Is this mail an invitation? From which network, with a personal note or boilerplate,
-from whom, and where does a reply reach them? Pure: a `Mail` in, a `Verdict` out.
+from whom, is it authentic, and where does a reply reach them? Pure: a `Mail` in, a
+`Verdict` out, and it never raises.
 
 Every step records why it decided what it did (`Verdict.reasons`), which is what
 `askfirst explain` prints and what is stored with each invitation.
@@ -8,53 +9,19 @@ Every step records why it decided what it did (`Verdict.reasons`), which is what
 from __future__ import annotations
 
 import re
-import tomllib
-import unicodedata
-from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 
+from daemon.authenticity import judge
+from daemon.config import Classify, NetworkRule
 from daemon.message import Mail
+from daemon.networks import BUILTIN, Adapter, identify, invitation_key
+from daemon.notes import contains_default, direct_note, intent, slot_note, strip_boilerplate
 
-NETWORK_DOMAINS = ("linkedin.com", "facebookmail.com", "facebook.com")
 _SYSTEM_LOCALPART = re.compile(
-    r"^(no-?reply|do-?not-?reply|donotreply|notifications?|mailer-daemon|postmaster|bounces?"
-    r"|invitations?|member|messages?-noreply|.*-noreply|.*-bounces?|owner-.*|.*-request)$"
-)
-_LINKEDIN_INVITE_TEMPLATE = re.compile(
-    r"m2m_invite|invite_guest|invite_member|m2m_invitation", re.I
-)
-_LINKEDIN_NOT_INVITE = re.compile(r"reminder|accept|pymk|suggestion|digest", re.I)
-_LINKEDIN_MARKERS = (
-    (re.compile(r"linkedin\.com/e/\S*/isd/", re.I), "accept URL of the 2012-13 format (/isd/)"),
-    (re.compile(r"invite-accept|accept-invitation|invitationId=", re.I), "invitation accept URL"),
-    (re.compile(r"You are receiving Invitation (to Connect )?emails", re.I), "invitation footer"),
-    (re.compile(r"You received an invitation to connect", re.I), "guest invitation footer"),
-    (re.compile(r"^Confirm that you know .+:", re.I | re.M), "'Confirm that you know' line"),
-    (re.compile(r"requested to add you as a connection on LinkedIn", re.I), "2010-12 request line"),
-)
-_LOOKALIKES = (
-    (re.compile(r"has accepted your invitation|accepted your invitation", re.I), "acceptance"),
-    (re.compile(r"is waiting for your response|still waiting for your response", re.I), "reminder"),
-    (
-        re.compile(r"You are receiving (Accepted invitations|Job Alert|Activity You Missed)", re.I),
-        "other LinkedIn category",
-    ),
-)
-_STOP_LINES = re.compile(
-    r"^(- ?\S.*|--\s*|-{3,}|confirm that you know .*|accept invitation.*|view invitation.*"
-    r"|view profile:?.*|accept:.*|view .*'s profile:?.*)$",
-    re.I,
-)
-_GREETING = re.compile(
-    r"^(hi|hello|hey|dear|hai|hallo|hola|bonjour|ciao|olá|ola|salut"
-    r"|good (morning|afternoon|evening))\b[^.!?]{0,40}[,!:]?$",
-    re.I,
-)
-_CLOSING = re.compile(
-    r"^(best|regards|best regards|kind regards|thanks|thank you|cheers|greetings|all the best"
-    r"|sincerely|viele grüße|saludos|cordialement|groeten|saluti)\b.{0,20}$",
+    r"^(no-?reply|do-?not-?reply|donotreply|notifications?|notification\+.*|mailer-daemon"
+    r"|postmaster|bounces?|invitations?|member|connections|messages?-noreply|.*-noreply"
+    r"|.*-bounces?|owner-.*|.*-request|listserv|majordomo|hit-reply|inmail-hit-reply|update\+.*)$",
     re.I,
 )
 
@@ -63,169 +30,154 @@ _CLOSING = re.compile(
 class Verdict:
     is_invitation: bool
     network: str | None = None
+    label: str = "other"  # "invitation", a look-alike ("reminder", ...) or "other"
     boilerplate: bool | None = None
     personal_note: str = ""
     inviter_name: str = ""
     reply_address: str | None = None
     profile_url: str | None = None
     language: str | None = None
-    authenticated: bool | None = None
+    invitation_key: str | None = None
+    authenticated: bool | None = None  # None: not checked or no trusted results
+    phishing_suspect: bool = False
     reasons: tuple[str, ...] = ()
 
 
-def classify(mail: Mail) -> Verdict:
-    """Never raises for any `Mail`."""
+def classify(
+    mail: Mail, policy: Classify | None = None, own: frozenset[str] = frozenset()
+) -> Verdict:
+    """`own`: the owner's addresses, which are never an inviter's reply address."""
+    policy = policy or Classify()
     reasons: list[str] = []
-    network = _network(mail, reasons)
-    if network is None:
-        return Verdict(is_invitation=False, reasons=tuple(reasons))
-    note = (
-        _linkedin_note(mail.text, _inviter_name(mail))
-        if network == "linkedin"
-        else _direct_note(mail.text)
-    )
-    leftover, language = strip_boilerplate(note)
+    if mail.header("x-askfirst"):
+        return Verdict(False, reasons=("invitation: no, a message sent by askfirst (loop guard)",))
+    adapters = (*_user_adapters(tuple(policy.networks)), *BUILTIN)
+    ident = identify(mail, adapters)
+    reasons.extend(ident.evidence)
+    claimed = ident.adapter or next((a for a in adapters if a.owns(mail.from_addr)), None)
+    authenticated, suspect = _authenticity(mail, claimed, policy, reasons)
+    network = ident.adapter.id if ident.adapter else None
+    key = invitation_key(mail.text) if ident.lookalike != "digest" else None  # digest: several
+    if ident.lookalike:
+        return Verdict(
+            False,
+            network,
+            ident.lookalike,
+            invitation_key=key,
+            authenticated=authenticated,
+            phishing_suspect=suspect,
+            reasons=tuple(reasons),
+        )
+    name = _inviter_name(mail)
+    language_of_wish = None
+    if ident.adapter:
+        note, card = slot_note(mail.text, name) if ident.adapter.has_note else ("", "")
+        name = name if name.lower() != ident.adapter.name.lower() else card or name
+    elif _is_report(mail):
+        reasons.append("invitation: no, a delivery report (it may quote one)")
+        return Verdict(False, label="bounce", reasons=tuple(reasons))
+    elif not is_network_address(mail.from_addr) and contains_default(mail.text, policy.sentences):
+        network, note = "email", direct_note(mail.text)
+        reasons.append("invitation: yes, a direct mail that uses a network's default sentence")
+    elif not is_system_address(mail.from_addr) and (wish := intent(mail.text)):
+        network, note = "email", direct_note(mail.text)
+        reasons.append(f"invitation: yes, a direct mail that asks to connect ({wish})")
+        language_of_wish = wish
+    else:
+        reasons.append("invitation: no, no network marker and no default invitation sentence")
+        return Verdict(
+            False, authenticated=authenticated, phishing_suspect=suspect, reasons=tuple(reasons)
+        )
+    leftover, language = strip_boilerplate(note, policy.sentences)
     boilerplate = not leftover
     reasons.append(
         f"note: boilerplate ({language or 'empty note'})"
         if boilerplate
         else f"note: personal ({len(leftover.split())} words beyond any default sentence)"
     )
-    reply = reply_address(mail, reasons)
-    reasons.append("authenticity: not checked (no trusted Authentication-Results)")
     return Verdict(
         is_invitation=True,
         network=network,
+        label="invitation",
         boilerplate=boilerplate,
         personal_note="" if boilerplate else note.strip(),
-        inviter_name=_inviter_name(mail),
-        reply_address=reply,
+        inviter_name=name,
+        reply_address=None if suspect else reply_address(mail, reasons, own),
         profile_url=_profile_url(mail.text),
-        language=language,
-        authenticated=None,
+        language=language or language_of_wish or _language_hint(leftover),
+        invitation_key=key,
+        authenticated=authenticated,
+        phishing_suspect=suspect,
         reasons=tuple(reasons),
     )
 
 
-def _network(mail: Mail, reasons: list[str]) -> str | None:
-    """'linkedin' for a LinkedIn-built invitation, 'email' for a direct one, else None."""
-    if mail.header("x-askfirst"):
-        reasons.append("invitation: no, a message sent by askfirst (loop guard)")
-        return None
-    haystack = f"{mail.subject}\n{mail.text}"
-    for pattern, what in _LOOKALIKES:
-        if pattern.search(haystack):
-            reasons.append(f"invitation: no, looks like an invitation but is a {what}")
-            return None
-    template = mail.header("x-linkedin-template")
-    if template:
-        if _LINKEDIN_INVITE_TEMPLATE.search(template) and not _LINKEDIN_NOT_INVITE.search(template):
-            reasons.append(f"invitation: yes, X-LinkedIn-Template {template!r}")
-            return "linkedin"
-        reasons.append(f"invitation: no, X-LinkedIn-Template {template!r} is not an invitation")
-        return None
-    hits = [what for pattern, what in _LINKEDIN_MARKERS if pattern.search(mail.text)]
-    if hits:
-        reasons.append("invitation: yes, LinkedIn " + ", ".join(hits))
-        return "linkedin"
-    if re.match(r"invitation to connect on linkedin", mail.subject, re.I):
-        reasons.append("invitation: yes, subject 'Invitation to connect on LinkedIn'")
-        return "linkedin"
-    if _domain(mail.from_addr) not in NETWORK_DOMAINS and _contains_default(mail.text):
-        reasons.append("invitation: yes, a direct mail that uses a network's default sentence")
-        return "email"
-    reasons.append("invitation: no, no network marker and no default invitation sentence")
-    return None
+def _authenticity(
+    mail: Mail, claimed: Adapter | None, policy: Classify, reasons: list[str]
+) -> tuple[bool | None, bool]:
+    """(authenticated, phishing suspect). A network's own domain follows `authenticity`
+    (require: trusted results must show an aligned pass; prefer: only an explicit fail is
+    suspect); a person's domain is only suspect on an explicit fail; a mail that dresses up
+    as a network from a foreign domain is always suspect."""
+    domain = mail.from_addr.rpartition("@")[2]
+    if claimed and not claimed.owns(mail.from_addr) and _poses_as(mail, claimed):
+        reasons.append(f"authenticity: suspect, poses as {claimed.name} from {domain or '<>'}")
+        return False, True
+    if policy.authenticity == "off" or not domain:
+        reasons.append("authenticity: not checked (classify.authenticity = off)")
+        return None, False
+    result = judge(list(mail.auth_results), policy.authserv_id, domain)
+    own = claimed is not None and claimed.owns(mail.from_addr)
+    if not result.checked:
+        reasons.append(f"authenticity: unknown ({result.evidence})")
+        return None, False
+    if result.passed:
+        reasons.append(f"authenticity: {domain} verified ({result.evidence})")
+        return True, False
+    strict = own and policy.authenticity == "require"
+    if result.failed or strict:
+        reasons.append(f"authenticity: suspect, no aligned pass for {domain} ({result.evidence})")
+        return False, True
+    reasons.append(f"authenticity: not verified for {domain} ({result.evidence})")
+    return False, False
 
 
-def _linkedin_note(text: str, inviter: str = "") -> str:
-    """The note sits first in the body, after the 'LinkedIn' banner, before '- <first>'
-    (2015-16: before the inviter's name block, '<Full Name>' / '<Headline>' / 'View profile')."""
-    lines = [line.strip() for line in text.splitlines()]
-    start = 0
-    for i, line in enumerate(lines[:6]):
-        if line.lower() == "linkedin" and i + 1 < len(lines) and set(lines[i + 1]) == {"-"}:
-            start = i + 2
-            break
-        if "requested to add you as a connection" in line.lower():
-            start = i + 1
-            while start < len(lines) and (not lines[start] or set(lines[start]) == {"-"}):
-                start += 1
-            break
-    note: list[str] = []
-    for line in lines[start:]:
-        if _STOP_LINES.match(line) or (inviter and line.casefold() == inviter.casefold()):
-            break
-        note.append(line)
-    return "\n".join(note).strip()
+def _is_report(mail: Mail) -> bool:
+    local = mail.from_addr.partition("@")[0].lower()
+    return "multipart/report" in mail.header("content-type") or local in (
+        "mailer-daemon",
+        "postmaster",
+    )
 
 
-def _direct_note(text: str) -> str:
-    """A person's own mail: the text above the signature, without quoted lines."""
-    kept: list[str] = []
-    for line in text.splitlines():
-        if line.rstrip() == "--" or line.startswith("-- "):
-            break
-        if re.match(r"^On .+wrote:$", line.strip()):
-            break
-        if not line.lstrip().startswith(">"):
-            kept.append(line.strip())
-    return "\n".join(kept).strip()
-
-
-def normalise(text: str) -> str:
-    """Lower case, straight quotes, no punctuation but apostrophes, single spaces."""
-    text = unicodedata.normalize("NFKC", text).replace("’", "'").replace("‘", "'").lower()
-    text = re.sub(r"[^\w'\s]", " ", text)
-    return " ".join(text.split())
-
-
-def strip_boilerplate(note: str) -> tuple[str, str | None]:
-    """What the note says beyond greeting, signature and default sentences, and the
-    language of the default sentence found (None when there was none)."""
-    lines = [line for line in note.splitlines() if line.strip()]
-    if lines and (_GREETING.match(lines[0]) or _is_salutation(lines[0])):
-        lines = lines[1:]
-    lines = _drop_signature(lines)
-    body = normalise(" ".join(lines))
-    language = None
-    for lang, sentence in _defaults():
-        if sentence and sentence in body:
-            body = body.replace(sentence, " ")
-            language = language or lang
-    return " ".join(body.split()), language
-
-
-def _is_salutation(line: str) -> bool:
-    """'Pat,' alone on a line: a name and a comma."""
-    return bool(re.fullmatch(r"[\w .'-]{1,40},", line.strip()))
-
-
-def _drop_signature(lines: list[str]) -> list[str]:
-    for i, line in enumerate(lines):
-        if _CLOSING.match(line.strip()) or re.match(r"^-\s?\w", line.strip()):
-            return lines[:i]
-    last = lines[-1].rstrip() if lines else ""
-    if len(lines) > 1 and len(last.split()) <= 3 and not last.endswith((".", "!", "?")):
-        return lines[:-1]  # a bare name under the text ("Loved your talk!" is not one)
-    return lines
+def _poses_as(mail: Mail, adapter: Adapter) -> bool:
+    """The sender's name or mailbox claims the network (a person's own From, as in the
+    2012-13 LinkedIn format, does not)."""
+    name = adapter.name.lower()
+    local = mail.from_addr.partition("@")[0]
+    return (name in mail.from_name.lower() and "via" not in mail.from_name.lower()) or bool(
+        _SYSTEM_LOCALPART.match(local) or name in local.lower()
+    )
 
 
 @cache
-def _defaults() -> tuple[tuple[str, str], ...]:
-    data = tomllib.loads(resources.files("daemon").joinpath("boilerplate.toml").read_text("utf-8"))
-    pairs = [(lang, normalise(s)) for lang, table in data.items() for s in table["sentences"]]
-    return tuple(sorted(pairs, key=lambda p: -len(p[1])))
-
-
-def _contains_default(text: str) -> bool:
-    body = normalise(_direct_note(text))
-    return any(sentence in body for _, sentence in _defaults())
+def _user_adapters(rules: tuple[NetworkRule, ...]) -> tuple[Adapter, ...]:
+    return tuple(
+        Adapter(
+            id=r.id,
+            name=r.name or r.id,
+            domains=tuple(d.lower() for d in r.domains),
+            headers=tuple((k.lower(), re.compile(v, re.I)) for k, v in r.headers.items()),
+            subject=tuple(re.compile(p, re.I | re.M) for p in r.subject),
+            body=tuple(re.compile(p, re.I | re.M) for p in r.body),
+            sender=tuple(re.compile(p, re.I) for p in r.sender),
+        )
+        for r in rules
+    )
 
 
 def is_network_address(address: str) -> bool:
-    domain = address.rpartition("@")[2]
-    return any(domain == d or domain.endswith("." + d) for d in NETWORK_DOMAINS)
+    return any(a.owns(address) for a in BUILTIN)
 
 
 def is_system_address(address: str) -> bool:
@@ -234,15 +186,21 @@ def is_system_address(address: str) -> bool:
     return is_network_address(address) or bool(_SYSTEM_LOCALPART.match(local))
 
 
-def reply_address(mail: Mail, reasons: list[str]) -> str | None:
+def reply_address(mail: Mail, reasons: list[str], own: frozenset[str] = frozenset()) -> str | None:
     """A personal Reply-To, else a personal From; None when only system addresses remain.
 
     Deliberately not RFC 3834 section 4 (reply to Return-Path only): for an invitation the
     Return-Path is the network's bounce address, which reaches nobody."""
     for source, candidates in (("Reply-To", mail.reply_to), ("From", (mail.from_addr,))):
         for address in candidates:
+            if address in own:
+                reasons.append(f"reachable: {source} {address} is the owner's own address")
+                continue
             if address and not is_system_address(address):
-                reasons.append(f"reachable: yes, {source} {address} is a personal address")
+                reasons.append(
+                    f"reachable: yes, {source} {address} is a personal address "
+                    "(not the Return-Path: deliberate departure from RFC 3834 §4)"
+                )
                 return address
             if address:
                 reasons.append(f"reachable: {source} {address} is a network or system address")
@@ -251,27 +209,42 @@ def reply_address(mail: Mail, reasons: list[str]) -> str | None:
 
 
 def _inviter_name(mail: Mail) -> str:
-    name = re.sub(r"\s*\(?via LinkedIn\)?\s*$", "", mail.from_name, flags=re.I).strip()
-    if name and name.lower() not in ("linkedin", "facebook"):
+    name = re.sub(r"\s*\(?via (LinkedIn|Facebook)\)?\s*$", "", mail.from_name, flags=re.I).strip()
+    if name and name.lower() not in ("linkedin", "facebook", "linkedin invitations"):
         return name
-    found = re.search(r"^Confirm that you know (.+?):", mail.text, re.M)
-    return found.group(1).strip() if found else name
+    intro = (
+        r"^Confirm that you know (.+?):",
+        r"^([^,\n]+?)(?:,[^\n]*)? (?:sent you an invitation to connect|wants to be friends"
+        r"|would like to connect|requested to add you|wants to connect)",
+    )
+    for pattern in intro:
+        found = re.search(pattern, mail.text, re.M) or re.search(pattern, mail.subject)
+        if found:
+            return found.group(1).strip()
+    return name
 
 
 def _profile_url(text: str) -> str | None:
-    for line in _lines_after(text, re.compile(r"^View (profile|.+'s profile):?", re.I)):
-        url = re.search(r"https?://\S+", line)
-        if url:
-            return url.group(0)
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        if re.match(r"^View (profile|.+'s profile):?", line.strip(), re.I):
+            url = re.search(r"https?://\S+", " ".join(lines[i : i + 2]))
+            if url:
+                return url.group(0)
     return None
 
 
-def _lines_after(text: str, marker: re.Pattern[str]) -> Iterable[str]:
-    lines = text.splitlines()
-    for i, line in enumerate(lines):
-        if marker.match(line.strip()):
-            yield from lines[i : i + 2]
-
-
-def _domain(address: str) -> str:
-    return address.rpartition("@")[2]
+def _language_hint(text: str) -> str | None:
+    """A personal note's language, roughly, from its commonest short words."""
+    words = set(text.split())
+    hints = {
+        "en": {"the", "and", "you", "your", "i", "to", "we"},
+        "de": {"und", "ich", "sie", "wir", "der", "die", "das"},
+        "fr": {"et", "je", "vous", "nous", "le", "la", "les"},
+        "es": {"y", "yo", "usted", "nosotros", "el", "los", "que"},
+        "nl": {"en", "ik", "je", "wij", "het", "de", "een"},
+        "pt": {"e", "eu", "você", "nós", "o", "os", "que"},
+        "it": {"e", "io", "lei", "noi", "il", "gli", "che"},
+    }
+    best = max(hints, key=lambda lang: len(words & hints[lang]))
+    return best if len(words & hints[best]) >= 2 else None

@@ -16,11 +16,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from daemon import __version__
+from daemon import __version__, logs
 from daemon.app import App
 from daemon.classify import classify
 from daemon.clock import SystemClock
-from daemon.config import ConfigError, Settings, load_settings
+from daemon.config import Classify, ConfigError, Settings, load_settings, secrets_of
 from daemon.imap import ImapError, MailboxThread
 from daemon.lifecycle import Invitation
 from daemon.message import parse
@@ -34,13 +34,7 @@ EXIT_OK, EXIT_UNREACHABLE, EXIT_CONFIG = 0, 1, 2
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if getattr(args, "verbose", False) else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        stream=sys.stderr,
-    )
-    logging.getLogger("imapclient").setLevel(logging.WARNING)  # DEBUG would log mail content
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    logs.configure(verbose=getattr(args, "verbose", False))
     try:
         result: int = args.handler(args)
     except ConfigError as exc:
@@ -88,6 +82,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _load(path: Path) -> tuple[Settings, Templates]:
     settings = load_settings(path)
+    logs.configure(verbose=logging.getLogger().level == logging.DEBUG, secrets=secrets_of(settings))
     templates = Templates(settings.templates.dir)
     problems = templates.check()
     if problems:
@@ -109,13 +104,14 @@ def build_app(settings: Settings, templates: Templates) -> App:
 def _run(args: argparse.Namespace) -> int:
     settings, templates = _load(args.config)
     app = build_app(settings, templates)
-    logging.getLogger("askfirst").info(
-        "askfirst.start version=%s mailbox=%s@%s folder=%s state=%s",
-        __version__,
-        settings.imap.username,
-        settings.imap.host,
-        settings.imap.folder,
-        settings.state.path,
+    log = logs.get()
+    log.info(
+        "askfirst.start",
+        version=__version__,
+        mailbox=settings.imap.username,
+        host=settings.imap.host,
+        folder=settings.imap.folder,
+        state=str(settings.state.path),
     )
     try:
         if args.once:
@@ -129,7 +125,7 @@ def _run(args: argparse.Namespace) -> int:
         return EXIT_UNREACHABLE
     finally:
         app.store.close()
-    logging.getLogger("askfirst").info("askfirst.stopped")
+    log.info("askfirst.stopped")
     return EXIT_OK
 
 
@@ -267,15 +263,17 @@ def _short(iso: str | None) -> str:
 
 def _explain(args: argparse.Namespace) -> int:
     owner: frozenset[str] = frozenset()
+    policy = Classify()
     if args.config is not None:
-        owner = load_settings(args.config).owner.addresses()
+        settings = load_settings(args.config)
+        owner, policy = settings.owner.addresses(), settings.classify
     try:
         raw = args.file.read_bytes()
     except OSError as exc:
         print(f"askfirst: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
         return EXIT_CONFIG
     mail = parse(raw)
-    verdict = classify(mail)
+    verdict = classify(mail, policy, owner)
     decision = decide(mail, verdict, Context(owner_addresses=owner))
     record: dict[str, Any] = {
         "message_id": mail.message_id,
@@ -289,7 +287,10 @@ def _explain(args: argparse.Namespace) -> int:
         "reply_address": verdict.reply_address,
         "profile_url": verdict.profile_url,
         "language": verdict.language,
+        "label": verdict.label,
+        "invitation_key": verdict.invitation_key,
         "authenticated": verdict.authenticated,
+        "phishing_suspect": verdict.phishing_suspect,
         "action": decision.action,
         "rule": decision.rule,
         "reasons": [*verdict.reasons, *decision.reasons],

@@ -16,7 +16,15 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     NestedSecretsSettingsSource,
@@ -124,6 +132,34 @@ class Lifecycle(Section):
     ask_again_after: Duration = timedelta(days=60)
 
 
+class NetworkRule(Section):
+    """A network of your own (Xing, Meetup, ...): its invitations by sender and content."""
+
+    id: str = Field(pattern=r"^[a-z0-9_-]+$")
+    name: str = ""
+    domains: list[str] = Field(default_factory=list)  # its sender domains
+    sender: list[str] = Field(default_factory=list)  # regexes on the From address
+    headers: dict[str, str] = Field(default_factory=dict)  # header name -> regex
+    subject: list[str] = Field(default_factory=list)  # regexes
+    body: list[str] = Field(default_factory=list)  # regexes
+
+    @field_validator("sender", "subject", "body")
+    @classmethod
+    def _compiles(cls, patterns: list[str]) -> list[str]:
+        for pattern in patterns:
+            re.compile(pattern)
+        return patterns
+
+
+class Classify(Section):
+    """How invitations are recognised and trusted."""
+
+    authserv_id: str = ""  # your own server's Authentication-Results id; others are ignored
+    authenticity: Literal["require", "prefer", "off"] = "require"  # for network domains
+    sentences: dict[str, list[str]] = Field(default_factory=dict)  # more default texts, by language
+    networks: list[NetworkRule] = Field(default_factory=list)
+
+
 class Limits(Section):
     """Brakes on sending, so a bug or a storm can never mail the world in your name."""
 
@@ -159,6 +195,7 @@ class Settings(BaseSettings):
     imap: Imap
     smtp: Smtp
     lifecycle: Lifecycle = Lifecycle()
+    classify: Classify = Classify()
     limits: Limits = Limits()
     state: State = State()
     templates: Templates = Templates()
@@ -198,6 +235,15 @@ def load_settings(path: Path) -> Settings:
     if problems:
         raise ConfigError(problems)
     return _resolve_paths(settings, path.parent.resolve())
+
+
+def secrets_of(settings: Settings) -> list[str]:
+    """Every secret value in the configuration, for masking in logs."""
+    return [
+        value
+        for section in (settings.imap, settings.smtp)
+        if (value := section.password.get_secret_value())
+    ]
 
 
 def is_loopback(host: str) -> bool:

@@ -49,6 +49,7 @@ class Invitation:
     state: State | None = None  # None: just detected, not yet stored
     reason: str = ""
     decision: dict[str, object] = field(default_factory=dict)
+    invitation_key: str | None = None  # the network's invitation id, shared with reminders
     id: int | None = None
     asked_message_id: str | None = None
     asked_at: datetime | None = None

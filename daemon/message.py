@@ -53,6 +53,7 @@ class Mail:
     from_name: str = ""
     reply_to: tuple[str, ...] = ()
     to: tuple[str, ...] = ()
+    cc: tuple[str, ...] = ()
     subject: str = ""
     in_reply_to: tuple[str, ...] = ()
     references: tuple[str, ...] = ()
@@ -60,6 +61,7 @@ class Mail:
     text: str = ""
     content_type: str = "text/plain"
     report_ids: tuple[str, ...] = ()
+    auth_results: tuple[str, ...] = ()  # every Authentication-Results header, in order
     defects: tuple[str, ...] = ()
 
     def header(self, name: str) -> str:
@@ -90,6 +92,7 @@ def parse(raw: bytes) -> Mail:
         from_name=from_name,
         reply_to=tuple(a for _, a in _addresses(_header(msg, "reply-to")) if a),
         to=tuple(a for _, a in _addresses(_header(msg, "to")) if a),
+        cc=tuple(a for _, a in _addresses(_header(msg, "cc")) if a),
         subject=_header(msg, "subject"),
         in_reply_to=tuple(_MSGID.findall(_header(msg, "in-reply-to"))),
         references=tuple(_MSGID.findall(_header(msg, "references", limit=8000))),
@@ -97,8 +100,14 @@ def parse(raw: bytes) -> Mail:
         text=text,
         content_type=content_type,
         report_ids=_report_ids(msg, raw),
+        auth_results=_all(msg, "authentication-results"),
         defects=tuple(defects),
     )
+
+
+def _all(msg: Message, name: str) -> tuple[str, ...]:
+    """Every occurrence of a header (raw, cleaned): some headers come many times."""
+    return tuple(clean(str(v), 2000) for k, v in msg.raw_items() if k.lower() == name)[:20]
 
 
 def _report_ids(msg: Message, raw: bytes) -> tuple[str, ...]:

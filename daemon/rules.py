@@ -82,6 +82,36 @@ def _system_sender(mail: Mail, verdict: Verdict, ctx: Context) -> str | None:
     return None
 
 
+def _phishing_suspect(mail: Mail, verdict: Verdict, ctx: Context) -> str | None:
+    if verdict.phishing_suspect:
+        why = next((r for r in verdict.reasons if r.startswith("authenticity: suspect")), "")
+        return f"phishing suspect: {why.removeprefix('authenticity: suspect, ')}"
+    return None
+
+
+def _suppressed(mail: Mail, verdict: Verdict, ctx: Context) -> str | None:
+    value = mail.header("x-auto-response-suppress").lower()
+    tokens = {t.strip() for t in value.replace(";", ",").split(",")}
+    if verdict.network == "email" and tokens & {"all", "oof"}:
+        return f"X-Auto-Response-Suppress: {value}"
+    return None
+
+
+def _null_sender(mail: Mail, verdict: Verdict, ctx: Context) -> str | None:
+    if verdict.network == "email" and mail.header("return-path").strip() in ("<>", "< >"):
+        return "null Return-Path (<>): a bounce or notification"
+    return None
+
+
+def _not_addressed(mail: Mail, verdict: Verdict, ctx: Context) -> str | None:
+    """A person's mail that reached us without naming us (a list, a Bcc) is not for us."""
+    if verdict.network != "email" or not ctx.owner_addresses:
+        return None
+    if ctx.owner_addresses & {*mail.to, *mail.cc}:
+        return None
+    return "the owner is not in To or Cc (implicit delivery)"
+
+
 def _personal_note(mail: Mail, verdict: Verdict, ctx: Context) -> str | None:
     return "the invitation carries a personal note" if verdict.boilerplate is False else None
 
@@ -105,9 +135,13 @@ def _boilerplate(mail: Mail, verdict: Verdict, ctx: Context) -> str | None:
 RULES: tuple[Rule, ...] = (
     Rule("own-address", _own_address, "ignore", "Pigeonhole vacation: never answer oneself"),
     Rule("not-invitation", _not_invitation, "ignore"),
+    Rule("phishing-suspect", _phishing_suspect, "hand_over", "RFC 8601; DKIM/DMARC alignment"),
     Rule("auto-submitted", _auto_submitted, "ignore", "RFC 3834 §2, RFC 5230 §4.6"),
     Rule("list-or-bulk", _list_or_bulk, "ignore", "RFC 3834 §2, RFC 5230 §4.6"),
+    Rule("auto-response-suppress", _suppressed, "ignore", "Microsoft; honoured by Pigeonhole"),
+    Rule("null-sender", _null_sender, "ignore", "RFC 3834 §2, RFC 5230 §4.6"),
     Rule("system-sender", _system_sender, "ignore", "RFC 3834 §2"),
+    Rule("not-addressed", _not_addressed, "ignore", "RFC 3834 §2, RFC 5230 §4.5"),
     Rule("personal-note", _personal_note, "hand_over"),
     Rule("unreachable", _unreachable, "hand_over", "deviates from RFC 3834 §4 (see README)"),
     Rule("recently-asked", _recently_asked, "ignore", "RFC 3834 §2 (once per period)"),

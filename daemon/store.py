@@ -39,10 +39,12 @@ CREATE TABLE IF NOT EXISTS invitations (
     answered_at INTEGER,
     declined_at INTEGER,
     handed_over_at INTEGER,
-    updated_at INTEGER NOT NULL
+    updated_at INTEGER NOT NULL,
+    invitation_key TEXT
 );
 CREATE INDEX IF NOT EXISTS invitations_due ON invitations (state, decline_due_at);
 CREATE INDEX IF NOT EXISTS invitations_email ON invitations (inviter_email);
+CREATE INDEX IF NOT EXISTS invitations_key ON invitations (invitation_key);
 CREATE TABLE IF NOT EXISTS seen (
     folder TEXT NOT NULL,
     uidvalidity INTEGER NOT NULL,
@@ -85,6 +87,10 @@ CREATE TABLE IF NOT EXISTS flag_ops (
 );
 """
 
+# Changes to a database made by an earlier version, in order; `PRAGMA user_version` counts
+# the ones applied. A new database gets SCHEMA, which already includes them all.
+MIGRATIONS = ("ALTER TABLE invitations ADD COLUMN invitation_key TEXT",)
+
 # Outbox row states. `data` is the point of no return: the SMTP DATA command has started.
 PENDING, SENDING, DATA, SENT, FAILED = "pending", "sending", "data", "sent", "failed"
 
@@ -118,8 +124,18 @@ class Store:
         self._db.row_factory = sqlite3.Row
         for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=5000"):
             self._db.execute(f"PRAGMA {pragma}")
-        self._db.executescript(SCHEMA)
+        self._migrate()
         self._depth = 0
+
+    def _migrate(self) -> None:
+        fresh = not self._db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'invitations'"
+        ).fetchone()
+        version = 0 if fresh else self._db.execute("PRAGMA user_version").fetchone()[0]
+        for statement in () if fresh else MIGRATIONS[version:]:
+            self._db.execute(statement)
+        self._db.executescript(SCHEMA)
+        self._db.execute(f"PRAGMA user_version = {len(MIGRATIONS)}")
 
     def close(self) -> None:
         self._db.close()
@@ -174,6 +190,7 @@ class Store:
             "declined_at": _epoch(inv.declined_at),
             "handed_over_at": _epoch(inv.handed_over_at),
             "updated_at": to_epoch(now),
+            "invitation_key": inv.invitation_key,
         }
         with self.transaction():
             if inv.id is None:
@@ -196,6 +213,12 @@ class Store:
     def by_source(self, message_id: str) -> Invitation | None:
         row = self._db.execute(
             "SELECT * FROM invitations WHERE source_message_id = ?", (message_id,)
+        ).fetchone()
+        return _invitation(row) if row else None
+
+    def by_key(self, key: str) -> Invitation | None:
+        row = self._db.execute(
+            "SELECT * FROM invitations WHERE invitation_key = ? ORDER BY id LIMIT 1", (key,)
         ).fetchone()
         return _invitation(row) if row else None
 
@@ -416,6 +439,7 @@ def _invitation(row: sqlite3.Row) -> Invitation:
         answered_at=_when(row["answered_at"]),
         declined_at=_when(row["declined_at"]),
         handed_over_at=_when(row["handed_over_at"]),
+        invitation_key=row["invitation_key"],
     )
 
 

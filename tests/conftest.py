@@ -6,7 +6,8 @@ import os
 from collections.abc import Iterator
 
 import pytest
-from rig import MailRig, find_dovecot, start_rig
+
+from daemon.rig import MailRig, find_dovecot, start_rig
 
 _DOVECOT_HINT = "dovecot not installed: apt-get install -y dovecot-imapd dovecot-lmtpd"
 

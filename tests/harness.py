@@ -9,14 +9,13 @@ from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
 
-from rig import MailRig, RigMessage
-
 from daemon.app import App, Report
 from daemon.clock import Clock
 from daemon.config import Settings, load_settings
 from daemon.imap import MailboxThread
 from daemon.lifecycle import Invitation
 from daemon.render import Templates
+from daemon.rig import MailRig, RigMessage
 from daemon.smtp import SmtpSender
 from daemon.store import Store
 

@@ -37,6 +37,7 @@ def linkedin_2012(
 ) -> bytes:
     """The 2012-13 LinkedIn format: From is the inviter's own address."""
     first = name.split()[0]
+    key = uuid.uuid4().int % 10**11  # each invitation has its own id
     body = (
         "LinkedIn\n------------\n\n"
         "Pat,\n\n"
@@ -44,7 +45,7 @@ def linkedin_2012(
         f"- {first}\n\n"
         f"{name}\nSenior Engineer at Example Ltd\nLondon, United Kingdom\n\n"
         f"Confirm that you know {name}:\n"
-        "https://www.linkedin.com/e/-3wy1w2-hb4ms4qz-4v/isd/10178463823/9xm2Pqz_/?hs=false&tok=0\n\n"
+        f"https://www.linkedin.com/e/-3wy1w2-hb4ms4qz-4v/isd/{key}/9xm2Pqz_/?hs=false&tok=0\n\n"
         "--\nYou are receiving Invitation to Connect emails. Click to unsubscribe:\n"
         "http://www.linkedin.com/e/-3wy1w2-hb4ms4qz-4v/z2oU7dKDzpt2G7xQz2FC2SclHmnUGzmsk0c/goo/\n\n"
         "(c) 2012, LinkedIn Corporation. 2029 Stierlin Ct, Mountain View, CA 94043, USA\n"

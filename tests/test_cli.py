@@ -12,7 +12,8 @@ from pathlib import Path
 
 from harness import OWNER, REPO, load, write_config
 from mails import linkedin_2012, plain, reply
-from rig import MailRig
+
+from daemon.rig import MailRig
 
 ALICE = "alice@example.test"
 BOB = "bob@example.test"
@@ -207,3 +208,21 @@ def test_health_reflects_the_last_pass(rig: MailRig, tmp_path: Path) -> None:
     after = askfirst("health", "--config", config)
     assert after.returncode == 0, after.stdout
     assert after.stdout.startswith("healthy")
+
+
+def test_logs_are_json_lines_with_one_canonical_line_per_message(
+    rig: MailRig, tmp_path: Path
+) -> None:
+    rig.deliver(linkedin_2012("Alice Example", ALICE), OWNER)
+    rig.deliver(plain(f"Bob <{BOB}>", subject=f"my password is {rig.password(OWNER)}"), OWNER)
+    result = askfirst("run", "--once", "--config", str(write_config(rig, tmp_path)))
+    assert result.returncode == 0, result.stderr
+    events = [json.loads(line) for line in result.stderr.splitlines()]
+    processed = [e for e in events if e["event"] == "mail.processed"]
+    assert [(e["sender"], e["action"], e["rule"]) for e in processed] == [
+        (ALICE, "ask", "boilerplate"),
+        (BOB, "ignore", "not-invitation"),
+    ]
+    assert processed[1]["subject"] == "my password is ********"
+    assert rig.password(OWNER) not in result.stderr
+    assert {"timestamp", "level", "logger"} <= set(processed[0])

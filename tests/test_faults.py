@@ -12,9 +12,9 @@ from pathlib import Path
 
 from harness import OWNER, make_harness, spawn_daemon, write_config
 from mails import linkedin_2012
-from rig import MailRig
 
 from daemon.clock import FakeClock, SystemClock
+from daemon.rig import MailRig
 
 INVITERS = [f"inviter{n:02d}@example.test" for n in range(1, 31)]
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 from harness import OWNER, make_harness
 from mails import linkedin_2012
-from rig import MailRig
 
 from daemon.clock import SystemClock
+from daemon.rig import MailRig
 
 ALICE = "alice@example.test"
 BOB = "bob@example.test"

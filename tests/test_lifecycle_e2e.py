@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from harness import OWNER, Harness, load, make_harness
 from mails import bounce, direct_invite, linkedin_2012, out_of_office, plain, reply
-from rig import MailRig
 
 from daemon.clock import FakeClock, SystemClock
 from daemon.lifecycle import State
+from daemon.rig import MailRig
 from daemon.store import DATA, SENDING, SENT
 
 ALICE = "alice@example.test"

@@ -8,7 +8,8 @@ from email.message import EmailMessage
 
 import aiosmtplib
 import pytest
-from rig import USERS, MailRig
+
+from daemon.rig import USERS, MailRig
 
 pytestmark = pytest.mark.rig
 

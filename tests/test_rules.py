@@ -28,6 +28,7 @@ def mail(from_addr: str = "sam@example.net", **headers: str) -> Mail:
     return Mail(
         message_id="<inv@example.net>",
         from_addr=from_addr,
+        to=tuple(OWNER),
         headers={name.lower().replace("_", "-"): value for name, value in headers.items()},
     )
 

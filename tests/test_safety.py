@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 from harness import OWNER, REPO, Harness, clean_env, load, make_harness, spawn_daemon, write_config
 from mails import linkedin_2012, out_of_office, plain
-from rig import MailRig
 
 import daemon.app
 from daemon.clock import FakeClock, SystemClock
 from daemon.lifecycle import State
+from daemon.rig import MailRig
 from daemon.store import SENT
 
 ALICE = "alice@example.test"
@@ -177,10 +177,10 @@ async def test_a_mail_that_breaks_the_handler_is_quarantined(
 ) -> None:
     real = daemon.app.classify
 
-    def explode(mail: daemon.app.Mail) -> daemon.app.Verdict:  # type: ignore[name-defined]
+    def explode(mail: daemon.app.Mail, *args: object) -> daemon.app.Verdict:  # type: ignore[name-defined]
         if mail.subject == "boom":
             raise RuntimeError("classifier bug")
-        return real(mail)
+        return real(mail, *args)  # type: ignore[arg-type]
 
     monkeypatch.setattr(daemon.app, "classify", explode)
     h.invite(plain(f"Bob <{BOB}>", subject="boom"))

@@ -1,4 +1,6 @@
-"""A throwaway real mail rig for tests: Dovecot (IMAP + LMTP) plus an aiosmtpd SMTP bridge.
+"""A throwaway real mail rig for the tests and `askfirst demo`: Dovecot (IMAP + LMTP) plus an
+aiosmtpd SMTP bridge. Only the tests and the demo import this module (aiosmtpd comes with the
+`test` and `demo` extras); the daemon itself never does.
 
 Why real servers: the daemon's IMAP/SMTP behaviour (IDLE pushes, keywords, APPENDUID, SMTP
 refusals) is exactly what fakes get wrong. The recipe follows /work/shared/docs/mail-rig.md:
