@@ -49,7 +49,8 @@ ENV PATH=/opt/askfirst/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     LANG=C.UTF-8 \
     ASKFIRST_STATE__PATH=/data/askfirst.sqlite3 \
-    ASKFIRST_TEMPLATES__DIR=/app/templates
+    ASKFIRST_TEMPLATES__DIR=/app/templates \
+    ASKFIRST_LIMITS__KILL_FILE=/data/STOP
 
 RUN groupadd --gid 10001 askfirst \
  && useradd --uid 10001 --gid 10001 --no-create-home --home-dir /data \
