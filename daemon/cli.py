@@ -73,7 +73,8 @@ def _parser() -> argparse.ArgumentParser:
     status.set_defaults(handler=_status)
 
     explain = sub.add_parser("explain", help="what askfirst would do with one mail, and why")
-    explain.add_argument("file", type=Path, metavar="FILE.eml")
+    explain.add_argument("file", type=Path, metavar="FILE.eml", nargs="?")
+    explain.add_argument("--uid", type=int, help="a mail in the configured folder (needs --config)")
     explain.add_argument("--config", type=Path)
     explain.add_argument("--json", action="store_true")
     explain.set_defaults(handler=_explain)
@@ -261,17 +262,49 @@ def _short(iso: str | None) -> str:
     return iso[:16].replace("T", " ") if iso else "-"
 
 
+def _fetch_uid(settings: Settings, uid: int) -> bytes:
+    """One mail from the watched folder, read with BODY.PEEK (it stays unread)."""
+    thread = MailboxThread(settings.imap, "explain")
+
+    async def fetch() -> bytes:
+        try:
+            await thread.ensure_connected()
+            found = await thread.call(lambda: list(thread.mailbox.fetch([uid])))
+        finally:
+            await thread.close()
+        if not found:
+            raise ImapError(f"no mail with UID {uid} in {settings.imap.folder}")
+        return found[0].raw
+
+    return asyncio.run(fetch())
+
+
 def _explain(args: argparse.Namespace) -> int:
     owner: frozenset[str] = frozenset()
     policy = Classify()
-    if args.config is not None:
-        settings = load_settings(args.config)
+    settings = load_settings(args.config) if args.config is not None else None
+    if settings is not None:
         owner, policy = settings.owner.addresses(), settings.classify
-    try:
-        raw = args.file.read_bytes()
-    except OSError as exc:
-        print(f"askfirst: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
+    if (args.file is None) == (args.uid is None):
+        print("askfirst explain: give FILE.eml or --uid N (with --config)", file=sys.stderr)
         return EXIT_CONFIG
+    if args.uid is not None:
+        if settings is None:
+            print("askfirst explain: --uid needs --config", file=sys.stderr)
+            return EXIT_CONFIG
+        try:
+            raw = _fetch_uid(settings, args.uid)
+        except ImapError as exc:
+            print(f"askfirst: {exc}", file=sys.stderr)
+            return EXIT_UNREACHABLE
+        source = f"uid {args.uid} in {settings.imap.folder}"
+    else:
+        try:
+            raw = args.file.read_bytes()
+        except OSError as exc:
+            print(f"askfirst: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
+            return EXIT_CONFIG
+        source = str(args.file)
     mail = parse(raw)
     verdict = classify(mail, policy, owner)
     decision = decide(mail, verdict, Context(owner_addresses=owner))
@@ -299,7 +332,7 @@ def _explain(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(record, indent=2, ensure_ascii=False))
         return EXIT_OK
-    print(f"{args.file}: {decision.action.upper()} (rule {decision.rule})")
+    print(f"{source}: {decision.action.upper()} (rule {decision.rule})")
     for key in (
         "from",
         "subject",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+import subprocess
 import tomllib
 from datetime import timedelta
 from pathlib import Path
@@ -90,11 +91,24 @@ class Owner(Section):
         return frozenset([self.email, *self.aliases])
 
 
-class Imap(Section):
+class Login(Section):
+    """How askfirst logs in. A password comes from `password` (TOML, env or secret file),
+    else `password_file`, else `password_command`; with `auth = "xoauth2"` an access token
+    is read from `oauth2_token_file` or printed by `oauth2_token_command` at every login."""
+
+    username: str = ""
+    password: SecretStr = SecretStr("")
+    password_file: Path | None = None
+    password_command: str = ""
+    auth: Literal["password", "xoauth2"] = "password"
+    oauth2_token_file: Path | None = None
+    oauth2_token_command: str = ""
+
+
+class Imap(Login):
     host: str
     port: int | None = Field(default=None, ge=1, le=65535)
     username: str
-    password: SecretStr
     tls: Tls = "ssl"
     folder: str = "INBOX"
     sent_folder: str = ""  # empty: the folder with SPECIAL-USE \Sent, else "Sent"
@@ -109,11 +123,9 @@ class Imap(Section):
         return self.port or (993 if self.tls == "ssl" else 143)
 
 
-class Smtp(Section):
+class Smtp(Login):
     host: str
     port: int | None = Field(default=None, ge=1, le=65535)
-    username: str = ""
-    password: SecretStr = SecretStr("")
     tls: Tls = "starttls"
     ca_file: Path | None = None
     allow_insecure_auth: bool = False
@@ -231,10 +243,72 @@ def load_settings(path: Path) -> Settings:
         settings = Settings(**data)
     except ValidationError as exc:
         raise ConfigError([_describe(err) for err in exc.errors(include_url=False)]) from exc
-    problems = _insecure_logins(settings)
+    settings = _resolve_paths(settings, path.parent.resolve())
+    problems = _insecure_logins(settings) + _resolve_passwords(settings)
     if problems:
         raise ConfigError(problems)
-    return _resolve_paths(settings, path.parent.resolve())
+    return settings
+
+
+def _resolve_passwords(settings: Settings) -> list[str]:
+    """Read `password_file` / run `password_command` once, at start; name the key on error."""
+    problems = []
+    for name, section in (("imap", settings.imap), ("smtp", settings.smtp)):
+        if section.auth == "xoauth2":
+            if not (section.oauth2_token_file or section.oauth2_token_command):
+                problems.append(
+                    f"{name}.auth: xoauth2 needs {name}.oauth2_token_file or "
+                    f"{name}.oauth2_token_command"
+                )
+            continue
+        if section.password.get_secret_value():
+            continue
+        try:
+            if section.password_file is not None:
+                section.password = SecretStr(read_secret_file(section.password_file))
+            elif section.password_command:
+                section.password = SecretStr(run_secret_command(section.password_command))
+        except OSError as exc:
+            key = "password_file" if section.password_file else "password_command"
+            problems.append(f"{name}.{key}: {exc}")
+        if name == "imap" and not section.password.get_secret_value():
+            problems.append(
+                "imap.password: no password (set it, or password_file, or "
+                'password_command, or auth = "xoauth2")'
+            )
+    return problems
+
+
+def access_token(section: Login) -> str:
+    """The OAuth2 access token for the next login, fresh from its file or command."""
+    if section.oauth2_token_file is not None:
+        return read_secret_file(section.oauth2_token_file)
+    return run_secret_command(section.oauth2_token_command)
+
+
+def read_secret_file(path: Path) -> str:
+    """A secret file's content without the trailing newline editors add."""
+    try:
+        return path.read_text("utf-8").rstrip("\r\n")
+    except OSError as exc:
+        raise OSError(f"cannot read {path}: {exc.strerror}") from exc
+
+
+def run_secret_command(command: str) -> str:
+    """Run a configured command (e.g. `pass show mail`) and take its first output line.
+    Its output is never shown: it is the secret."""
+    try:
+        done = subprocess.run(  # noqa: S603 - the owner's own configured command
+            ["/bin/sh", "-c", command], capture_output=True, text=True, timeout=60, check=False
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise OSError("the command did not finish within 60 s") from exc
+    if done.returncode != 0:
+        raise OSError(f"the command exited with status {done.returncode}")
+    value = done.stdout.strip().splitlines()
+    if not value:
+        raise OSError("the command printed nothing")
+    return value[0]
 
 
 def secrets_of(settings: Settings) -> list[str]:
@@ -259,7 +333,12 @@ def _insecure_logins(settings: Settings) -> list[str]:
     """A password sent in clear text over a network is refused unless explicitly allowed."""
     problems = []
     for name, section in (("imap", settings.imap), ("smtp", settings.smtp)):
-        has_login = bool(section.password.get_secret_value())
+        has_login = bool(
+            section.password.get_secret_value()
+            or section.password_file
+            or section.password_command
+            or section.auth == "xoauth2"
+        )
         remote = not is_loopback(section.host)
         if section.tls == "none" and has_login and remote and not section.allow_insecure_auth:
             problems.append(
@@ -287,4 +366,8 @@ def _resolve_paths(settings: Settings, base: Path) -> Settings:
     for section in (settings.imap, settings.smtp):
         if section.ca_file is not None:
             section.ca_file = absolute(section.ca_file)
+        if section.password_file is not None:
+            section.password_file = absolute(section.password_file)
+        if section.oauth2_token_file is not None:
+            section.oauth2_token_file = absolute(section.oauth2_token_file)
     return settings

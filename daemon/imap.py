@@ -22,7 +22,8 @@ from typing import Any, TypeVar
 from imapclient import IMAPClient, SocketTimeout
 from imapclient.exceptions import IMAPClientError, LoginError
 
-from daemon.config import Imap
+from daemon import logs
+from daemon.config import Imap, access_token
 from daemon.smtp import tls_context
 
 CHUNK = 500  # UIDs per FETCH / STORE command
@@ -77,7 +78,12 @@ class Mailbox:
             if s.tls == "starttls":
                 client.starttls(ctx)  # raises when not offered: never a silent plaintext login
             client.normalise_times = False
-            client.login(s.username, s.password.get_secret_value())
+            if s.auth == "xoauth2":
+                token = access_token(s)
+                logs.hide(token)
+                client.oauth2_login(s.username, token)
+            else:
+                client.login(s.username, s.password.get_secret_value())
             self.capabilities = frozenset(c.decode() for c in client.capabilities())
             selected = client.select_folder(s.folder)
         except LoginError as exc:

@@ -15,6 +15,13 @@ from typing import Any
 import structlog
 
 MASK = "********"
+_hidden: set[str] = set()
+
+
+def hide(secret: str) -> None:
+    """Mask this value from now on wherever it would appear (e.g. a fresh OAuth2 token)."""
+    if len(secret) >= 3:
+        _hidden.add(secret)
 
 
 def get(name: str = "askfirst") -> structlog.stdlib.BoundLogger:
@@ -26,12 +33,13 @@ def configure(
     *, verbose: bool = False, json: bool | None = None, secrets: Iterable[str] = ()
 ) -> None:
     as_json = not sys.stderr.isatty() if json is None else json
-    hidden = tuple(s for s in secrets if len(s) >= 3)
+    for secret in secrets:
+        hide(secret)
 
     def mask(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
         for key, value in event.items():
-            if isinstance(value, str) and any(s in value for s in hidden):
-                for secret in hidden:
+            if isinstance(value, str) and any(s in value for s in _hidden):
+                for secret in _hidden:
                     value = value.replace(secret, MASK)
                 event[key] = value
         return event

@@ -8,13 +8,15 @@ was certainly not sent, after it means it almost certainly was.
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import aiosmtplib
 
-from daemon.config import Smtp
+from daemon import logs
+from daemon.config import Smtp, access_token
 
 
 class SendError(Exception):
@@ -57,7 +59,11 @@ class SmtpSender:
         s = self._settings
         client = self._client()
         await client.connect()
-        if s.username:
+        if s.auth == "xoauth2":
+            token = await asyncio.to_thread(access_token, s)  # may run a command
+            logs.hide(token)
+            await client.auth_xoauth2(s.username, token)
+        elif s.username:
             await client.login(s.username, s.password.get_secret_value())
         return client
 

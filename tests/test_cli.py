@@ -226,3 +226,18 @@ def test_logs_are_json_lines_with_one_canonical_line_per_message(
     assert processed[1]["subject"] == "my password is ********"
     assert rig.password(OWNER) not in result.stderr
     assert {"timestamp", "level", "logger"} <= set(processed[0])
+
+
+def test_explain_by_uid_reads_the_mailbox_without_marking_it_seen(
+    rig: MailRig, tmp_path: Path
+) -> None:
+    uid = rig.append(OWNER, linkedin_2012("Alice Example", ALICE))
+    config = str(write_config(rig, tmp_path))
+    result = askfirst("explain", "--uid", str(uid), "--config", config, "--json")
+    assert result.returncode == 0, result.stderr
+    record = json.loads(result.stdout)
+    assert (record["action"], record["reply_address"]) == ("ask", ALICE)
+    assert "\\Seen" not in rig.messages(OWNER)[0].flags
+    missing = askfirst("explain", "--uid", "99999", "--config", config)
+    assert missing.returncode == 1
+    assert "no mail with UID 99999" in missing.stderr

@@ -200,7 +200,7 @@ def test_env_override_can_supply_a_key_missing_from_the_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("ASKFIRST_SMTP__PASSWORD", "from-env")
-    text = edited('password = "change-me"\ntls = "starttls"', 'tls = "starttls"')
+    text = edited('password = "change-me"\n# password_file = ""', '# password_file = ""')
     settings = load_settings(write(tmp_path, text))
     assert settings.smtp.password.get_secret_value() == "from-env"
 
