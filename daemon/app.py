@@ -12,6 +12,7 @@ import asyncio
 import os
 import random
 import threading
+import time
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -39,6 +40,7 @@ from daemon.lifecycle import (
 )
 from daemon.limits import Brake, brake
 from daemon.message import Mail, parse
+from daemon.metrics import Metrics
 from daemon.render import Templates, compose, new_message_id, person
 from daemon.rules import Context, decide
 from daemon.smtp import Envelope, SendError, SmtpSender
@@ -83,6 +85,7 @@ class App:
         templates: Templates,
         sender: SmtpSender,
         mailbox: MailboxThread,
+        metrics: Metrics | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -90,6 +93,7 @@ class App:
         self.templates = templates
         self.sender = sender
         self.mailbox = mailbox
+        self.metrics = metrics or Metrics(stale_after=health_limit(settings))
         self._lock = asyncio.Lock()
         self._recovered = False
 
@@ -104,10 +108,17 @@ class App:
                 await self._recover()
                 self._recovered = True
             await self._read_mail(report)
+            started = time.monotonic()
             self._sweep(report)
+            self.metrics.sweep_seconds.set(time.monotonic() - started)
             await self._send_outbox(report)
             await self._settle_mailbox()
             self._heartbeat(connected=True)
+        self.metrics.messages_seen.inc(report.fetched)
+        for state, count in self.store.state_counts().items():
+            self.metrics.invitations.labels(state).set(count)
+        self.metrics.held.set(1 if report.held else 0)
+        self.metrics.pass_completed()
         return report
 
     def _heartbeat(self, *, connected: bool, error: str = "") -> None:
@@ -433,6 +444,7 @@ class App:
             self._send_failed(row, row.attempts + 1, exc, report)
             return
         self.store.set_outbox_state(row.message_id, SENT, sent_at=self.clock.now())
+        self.metrics.mails_sent.labels(row.kind).inc()
         report.sent += 1
         log.info("outbox.sent", kind=row.kind, to=row.recipient, message_id=row.message_id)
 
@@ -453,6 +465,7 @@ class App:
             )
             return
         report.failed += 1
+        self.metrics.mails_failed.labels(row.kind).inc()
         log.error("outbox.failed", kind=row.kind, message_id=row.message_id, error=str(exc))
         with self.store.transaction():
             self.store.set_outbox_state(row.message_id, FAILED, last_error=str(exc)[:500])
@@ -512,6 +525,8 @@ class App:
                 except ImapError as exc:
                     log.warning("imap.unavailable", error=str(exc), retry_in=round(backoff, 1))
                     self._heartbeat(connected=False, error=str(exc))
+                    self.metrics.imap_reconnects.inc()
+                    self.metrics.imap_connected = False
                     await _wait_any(stop, within=backoff)
                     backoff = min(backoff * 2, 300.0) * random.uniform(0.8, 1.0)  # noqa: S311
                     continue
@@ -595,6 +610,11 @@ async def _wait_any(
     _, pending = await asyncio.wait(waits, timeout=within, return_when=asyncio.FIRST_COMPLETED)
     for task in pending:
         task.cancel()
+
+
+def health_limit(settings: Settings) -> float:
+    """Seconds without a completed pass after which askfirst counts as unhealthy."""
+    return 3 * settings.lifecycle.sweep_interval.total_seconds() + 60
 
 
 def _aware(when: datetime) -> datetime:

@@ -17,13 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from daemon import __version__, logs
-from daemon.app import App
+from daemon.app import App, health_limit
 from daemon.classify import classify
 from daemon.clock import SystemClock
 from daemon.config import Classify, ConfigError, Settings, load_settings, secrets_of
 from daemon.imap import ImapError, MailboxThread
 from daemon.lifecycle import Invitation
 from daemon.message import parse
+from daemon.metrics import Metrics
 from daemon.render import Templates
 from daemon.rules import Context, decide
 from daemon.smtp import SendError, SmtpSender
@@ -92,7 +93,11 @@ def _load(path: Path) -> tuple[Settings, Templates]:
 
 
 def build_app(settings: Settings, templates: Templates) -> App:
+    metrics = Metrics(stale_after=health_limit(settings))
+    if settings.metrics.listen:
+        metrics.serve(settings.metrics.listen)
     return App(
+        metrics=metrics,
         settings=settings,
         store=Store(settings.state.path),
         clock=SystemClock(),
@@ -246,7 +251,7 @@ def _health(args: argparse.Namespace) -> int:
         error = store.meta("last_error") or ""
     finally:
         store.close()
-    limit = 3 * settings.lifecycle.sweep_interval.total_seconds() + 60
+    limit = health_limit(settings)
     age = SystemClock().now().timestamp() - int(last) if last else None
     if age is None or age > limit:
         print(f"unhealthy: no completed pass for {'ever' if age is None else f'{age:.0f} s'}")

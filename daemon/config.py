@@ -183,6 +183,10 @@ class Limits(Section):
     kill_keyword: str = "$askfirst-stop"  # ... nor while any mail in the folder has it
 
 
+class MetricsSection(Section):
+    listen: str = ""  # "127.0.0.1:9464" serves /metrics and /healthz; empty: off
+
+
 class State(Section):
     path: Path = Path("askfirst.sqlite3")
 
@@ -209,6 +213,7 @@ class Settings(BaseSettings):
     lifecycle: Lifecycle = Lifecycle()
     classify: Classify = Classify()
     limits: Limits = Limits()
+    metrics: MetricsSection = MetricsSection()
     state: State = State()
     templates: Templates = Templates()
 

@@ -390,6 +390,10 @@ class Store:
             last_failure_at=_when(failed["last"]),
         )
 
+    def state_counts(self) -> dict[str, int]:
+        rows = self._db.execute("SELECT state, COUNT(*) AS n FROM invitations GROUP BY state")
+        return {r["state"]: r["n"] for r in rows}
+
     def outbox_counts(self) -> dict[str, int]:
         rows = self._db.execute("SELECT state, COUNT(*) AS n FROM outbox GROUP BY state")
         return {r["state"]: r["n"] for r in rows}

@@ -241,3 +241,37 @@ def test_explain_by_uid_reads_the_mailbox_without_marking_it_seen(
     missing = askfirst("explain", "--uid", "99999", "--config", config)
     assert missing.returncode == 1
     assert "no mail with UID 99999" in missing.stderr
+
+
+def test_metrics_and_healthz_listener(rig: MailRig, tmp_path: Path) -> None:
+    import socket
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = write_config(rig, tmp_path, poll_interval="1h", sweep_interval="1h")
+    config.write_text(config.read_text() + f'\n[metrics]\nlisten = "127.0.0.1:{port}"\n')
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "daemon", "run", "--config", str(config)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=REPO,
+        env=_env(),
+    )
+    try:
+        rig.deliver(linkedin_2012("Alice Example", ALICE), OWNER)
+        rig.wait_for(ALICE, 1, timeout=15)
+        time.sleep(0.5)
+        base = f"http://127.0.0.1:{port}"
+        with urllib.request.urlopen(f"{base}/healthz", timeout=5) as health:
+            assert health.status == 200
+        with urllib.request.urlopen(f"{base}/metrics", timeout=5) as page:
+            text = page.read().decode()
+        assert 'askfirst_mails_sent_total{kind="ask"} 1.0' in text
+        assert 'askfirst_invitations{state="asked"} 1.0' in text
+        assert "askfirst_seconds_since_last_poll" in text
+        assert "askfirst_imap_reconnects_total 0.0" in text
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
