@@ -27,6 +27,7 @@ from daemon.config import Settings
 from daemon.imap import Fetched, ImapError, MailboxThread
 from daemon.lifecycle import (
     Answered,
+    AskSent,
     DeadlinePassed,
     Detected,
     Event,
@@ -41,8 +42,10 @@ from daemon.lifecycle import (
 from daemon.limits import Brake, brake
 from daemon.message import Mail, parse
 from daemon.metrics import Metrics
-from daemon.render import Templates, compose, new_message_id, person
-from daemon.rules import Context, decide
+from daemon.ooo import return_date
+from daemon.render import Templates, compose, context_for, new_message_id
+from daemon.rules import Context, decide, template_set
+from daemon.schedule import decline_due, jittered, next_send_time
 from daemon.smtp import Envelope, SendError, SmtpSender
 from daemon.store import DATA, FAILED, PENDING, SENDING, SENT, OutboxRow, Store
 
@@ -55,7 +58,6 @@ RETRY_AFTER = tuple(
 KILL_ENV = "ASKFIRST_STOP"  # set (non-empty) in the daemon's environment: nothing is sent
 KW_QUARANTINE = "$askfirst-error"  # a mail askfirst could not handle; see `status`/the log
 BATCH = 50  # messages fetched per round trip; bounds memory with large mails
-NETWORK_NAMES = {"linkedin": "LinkedIn", "facebook": "Facebook", "email": "e-mail"}
 
 
 @dataclass
@@ -86,6 +88,7 @@ class App:
         sender: SmtpSender,
         mailbox: MailboxThread,
         metrics: Metrics | None = None,
+        rnd: random.Random | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -94,6 +97,7 @@ class App:
         self.sender = sender
         self.mailbox = mailbox
         self.metrics = metrics or Metrics(stale_after=health_limit(settings))
+        self.rnd = rnd or random.Random()  # noqa: S311 - jitter, not cryptography
         self._lock = asyncio.Lock()
         self._recovered = False
 
@@ -247,14 +251,17 @@ class App:
             related = self.store.open_by_email(mail.from_addr)
         if related is not None:
             kind, why = answer_kind(mail)
+            back_at = self._back_at(mail) if kind == "automatic" else None
             facts.update(answer=kind, invitation=related.id, state_before=str(related.state))
             report.answers += 1
-            after = self._apply(related, Answered(mail.message_id, kind, why))
+            after = self._apply(related, Answered(mail.message_id, kind, why, back_at))
             return f"answer ({kind}: {why}) to invitation {related.id}: {after.state}"
         ask_again = self.clock.now() - self.settings.lifecycle.ask_again_after
         reply = verdict.reply_address
         ctx = Context(
             owner_addresses=owner,
+            allow=tuple(self.settings.rules.allow),
+            deny=tuple(self.settings.rules.deny),
             recently_asked=bool(reply) and self.store.asked_since(reply or "", ask_again),
         )
         decision = decide(mail, verdict, ctx)
@@ -345,19 +352,16 @@ class App:
 
     def _context(self, inv: Invitation) -> dict[str, Any]:
         owner = self.settings.owner
-        return {
-            "owner": person(owner.name, owner.email),
-            "inviter": person(inv.inviter_name, inv.inviter_email),
-            "network": NETWORK_NAMES.get(inv.network, inv.network),
-            "invitation": {"subject": inv.subject, "note": str(inv.decision.get("note", ""))},
-            "decline_after_days": self.settings.lifecycle.decline_after.days,
-            "reason": inv.reason,
-            "state": str(inv.state),
-            "ask_text": "",
-        }
+        return context_for(inv, (owner.name, owner.email), self.settings.lifecycle.decline_after)
+
+    def _template(self, kind: str, inv: Invitation) -> str:
+        """A rule's template set and the invitation's language pick the file (README)."""
+        language = inv.decision.get("language")
+        chosen = template_set(self.settings.rules.template_sets, inv.inviter_email, inv.network)
+        return self.templates.choose(kind, chosen, language if isinstance(language, str) else None)
 
     def _enqueue_reply(self, inv: Invitation, effect: Send, message_id: str) -> None:
-        rendered = self.templates.render(effect.kind, self._context(inv))
+        rendered = self.templates.render(self._template(effect.kind, inv), self._context(inv))
         parent = inv.asked_message_id if effect.kind == "decline" else inv.source_message_id
         refs = inv.references if effect.kind == "ask" else (*inv.references, parent or "")
         owner = self.settings.owner
@@ -371,14 +375,44 @@ class App:
             references=tuple(r for r in refs if r),
             kind=effect.kind,
         )
+        now = self.clock.now()
         self.store.enqueue(
-            out.message_id, inv.id, effect.kind, effect.to, out.raw, self.clock.now()
+            out.message_id,
+            inv.id,
+            effect.kind,
+            effect.to,
+            out.raw,
+            now,
+            not_before=self._send_time(now),
         )
+
+    def _send_time(self, now: datetime) -> datetime:
+        """When a mail to an inviter may go: inside the send window, after a little jitter."""
+        lifecycle, zone = self.settings.lifecycle, self.settings.owner.zone
+        earliest = next_send_time(now, lifecycle.window, zone)
+        return next_send_time(
+            jittered(earliest, lifecycle.send_jitter, self.rnd), lifecycle.window, zone
+        )
+
+    def _decline_due(self, asked_at: datetime) -> datetime:
+        lifecycle = self.settings.lifecycle
+        return decline_due(
+            asked_at, lifecycle.decline_after, lifecycle.deadline, self.settings.owner.zone
+        )
+
+    def _back_at(self, mail: Mail) -> datetime | None:
+        """An out-of-office's return date, as a deadline: that day's start plus the grace."""
+        back = return_date(mail.subject, mail.text, self.clock.now())
+        if back is None:
+            return None
+        zone = self.settings.owner.zone
+        start = datetime.combine(back, datetime.min.time(), zone).astimezone(UTC)
+        return start + self.settings.lifecycle.ooo_grace
 
     def _enqueue_notice(self, inv: Invitation, effect: Notify) -> None:
         context = self._context(inv) | {"reason": effect.reason}
         if inv.decision.get("rule") == "unreachable" and inv.state is State.HANDED_OVER:
-            context["ask_text"] = self.templates.render("ask", context).body
+            context["ask_text"] = self.templates.render(self._template("ask", inv), context).body
         rendered = self.templates.render("handover", context)
         owner = self.settings.owner
         domain = owner.email.rpartition("@")[2]
@@ -443,7 +477,12 @@ class App:
         except SendError as exc:
             self._send_failed(row, row.attempts + 1, exc, report)
             return
-        self.store.set_outbox_state(row.message_id, SENT, sent_at=self.clock.now())
+        now = self.clock.now()
+        with self.store.transaction():
+            self.store.set_outbox_state(row.message_id, SENT, sent_at=now)
+            if row.kind == "ask" and row.invitation_id is not None:
+                inv = self.store.invitation(row.invitation_id)
+                self._apply(inv, AskSent(now, self._decline_due(now)))
         self.metrics.mails_sent.labels(row.kind).inc()
         report.sent += 1
         log.info("outbox.sent", kind=row.kind, to=row.recipient, message_id=row.message_id)

@@ -16,6 +16,7 @@ import tomllib
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     BaseModel,
@@ -32,6 +33,8 @@ from pydantic_settings import (
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
+
+from daemon.schedule import Window, parse_window
 
 ENV_PREFIX = "ASKFIRST_"
 _DURATION = re.compile(r"(\d+)\s*([dhms])")
@@ -86,6 +89,20 @@ class Owner(Section):
     name: str
     email: Address
     aliases: list[Address] = Field(default_factory=list)
+    timezone: str = "UTC"  # IANA zone for send windows and business days
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"{value!r} is not an IANA time zone (e.g. 'Europe/Berlin')") from exc
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
 
     def addresses(self) -> frozenset[str]:
         return frozenset([self.email, *self.aliases])
@@ -142,6 +159,20 @@ class Lifecycle(Section):
     lookback: Duration = timedelta(days=14)
     sweep_interval: Duration = timedelta(minutes=1)
     ask_again_after: Duration = timedelta(days=60)
+    deadline: Literal["calendar", "business"] = "calendar"  # how decline_after counts days
+    send_window: str = ""  # e.g. "Mon-Fri 09:00-18:00" in owner.timezone; "" = any time
+    send_jitter: Duration = timedelta(0)  # a random delay up to this, so replies look human
+    ooo_grace: Duration = timedelta(days=2)  # after an out-of-office's return date
+
+    @field_validator("send_window")
+    @classmethod
+    def _window(cls, value: str) -> str:
+        parse_window(value)
+        return value
+
+    @property
+    def window(self) -> Window:
+        return parse_window(self.send_window)
 
 
 class NetworkRule(Section):
@@ -183,6 +214,12 @@ class Limits(Section):
     kill_keyword: str = "$askfirst-stop"  # ... nor while any mail in the folder has it
 
 
+class Rules(Section):
+    allow: list[str] = Field(default_factory=list)  # addresses/domains: straight to you
+    deny: list[str] = Field(default_factory=list)  # addresses/domains: never answered
+    template_sets: dict[str, str] = Field(default_factory=dict)  # address/domain/network -> set
+
+
 class MetricsSection(Section):
     listen: str = ""  # "127.0.0.1:9464" serves /metrics and /healthz; empty: off
 
@@ -212,6 +249,7 @@ class Settings(BaseSettings):
     smtp: Smtp
     lifecycle: Lifecycle = Lifecycle()
     classify: Classify = Classify()
+    rules: Rules = Rules()
     limits: Limits = Limits()
     metrics: MetricsSection = MetricsSection()
     state: State = State()

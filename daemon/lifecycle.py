@@ -5,7 +5,8 @@
  (new) ─────┼── boilerplate + reachable ──▶ asked ──┬── genuine answer ──▶ answered
             │                                       ├── deadline passed ──▶ declined
             └── a gate refuses ─▶ skipped           ├── ask bounced / failed ──▶ failed
-                                                    └── out-of-office ──▶ asked (unchanged)
+                                                    └── out-of-office ──▶ asked (a return
+                                                        date moves the deadline later)
  declined ── genuine answer (late) ──▶ answered      declined ── decline failed ──▶ failed
 ```
 Effects come back as data; the app applies them (outbox, IMAP flags). Anything not in the
@@ -69,6 +70,16 @@ class Answered:
     message_id: str
     kind: AnswerKind
     reason: str
+    back_at: datetime | None = None  # an out-of-office's return date (plus grace), if given
+
+
+@dataclass(frozen=True)
+class AskSent:
+    """The ask actually left (maybe later than decided: send window, brake, approval);
+    the wait is counted from here."""
+
+    at: datetime
+    decline_due_at: datetime
 
 
 @dataclass(frozen=True)
@@ -82,7 +93,7 @@ class SendFailed:
     reason: str
 
 
-Event = Detected | Answered | DeadlinePassed | SendFailed
+Event = Detected | Answered | AskSent | DeadlinePassed | SendFailed
 
 
 @dataclass(frozen=True)
@@ -136,6 +147,12 @@ def transition(inv: Invitation, event: Event, now: datetime, decline_after: time
                 Flag(mid, flags),
                 Notify(reason),
             ]
+        case State.ASKED, Answered(kind="automatic", back_at=back) if (
+            back and inv.decline_due_at and back > inv.decline_due_at
+        ):
+            return replace(inv, decline_due_at=back, reason="out of office until the due date"), []
+        case State.ASKED, AskSent(at=at, decline_due_at=due):
+            return replace(inv, asked_at=at, decline_due_at=due), []
         case State.ASKED, Answered(kind="bounce", reason=why):
             reason = f"the ask bounced: {why}"
             return replace(inv, state=State.FAILED, reason=reason), [Notify(reason)]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
@@ -23,9 +23,11 @@ from typing import Any
 from jinja2 import FileSystemLoader, StrictUndefined, TemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from daemon.lifecycle import Invitation
 from daemon.message import clean
 
 TEMPLATE_NAMES = ("ask", "decline", "handover")
+NETWORK_NAMES = {"linkedin": "LinkedIn", "facebook": "Facebook", "email": "e-mail"}
 LOOP_HEADER = "X-Askfirst"
 BUILTIN_DIR = Path(__file__).resolve().parent.parent / "templates"
 
@@ -61,10 +63,23 @@ class Templates:
             raise TemplateProblem(f"templates/{name}.txt.j2: the first line must be 'Subject: ...'")
         return Rendered(subject=clean(head[len("subject:") :], 250), body=body.lstrip("\n"))
 
+    def choose(self, kind: str, *qualifiers: str | None) -> str:
+        """The most specific template there is: `ask.formal.de`, `ask.formal`, `ask.de`,
+        then `ask` (qualifiers: a template set chosen by a rule, then the language)."""
+        names = set(self._env.list_templates(extensions=["j2"]))
+        tags = [q for q in qualifiers if q]
+        candidates = [".".join([kind, *tags]), *(f"{kind}.{tag}" for tag in tags)]
+        return next((c for c in candidates if f"{c}.txt.j2" in names), kind)
+
     def check(self) -> list[str]:
-        """Render every template with sample data; the problems found, if any."""
+        """Render every template (and every variant) with sample data; the problems found."""
         problems = []
-        for name in TEMPLATE_NAMES:
+        names = sorted(
+            n.removesuffix(".txt.j2")
+            for n in self._env.list_templates(extensions=["j2"])
+            if n.split(".")[0] in TEMPLATE_NAMES
+        )
+        for name in sorted(set(names) | set(TEMPLATE_NAMES)):
             try:
                 self.render(name, sample_context())
             except TemplateProblem as exc:
@@ -92,6 +107,22 @@ def sample_context() -> dict[str, Any]:
         "reason": "the inviter answered",
         "state": "answered",
         "ask_text": "Hi Sam, ...",
+    }
+
+
+def context_for(
+    inv: Invitation, owner: tuple[str, str], decline_after: timedelta
+) -> dict[str, Any]:
+    """The documented template variables for one invitation (see README, Templates)."""
+    return {
+        "owner": person(*owner),
+        "inviter": person(inv.inviter_name, inv.inviter_email),
+        "network": NETWORK_NAMES.get(inv.network, inv.network),
+        "invitation": {"subject": inv.subject, "note": str(inv.decision.get("note", ""))},
+        "decline_after_days": decline_after.days,
+        "reason": inv.reason,
+        "state": str(inv.state),
+        "ask_text": "",
     }
 
 

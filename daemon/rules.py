@@ -23,6 +23,27 @@ class Context:
 
     owner_addresses: frozenset[str]
     recently_asked: bool = False
+    allow: tuple[str, ...] = ()  # addresses or domains whose invitations go straight to the owner
+    deny: tuple[str, ...] = ()  # addresses or domains never answered
+
+
+def listed(entries: tuple[str, ...], address: str) -> str | None:
+    """The entry that covers `address`: the address itself, its domain or a parent domain."""
+    address = address.lower()
+    domain = address.rpartition("@")[2]
+    for entry in entries:
+        entry = entry.lower().lstrip("@")
+        if entry == address or (address and (domain == entry or domain.endswith("." + entry))):
+            return entry
+    return None
+
+
+def template_set(sets: dict[str, str], email: str, network: str) -> str | None:
+    """The template set a rule picks for this inviter: by address, domain, then network."""
+    for entry, chosen in sorted(sets.items(), key=lambda kv: -len(kv[0])):
+        if listed((entry,), email) or entry.lower() == network:
+            return chosen
+    return None
 
 
 @dataclass(frozen=True)
@@ -112,6 +133,16 @@ def _not_addressed(mail: Mail, verdict: Verdict, ctx: Context) -> str | None:
     return "the owner is not in To or Cc (implicit delivery)"
 
 
+def _denied(mail: Mail, verdict: Verdict, ctx: Context) -> str | None:
+    entry = listed(ctx.deny, verdict.reply_address or mail.from_addr)
+    return f"{entry} is on the deny list (rules.deny)" if entry else None
+
+
+def _allowed(mail: Mail, verdict: Verdict, ctx: Context) -> str | None:
+    entry = listed(ctx.allow, verdict.reply_address or mail.from_addr)
+    return f"{entry} is on the allow list (rules.allow)" if entry else None
+
+
 def _personal_note(mail: Mail, verdict: Verdict, ctx: Context) -> str | None:
     return "the invitation carries a personal note" if verdict.boilerplate is False else None
 
@@ -142,6 +173,8 @@ RULES: tuple[Rule, ...] = (
     Rule("null-sender", _null_sender, "ignore", "RFC 3834 §2, RFC 5230 §4.6"),
     Rule("system-sender", _system_sender, "ignore", "RFC 3834 §2"),
     Rule("not-addressed", _not_addressed, "ignore", "RFC 3834 §2, RFC 5230 §4.5"),
+    Rule("denied", _denied, "ignore"),
+    Rule("allowed", _allowed, "hand_over"),
     Rule("personal-note", _personal_note, "hand_over"),
     Rule("unreachable", _unreachable, "hand_over", "deviates from RFC 3834 §4 (see README)"),
     Rule("recently-asked", _recently_asked, "ignore", "RFC 3834 §2 (once per period)"),

@@ -321,7 +321,9 @@ class Store:
         recipient: str,
         raw: bytes,
         now: datetime,
+        not_before: datetime | None = None,
     ) -> None:
+        due = to_epoch(not_before or now)
         self._db.execute(
             "INSERT INTO outbox (message_id, invitation_id, kind, recipient, raw, state, "
             "next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -332,7 +334,7 @@ class Store:
                 recipient,
                 raw,
                 PENDING,
-                to_epoch(now),
+                due,
                 to_epoch(now),
             ),
         )
