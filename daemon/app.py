@@ -15,7 +15,7 @@ import threading
 import time
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -28,6 +28,7 @@ from daemon.imap import Fetched, ImapError, MailboxThread
 from daemon.lifecycle import (
     Answered,
     AskSent,
+    Cancelled,
     DeadlinePassed,
     Detected,
     Event,
@@ -47,7 +48,18 @@ from daemon.render import Templates, compose, context_for, new_message_id
 from daemon.rules import Context, decide, template_set
 from daemon.schedule import decline_due, jittered, next_send_time
 from daemon.smtp import Envelope, SendError, SmtpSender
-from daemon.store import DATA, FAILED, PENDING, SENDING, SENT, OutboxRow, Store
+from daemon.store import (
+    AWAITING,
+    CANCELLED,
+    DATA,
+    DRY_RUN,
+    FAILED,
+    PENDING,
+    SENDING,
+    SENT,
+    OutboxRow,
+    Store,
+)
 
 log = logs.get()
 
@@ -56,6 +68,8 @@ RETRY_AFTER = tuple(
     timedelta(minutes=m) for m in (5, 15, 60, 240, 360, 360, 360, 360, 360, 360, 360, 360, 360)
 )
 KILL_ENV = "ASKFIRST_STOP"  # set (non-empty) in the daemon's environment: nothing is sent
+KW_DRAFT = "$askfirst-draft"  # a draft waiting for the owner's approval ...
+KW_AWAITING = "$askfirst-awaiting"  # ... and the invitation it answers
 KW_QUARANTINE = "$askfirst-error"  # a mail askfirst could not handle; see `status`/the log
 BATCH = 50  # messages fetched per round trip; bounds memory with large mails
 
@@ -74,6 +88,8 @@ class Report:
     retried: int = 0
     failed: int = 0
     held: int = 0
+    awaiting: int = 0
+    cancelled: int = 0
     outcomes: list[str] = field(default_factory=list)
 
 
@@ -89,6 +105,7 @@ class App:
         mailbox: MailboxThread,
         metrics: Metrics | None = None,
         rnd: random.Random | None = None,
+        dry_run: bool = False,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -98,6 +115,7 @@ class App:
         self.mailbox = mailbox
         self.metrics = metrics or Metrics(stale_after=health_limit(settings))
         self.rnd = rnd or random.Random()  # noqa: S311 - jitter, not cryptography
+        self.dry_run = dry_run  # everything runs; nothing is sent, flagged or filed
         self._lock = asyncio.Lock()
         self._recovered = False
 
@@ -115,8 +133,10 @@ class App:
             started = time.monotonic()
             self._sweep(report)
             self.metrics.sweep_seconds.set(time.monotonic() - started)
+            await self._review_drafts(report)
             await self._send_outbox(report)
-            await self._settle_mailbox()
+            if not self.dry_run:
+                await self._settle_mailbox()
             self._heartbeat(connected=True)
         self.metrics.messages_seen.inc(report.fetched)
         for state, count in self.store.state_counts().items():
@@ -162,7 +182,7 @@ class App:
         for start in range(0, len(uids), BATCH):
             batch = uids[start : start + BATCH]
             for fetched in await self.mailbox.call(lambda batch=batch: list(mb.fetch(batch))):
-                if not self._handle_safely(fetched, report):
+                if not self._handle_safely(fetched, report) and not self.dry_run:
                     await self.mailbox.call(mb.add_flags, fetched.uid, [KW_QUARANTINE])
 
     def _handle_safely(self, fetched: Fetched, report: Report) -> bool:
@@ -446,13 +466,111 @@ class App:
                 held = brake(now, self.store.history(now), self.settings.limits, kill_switch)
                 if held and (held.holds_notices or row.kind != "handover"):
                     report.held += 1
-                    continue
-                await self._send_row(row, report)
+                elif self.dry_run:
+                    self._pretend_sent(row, report)
+                elif row.kind != "handover" and not row.approved and self._needs_approval():
+                    await self._to_drafts(row, report)
+                else:
+                    await self._send_row(row, report)
         if held and report.held:
             until = held.until.isoformat() if held.until else "lifted"
             log.warning("outbox.held", count=report.held, reason=held.reason, until=until)
         with self.store.transaction():
             self.store.set_meta("brake", held.reason if held and report.held else "")
+
+    def _pretend_sent(self, row: OutboxRow, report: Report) -> None:
+        """--dry-run: record what would have gone out, and let the lifecycle go on."""
+        now = self.clock.now()
+        with self.store.transaction():
+            self.store.set_outbox_state(row.message_id, DRY_RUN, sent_at=now)
+            self._mark_sent(row, now)
+        report.sent += 1
+        subject = parse(row.raw).subject
+        log.info(
+            "outbox.dry_run",
+            kind=row.kind,
+            to=row.recipient,
+            subject=subject,
+            message_id=row.message_id,
+        )
+
+    def _mark_sent(self, row: OutboxRow, now: datetime) -> None:
+        """An ask that left starts the wait for an answer (the caller holds the transaction)."""
+        if row.kind == "ask" and row.invitation_id is not None:
+            inv = self.store.invitation(row.invitation_id)
+            self._apply(inv, AskSent(now, self._decline_due(now)))
+
+    # -- approval through the Drafts folder --------------------------------------------------
+
+    def _needs_approval(self) -> bool:
+        """Approve mode, or one of the first `approve_first` sends since install or since the
+        templates last changed."""
+        if self.settings.mode == "approve":
+            return True
+        fingerprint = self.templates.fingerprint()
+        if self.store.meta("templates_fingerprint") != fingerprint:
+            with self.store.transaction():
+                self.store.set_meta("templates_fingerprint", fingerprint)
+                self.store.set_meta("approved_sends", "0")
+        return int(self.store.meta("approved_sends") or 0) < self.settings.approve_first
+
+    async def _to_drafts(self, row: OutboxRow, report: Report) -> None:
+        """File the mail as a draft; the owner approves by flagging it (or moving it to
+        `approve_folder`) and cancels by deleting it."""
+        mb = self.mailbox.mailbox
+        drafts = await self.mailbox.call(mb.special_folder, b"\\Drafts", "Drafts")
+        if await self.mailbox.call(mb.look_up, drafts, row.message_id) is None:
+            await self.mailbox.call(
+                mb.append, drafts, row.raw, ["\\Draft", KW_DRAFT], self.clock.now()
+            )
+        with self.store.transaction():
+            self.store.set_outbox_state(row.message_id, AWAITING)
+            if row.invitation_id is not None:
+                inv = self.store.invitation(row.invitation_id)
+                self.store.add_flag_op(inv.source_message_id, (KW_AWAITING,))
+        report.awaiting += 1
+        log.info(
+            "outbox.awaiting_approval",
+            kind=row.kind,
+            to=row.recipient,
+            folder=drafts,
+            message_id=row.message_id,
+        )
+
+    async def _review_drafts(self, report: Report) -> None:
+        """Flagged (or moved) drafts are approved, deleted ones cancelled."""
+        waiting = self.store.outbox((AWAITING,))
+        if not waiting or self.dry_run:
+            return
+        mb = self.mailbox.mailbox
+        drafts = await self.mailbox.call(mb.special_folder, b"\\Drafts", "Drafts")
+        for row in waiting:
+            in_drafts = await self.mailbox.call(mb.look_up, drafts, row.message_id)
+            if in_drafts is not None and "\\Flagged" not in in_drafts[1]:
+                continue  # still waiting for the owner
+            found = (drafts, in_drafts)
+            if in_drafts is None:
+                folder = self.settings.approve_folder
+                found = (folder, await self.mailbox.call(mb.look_up, folder, row.message_id))
+            folder, hit = found
+            if hit is None:
+                self._cancel(row)
+                report.cancelled += 1
+                continue
+            with self.store.transaction():  # recorded first: a lost draft must not cancel it
+                self.store.set_outbox_state(
+                    row.message_id, PENDING, approved=1, next_attempt_at=self.clock.now()
+                )
+            await self.mailbox.call(mb.remove, folder, hit[0])
+            log.info("outbox.approved", kind=row.kind, to=row.recipient, message_id=row.message_id)
+
+    def _cancel(self, row: OutboxRow) -> None:
+        with self.store.transaction():
+            self.store.set_outbox_state(row.message_id, CANCELLED)
+            if row.invitation_id is not None and row.kind in ("ask", "decline"):
+                kind: Literal["ask", "decline"] = "ask" if row.kind == "ask" else "decline"
+                self._apply(self.store.invitation(row.invitation_id), Cancelled(kind))
+        log.info("outbox.cancelled", kind=row.kind, to=row.recipient, message_id=row.message_id)
 
     async def _kill_switch(self) -> str | None:
         """A file, an environment variable or an IMAP keyword stops all sending at once."""
@@ -480,9 +598,10 @@ class App:
         now = self.clock.now()
         with self.store.transaction():
             self.store.set_outbox_state(row.message_id, SENT, sent_at=now)
-            if row.kind == "ask" and row.invitation_id is not None:
-                inv = self.store.invitation(row.invitation_id)
-                self._apply(inv, AskSent(now, self._decline_due(now)))
+            self._mark_sent(row, now)
+            if row.approved:
+                count = int(self.store.meta("approved_sends") or 0) + 1
+                self.store.set_meta("approved_sends", str(count))
         self.metrics.mails_sent.labels(row.kind).inc()
         report.sent += 1
         log.info("outbox.sent", kind=row.kind, to=row.recipient, message_id=row.message_id)

@@ -13,6 +13,7 @@ import logging
 import signal
 import sys
 from collections.abc import Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +26,17 @@ from daemon.imap import ImapError, MailboxThread
 from daemon.lifecycle import Invitation
 from daemon.message import parse
 from daemon.metrics import Metrics
-from daemon.render import Templates
+from daemon.render import (
+    BUILTIN_DIR,
+    TemplateProblem,
+    Templates,
+    context_for,
+    person,
+    sample_context,
+)
 from daemon.rules import Context, decide
 from daemon.smtp import SendError, SmtpSender
+from daemon.status import status_json, status_text
 from daemon.store import Store
 
 EXIT_OK, EXIT_UNREACHABLE, EXIT_CONFIG = 0, 1, 2
@@ -55,12 +64,33 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--once", action="store_true", help="one pass (mail, deadlines, outbox), then exit"
     )
+    run.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="send nothing, change no flags; record what would be sent in a "
+        "separate state file (see status --dry-run)",
+    )
     run.add_argument("-v", "--verbose", action="store_true")
     run.set_defaults(handler=_run)
 
     check = sub.add_parser("check", help="validate config and templates, log in to IMAP and SMTP")
     check.add_argument("--config", type=Path, required=True)
     check.set_defaults(handler=_check)
+
+    preview = sub.add_parser("preview", help="render a template exactly as it would be sent")
+    preview.add_argument(
+        "template",
+        metavar="TEMPLATE",
+        help="ask, decline or handover (or a variant such as ask.de)",
+    )
+    preview.add_argument(
+        "--invite",
+        type=Path,
+        metavar="FILE.eml",
+        help="fill it from this invitation instead of sample data",
+    )
+    preview.add_argument("--config", type=Path)
+    preview.set_defaults(handler=_preview)
 
     health = sub.add_parser("health", help="exit 0 if the loop ran recently and IMAP is connected")
     health.add_argument("--config", type=Path, required=True)
@@ -71,6 +101,7 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument(
         "--json", action="store_true", help="a JSON list, one object per invitation"
     )
+    status.add_argument("--dry-run", action="store_true", help="what a --dry-run recorded")
     status.set_defaults(handler=_status)
 
     explain = sub.add_parser("explain", help="what askfirst would do with one mail, and why")
@@ -92,11 +123,12 @@ def _load(path: Path) -> tuple[Settings, Templates]:
     return settings, templates
 
 
-def build_app(settings: Settings, templates: Templates) -> App:
+def build_app(settings: Settings, templates: Templates, *, dry_run: bool = False) -> App:
     metrics = Metrics(stale_after=health_limit(settings))
     if settings.metrics.listen:
         metrics.serve(settings.metrics.listen)
     return App(
+        dry_run=dry_run,
         metrics=metrics,
         settings=settings,
         store=Store(settings.state.path),
@@ -107,9 +139,16 @@ def build_app(settings: Settings, templates: Templates) -> App:
     )
 
 
+def dry_run_path(path: Path) -> Path:
+    """A dry run keeps its own state, so a real run later starts from a clean slate."""
+    return path.with_name(f"{path.stem}.dry-run{path.suffix}")
+
+
 def _run(args: argparse.Namespace) -> int:
     settings, templates = _load(args.config)
-    app = build_app(settings, templates)
+    if args.dry_run:
+        settings.state.path = dry_run_path(settings.state.path)
+    app = build_app(settings, templates, dry_run=args.dry_run)
     log = logs.get()
     log.info(
         "askfirst.start",
@@ -118,6 +157,7 @@ def _run(args: argparse.Namespace) -> int:
         host=settings.imap.host,
         folder=settings.imap.folder,
         state=str(settings.state.path),
+        dry_run=args.dry_run,
     )
     try:
         if args.once:
@@ -183,58 +223,14 @@ def _check(args: argparse.Namespace) -> int:
     return EXIT_OK if ok else EXIT_UNREACHABLE
 
 
-STATUS_FIELDS = (
-    "id",
-    "state",
-    "inviter_email",
-    "inviter_name",
-    "network",
-    "asked_at",
-    "decline_due_at",
-    "answered_at",
-    "declined_at",
-    "handed_over_at",
-    "subject",
-    "reason",
-    "source_message_id",
-)
-
-
-def invitation_record(inv: Invitation) -> dict[str, Any]:
-    record: dict[str, Any] = {}
-    for name in STATUS_FIELDS:
-        value = getattr(inv, name)
-        record[name] = value.isoformat() if hasattr(value, "isoformat") else value
-    record["state"] = str(inv.state)
-    record["decision"] = inv.decision
-    return record
-
-
 def _status(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
-    store = Store(settings.state.path)
+    path = dry_run_path(settings.state.path) if args.dry_run else settings.state.path
+    store = Store(path)
     try:
-        records = [invitation_record(inv) for inv in store.invitations()]
-        outbox = store.outbox_counts()
-        held = store.meta("brake") or ""
+        print(status_json(store) if args.json else status_text(store, SystemClock().now()))
     finally:
         store.close()
-    if args.json:
-        print(json.dumps(records, indent=2, ensure_ascii=False))
-        return EXIT_OK
-    if not records:
-        print("no invitations yet")
-    else:
-        print(f"{'ID':>4}  {'STATE':<12} {'INVITER':<36} {'NETWORK':<9} {'ASKED':<17} DECLINE DUE")
-        for r in records:
-            who = (f"{r['inviter_name']} <{r['inviter_email']}>")[:36]
-            print(
-                f"{r['id']:>4}  {r['state']:<12} {who:<36} {r['network']:<9} "
-                f"{_short(r['asked_at']):<17} {_short(r['decline_due_at'])}"
-            )
-    pending = ", ".join(f"{n} {state}" for state, n in sorted(outbox.items())) or "empty"
-    print(f"outbox: {pending}")
-    print(f"sending: held ({held})" if held else "sending: on")
     return EXIT_OK
 
 
@@ -263,8 +259,40 @@ def _health(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _short(iso: str | None) -> str:
-    return iso[:16].replace("T", " ") if iso else "-"
+def _preview(args: argparse.Namespace) -> int:
+    settings = load_settings(args.config) if args.config is not None else None
+    templates = Templates(settings.templates.dir if settings else BUILTIN_DIR)
+    context = sample_context()
+    name = args.template
+    if settings is not None:
+        context["owner"] = person(settings.owner.name, settings.owner.email)
+    if args.invite is not None:
+        try:
+            mail = parse(args.invite.read_bytes())
+        except OSError as exc:
+            print(f"askfirst: cannot read {args.invite}: {exc.strerror}", file=sys.stderr)
+            return EXIT_CONFIG
+        verdict = classify(mail, settings.classify if settings else None)
+        inv = Invitation(
+            source_message_id=mail.message_id,
+            network=verdict.network or "email",
+            inviter_name=verdict.inviter_name,
+            subject=mail.subject,
+            inviter_email=verdict.reply_address or mail.from_addr,
+            decision={"note": verdict.personal_note, "language": verdict.language},
+        )
+        owner = (str(context["owner"]["name"]), str(context["owner"]["email"]))
+        wait = settings.lifecycle.decline_after if settings else timedelta(days=7)
+        context = context_for(inv, owner, wait) | {"reason": context["reason"]}
+        if "." not in name:
+            name = templates.choose(name, verdict.language)
+    try:
+        rendered = templates.render(name, context)
+    except TemplateProblem as exc:
+        print(f"askfirst: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    print(f"Subject: {rendered.subject}\n\n{rendered.body}", end="")
+    return EXIT_OK
 
 
 def _fetch_uid(settings: Settings, uid: int) -> bytes:

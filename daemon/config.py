@@ -244,6 +244,10 @@ class Settings(BaseSettings):
         case_sensitive=False,
     )
 
+    mode: Literal["auto", "approve"] = "auto"  # approve: every ask/decline waits as a draft
+    approve_first: int = Field(default=0, ge=0)  # ... or only the first N after install or
+    # after a template change
+    approve_folder: str = "askfirst/Approve"  # moving a draft here approves it too
     owner: Owner
     imap: Imap
     smtp: Smtp

@@ -161,6 +161,45 @@ class Mailbox:
 
         return self.guarded(search)
 
+    def special_folder(self, use: bytes, fallback: str) -> str:
+        found = self.guarded(lambda: self.client.find_special_folder(use))
+        return str(found) if found else fallback
+
+    def look_up(self, folder: str, message_id: str) -> tuple[int, frozenset[str]] | None:
+        """The UID and flags of the mail with this Message-ID in another folder, if any."""
+
+        def look() -> tuple[int, frozenset[str]] | None:
+            if not self.client.folder_exists(folder):
+                return None
+            self.client.select_folder(folder)
+            try:
+                uids = self.client.search(["HEADER", "Message-ID", message_id])
+                if not uids:
+                    return None
+                flags = self.client.get_flags(uids[:1]).get(uids[0], ())
+                return uids[0], frozenset(f.decode() if isinstance(f, bytes) else f for f in flags)
+            finally:
+                self.client.select_folder(self._settings.folder)
+
+        return self.guarded(look)
+
+    def remove(self, folder: str, uid: int) -> None:
+        """Delete one mail from another folder (STORE \\Deleted, then UID EXPUNGE)."""
+
+        def delete() -> None:
+            self.client.select_folder(folder)
+            try:
+                self.client.delete_messages([uid])
+                self.client.uid_expunge([uid])
+            finally:
+                self.client.select_folder(self._settings.folder)
+
+        self.guarded(delete)
+
+    def ensure_folder(self, folder: str) -> None:
+        if not self.guarded(lambda: self.client.folder_exists(folder)):
+            self.guarded(lambda: self.client.create_folder(folder))
+
     def has_keyword(self, keyword: str) -> bool:
         return bool(self.guarded(lambda: self.client.search(["KEYWORD", keyword])))
 

@@ -37,6 +37,7 @@ class State(StrEnum):
     HANDED_OVER = "handed_over"  # personal note or unreachable: straight to the owner
     SKIPPED = "skipped"  # an invitation a gate refused (reason kept); nothing sent
     FAILED = "failed"  # an ask or decline failed for good or bounced; the owner is told
+    CANCELLED = "cancelled"  # the owner deleted the draft of the ask or decline (approve mode)
 
 
 @dataclass(frozen=True)
@@ -88,12 +89,19 @@ class DeadlinePassed:
 
 
 @dataclass(frozen=True)
+class Cancelled:
+    """The owner deleted the draft instead of approving it."""
+
+    kind: Literal["ask", "decline"]
+
+
+@dataclass(frozen=True)
 class SendFailed:
     kind: Literal["ask", "decline"]
     reason: str
 
 
-Event = Detected | Answered | AskSent | DeadlinePassed | SendFailed
+Event = Detected | Answered | AskSent | DeadlinePassed | SendFailed | Cancelled
 
 
 @dataclass(frozen=True)
@@ -151,6 +159,9 @@ def transition(inv: Invitation, event: Event, now: datetime, decline_after: time
             back and inv.decline_due_at and back > inv.decline_due_at
         ):
             return replace(inv, decline_due_at=back, reason="out of office until the due date"), []
+        case (State.ASKED, Cancelled(kind="ask")) | (State.DECLINED, Cancelled(kind="decline")):
+            what = "ask" if inv.state is State.ASKED else "decline"
+            return replace(inv, state=State.CANCELLED, reason=f"you deleted the {what} draft"), []
         case State.ASKED, AskSent(at=at, decline_due_at=due):
             return replace(inv, asked_at=at, decline_due_at=due), []
         case State.ASKED, Answered(kind="bounce", reason=why):

@@ -9,6 +9,7 @@ through `clean` (no CR/LF, ever).
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -62,6 +63,14 @@ class Templates:
         if not head.lower().startswith("subject:"):
             raise TemplateProblem(f"templates/{name}.txt.j2: the first line must be 'Subject: ...'")
         return Rendered(subject=clean(head[len("subject:") :], 250), body=body.lstrip("\n"))
+
+    def fingerprint(self) -> str:
+        """Changes whenever any template's text changes (approve_first starts over)."""
+        digest = hashlib.sha256()
+        for name in sorted(self._env.list_templates(extensions=["j2"])):
+            source, _, _ = self._env.loader.get_source(self._env, name)  # type: ignore[union-attr]
+            digest.update(name.encode() + b"\0" + source.encode())
+        return digest.hexdigest()[:16]
 
     def choose(self, kind: str, *qualifiers: str | None) -> str:
         """The most specific template there is: `ask.formal.de`, `ask.formal`, `ask.de`,

@@ -72,7 +72,8 @@ CREATE TABLE IF NOT EXISTS outbox (
     last_error TEXT NOT NULL DEFAULT '',
     created_at INTEGER NOT NULL,
     sent_at INTEGER,
-    copied INTEGER NOT NULL DEFAULT 0
+    copied INTEGER NOT NULL DEFAULT 0,
+    approved INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS outbox_state ON outbox (state, next_attempt_at);
 CREATE TABLE IF NOT EXISTS meta (
@@ -89,10 +90,14 @@ CREATE TABLE IF NOT EXISTS flag_ops (
 
 # Changes to a database made by an earlier version, in order; `PRAGMA user_version` counts
 # the ones applied. A new database gets SCHEMA, which already includes them all.
-MIGRATIONS = ("ALTER TABLE invitations ADD COLUMN invitation_key TEXT",)
+MIGRATIONS = (
+    "ALTER TABLE invitations ADD COLUMN invitation_key TEXT",
+    "ALTER TABLE outbox ADD COLUMN approved INTEGER NOT NULL DEFAULT 0",
+)
 
 # Outbox row states. `data` is the point of no return: the SMTP DATA command has started.
 PENDING, SENDING, DATA, SENT, FAILED = "pending", "sending", "data", "sent", "failed"
+AWAITING, CANCELLED, DRY_RUN = "awaiting_approval", "cancelled", "dry_run"
 
 
 @dataclass(frozen=True)
@@ -106,6 +111,7 @@ class OutboxRow:
     attempts: int
     next_attempt_at: datetime
     last_error: str
+    approved: bool = False
 
 
 @dataclass(frozen=True)
@@ -392,6 +398,17 @@ class Store:
             last_failure_at=_when(failed["last"]),
         )
 
+    def recent_problems(self, limit: int = 5) -> list[tuple[datetime, str]]:
+        """The newest mails that could not be handled and mails that could not be sent."""
+        rows = self._db.execute(
+            "SELECT at, 'mail uid ' || uid || ': ' || outcome AS what FROM seen "
+            "WHERE outcome LIKE 'error:%' UNION ALL "
+            "SELECT created_at, kind || ' to ' || recipient || ': ' || last_error FROM outbox "
+            "WHERE last_error != '' ORDER BY 1 DESC LIMIT ?",
+            (limit,),
+        )
+        return [(from_epoch(r[0]), r[1]) for r in rows]
+
     def state_counts(self) -> dict[str, int]:
         rows = self._db.execute("SELECT state, COUNT(*) AS n FROM invitations GROUP BY state")
         return {r["state"]: r["n"] for r in rows}
@@ -460,4 +477,5 @@ def _outbox(row: sqlite3.Row) -> OutboxRow:
         attempts=row["attempts"],
         next_attempt_at=from_epoch(row["next_attempt_at"]),
         last_error=row["last_error"],
+        approved=bool(row["approved"]),
     )

@@ -1,0 +1,111 @@
+"""`askfirst status` and `askfirst health`: what the state file says, for people and probes."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from datetime import datetime
+from typing import Any
+
+from daemon.lifecycle import Invitation, State
+from daemon.store import Store
+
+STATUS_FIELDS = (
+    "id",
+    "state",
+    "inviter_email",
+    "inviter_name",
+    "network",
+    "asked_at",
+    "decline_due_at",
+    "answered_at",
+    "declined_at",
+    "handed_over_at",
+    "subject",
+    "reason",
+    "source_message_id",
+)
+
+
+def invitation_record(inv: Invitation) -> dict[str, Any]:
+    """One invitation as `status --json` prints it (ISO 8601 UTC times, or null)."""
+    record: dict[str, Any] = {}
+    for name in STATUS_FIELDS:
+        value = getattr(inv, name)
+        record[name] = value.isoformat() if isinstance(value, datetime) else value
+    record["state"] = str(inv.state)
+    record["decision"] = inv.decision
+    return record
+
+
+def status_json(store: Store) -> str:
+    return json.dumps(
+        [invitation_record(i) for i in store.invitations()], indent=2, ensure_ascii=False
+    )
+
+
+def status_text(store: Store, now: datetime, limit: int = 20) -> str:
+    """Counts by state, what falls due next, the newest invitations, the outbox, the
+    brakes, the last pass and recent problems."""
+    invitations = store.invitations()
+    lines: list[str] = []
+    counts = Counter(str(i.state) for i in invitations)
+    summary = ", ".join(f"{counts[s.value]} {s.value}" for s in State if counts[s.value])
+    lines.append(f"invitations: {len(invitations)}" + (f" ({summary})" if summary else ""))
+    waiting = sorted(
+        (i for i in invitations if i.state is State.ASKED and i.decline_due_at),
+        key=lambda i: i.decline_due_at or now,
+    )
+    for inv in waiting[:5]:
+        lines.append(
+            f"  next decline: {_when(inv.decline_due_at)} {_who(inv)} "
+            f"(in {_age((inv.decline_due_at or now) - now)})"
+        )
+    if invitations:
+        lines.append("")
+        lines.append(
+            f"{'ID':>4}  {'STATE':<12} {'INVITER':<36} {'NETWORK':<9} {'ASKED':<17} DECLINE DUE"
+        )
+        for inv in invitations[-limit:]:
+            lines.append(
+                f"{inv.id:>4}  {inv.state!s:<12} {_who(inv)[:36]:<36} "
+                f"{inv.network:<9} {_when(inv.asked_at):<17} {_when(inv.decline_due_at)}"
+            )
+        if len(invitations) > limit:
+            lines.append(f"  ... {len(invitations) - limit} older (see --json)")
+    lines.append("")
+    outbox = store.outbox_counts()
+    lines.append("outbox: " + (", ".join(f"{n} {s}" for s, n in sorted(outbox.items())) or "empty"))
+    held = store.meta("brake") or ""
+    lines.append(f"sending: held ({held})" if held else "sending: on")
+    last = store.meta("last_pass_at")
+    connected = store.meta("imap_connected") == "1"
+    lines.append(
+        f"last pass: {_when(_epoch(last))}"
+        + ("" if connected or not last else f" (IMAP not connected: {store.meta('last_error')})")
+    )
+    problems = store.recent_problems()
+    if problems:
+        lines.append("recent problems:")
+        lines.extend(f"  {_when(at)} {what}" for at, what in problems)
+    return "\n".join(lines)
+
+
+def _who(inv: Invitation) -> str:
+    return f"{inv.inviter_name} <{inv.inviter_email}>" if inv.inviter_name else inv.inviter_email
+
+
+def _when(when: datetime | None) -> str:
+    return when.strftime("%Y-%m-%d %H:%M") if when else "-"
+
+
+def _epoch(value: str | None) -> datetime | None:
+    from daemon.clock import from_epoch
+
+    return from_epoch(int(value)) if value else None
+
+
+def _age(delta: Any) -> str:
+    seconds = max(0, int(delta.total_seconds()))
+    days, rest = divmod(seconds, 86400)
+    return f"{days}d {rest // 3600}h" if days else f"{rest // 3600}h {rest % 3600 // 60}m"
