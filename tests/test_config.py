@@ -84,8 +84,8 @@ def test_example_config_loads_with_the_documented_values() -> None:
 
 def documented_keys(text: str) -> dict[str, set[str]]:
     """`key = ...` and commented-out `# key = ...` lines, by `[section]`."""
-    sections: dict[str, set[str]] = {}
-    current: str | None = None
+    sections: dict[str, set[str]] = {"": set()}  # "": top-level keys before any table
+    current: str | None = ""
     for line in text.splitlines():
         header = re.fullmatch(r"\s*\[([\w.]+)\]\s*(#.*)?", line)
         if header:
@@ -102,9 +102,17 @@ def section_models() -> dict[str, type[BaseModel]]:
     models: dict[str, type[BaseModel]] = {}
     for name, info in Settings.model_fields.items():
         model = info.annotation
-        assert isinstance(model, type) and issubclass(model, BaseModel), name
-        models[name] = model
+        if isinstance(model, type) and issubclass(model, BaseModel):
+            models[name] = model
     return models
+
+
+def top_level_keys() -> set[str]:
+    return set(Settings.model_fields) - set(section_models())
+
+
+def test_top_level_settings_are_documented_and_nothing_else() -> None:
+    assert documented_keys(example_text())[""] == top_level_keys()
 
 
 def test_every_setting_appears_in_the_example_under_its_section() -> None:
@@ -125,14 +133,14 @@ def test_the_example_documents_no_setting_that_does_not_exist() -> None:
         f"{section}.{key}"
         for section, keys in documented_keys(example_text()).items()
         for key in keys
-        if section not in models or key not in models[section].model_fields
+        if section and (section not in models or key not in models[section].model_fields)
     ]
     assert stale == [], f"config.example.toml documents unknown keys: {', '.join(stale)}"
 
 
 def test_documented_keys_sees_commented_out_keys_in_the_right_section() -> None:
     keys = documented_keys("[a]\nx = 1\n# y = 2\n[b]\n  #z=3\n# prose, not a key\n")
-    assert keys == {"a": {"x", "y"}, "b": {"z"}}
+    assert keys == {"": set(), "a": {"x", "y"}, "b": {"z"}}
 
 
 # -- durations -----------------------------------------------------------------------------
