@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
+import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from daemon import logs
@@ -116,6 +117,7 @@ class App:
         self.metrics = metrics or Metrics(stale_after=health_limit(settings))
         self.rnd = rnd or random.Random()  # noqa: S311 - jitter, not cryptography
         self.dry_run = dry_run  # everything runs; nothing is sent, flagged or filed
+        self.account = settings.name or "default"
         self._lock = asyncio.Lock()
         self._recovered = False
 
@@ -124,6 +126,7 @@ class App:
     async def run_once(self) -> Report:
         """Drain new mail, then due deadlines, then the outbox; safe to call at any time."""
         report = Report()
+        structlog.contextvars.bind_contextvars(account=self.account)
         async with self._lock:
             await self.mailbox.ensure_connected()
             if not self._recovered:
@@ -140,7 +143,7 @@ class App:
             self._heartbeat(connected=True)
         self.metrics.messages_seen.inc(report.fetched)
         for state, count in self.store.state_counts().items():
-            self.metrics.invitations.labels(state).set(count)
+            self.metrics.invitations.labels(self.account, state).set(count)
         self.metrics.held.set(1 if report.held else 0)
         self.metrics.pass_completed()
         return report

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import signal
@@ -21,7 +22,14 @@ from daemon import __version__, logs
 from daemon.app import App, health_limit
 from daemon.classify import classify
 from daemon.clock import SystemClock
-from daemon.config import Classify, ConfigError, Settings, load_settings, secrets_of
+from daemon.config import (
+    Classify,
+    ConfigError,
+    Settings,
+    load_accounts,
+    load_settings,
+    secrets_of,
+)
 from daemon.imap import ImapError, MailboxThread
 from daemon.lifecycle import Invitation
 from daemon.message import parse
@@ -36,7 +44,7 @@ from daemon.render import (
 )
 from daemon.rules import Context, decide
 from daemon.smtp import SendError, SmtpSender
-from daemon.status import status_json, status_text
+from daemon.status import status_records, status_text
 from daemon.store import Store
 
 EXIT_OK, EXIT_UNREACHABLE, EXIT_CONFIG = 0, 1, 2
@@ -92,6 +100,17 @@ def _parser() -> argparse.ArgumentParser:
     preview.add_argument("--config", type=Path)
     preview.set_defaults(handler=_preview)
 
+    demo = sub.add_parser(
+        "demo", help="watch askfirst work: a private mail rig, the real daemon, a short story"
+    )
+    demo.add_argument(
+        "--decline-after",
+        default="20s",
+        metavar="DURATION",
+        help="how long the silent inviter has before the decline (default: 20s)",
+    )
+    demo.set_defaults(handler=_demo)
+
     health = sub.add_parser("health", help="exit 0 if the loop ran recently and IMAP is connected")
     health.add_argument("--config", type=Path, required=True)
     health.set_defaults(handler=_health)
@@ -113,20 +132,31 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _load(path: Path) -> tuple[Settings, Templates]:
-    settings = load_settings(path)
-    logs.configure(verbose=logging.getLogger().level == logging.DEBUG, secrets=secrets_of(settings))
-    templates = Templates(settings.templates.dir)
-    problems = templates.check()
-    if problems:
-        raise ConfigError([f"templates.dir: {p}" for p in problems])
-    return settings, templates
+def _load(path: Path) -> list[tuple[Settings, Templates]]:
+    """Every account with its templates, checked (a broken template is a config error)."""
+    accounts = load_accounts(path)
+    logs.configure(
+        verbose=logging.getLogger().level == logging.DEBUG,
+        secrets=[secret for settings in accounts for secret in secrets_of(settings)],
+    )
+    loaded = []
+    for settings in accounts:
+        templates = Templates(settings.templates.dir)
+        problems = templates.check()
+        if problems:
+            where = f"accounts[{settings.name}]." if len(accounts) > 1 else ""
+            raise ConfigError([f"{where}templates.dir: {p}" for p in problems])
+        loaded.append((settings, templates))
+    return loaded
 
 
-def build_app(settings: Settings, templates: Templates, *, dry_run: bool = False) -> App:
-    metrics = Metrics(stale_after=health_limit(settings))
-    if settings.metrics.listen:
-        metrics.serve(settings.metrics.listen)
+def build_app(
+    settings: Settings,
+    templates: Templates,
+    *,
+    dry_run: bool = False,
+    metrics: Metrics | None = None,
+) -> App:
     return App(
         dry_run=dry_run,
         metrics=metrics,
@@ -135,7 +165,7 @@ def build_app(settings: Settings, templates: Templates, *, dry_run: bool = False
         clock=SystemClock(),
         templates=templates,
         sender=SmtpSender(settings.smtp),
-        mailbox=MailboxThread(settings.imap, "main"),
+        mailbox=MailboxThread(settings.imap, settings.name or "main"),
     )
 
 
@@ -145,47 +175,95 @@ def dry_run_path(path: Path) -> Path:
 
 
 def _run(args: argparse.Namespace) -> int:
-    settings, templates = _load(args.config)
-    if args.dry_run:
-        settings.state.path = dry_run_path(settings.state.path)
-    app = build_app(settings, templates, dry_run=args.dry_run)
+    accounts = _load(args.config)
+    first = accounts[0][0]
+    metrics = Metrics(stale_after=health_limit(first))
+    if first.metrics.listen:
+        metrics.serve(first.metrics.listen)
     log = logs.get()
-    log.info(
-        "askfirst.start",
-        version=__version__,
-        mailbox=settings.imap.username,
-        host=settings.imap.host,
-        folder=settings.imap.folder,
-        state=str(settings.state.path),
-        dry_run=args.dry_run,
-    )
-    try:
-        if args.once:
-            report = asyncio.run(app.run_once())
-            print(json.dumps({k: v for k, v in vars(report).items() if k != "outcomes"}))
-            asyncio.run(app.mailbox.close())
-        else:
-            asyncio.run(_forever(app))
-    except ImapError as exc:
-        print(f"askfirst: {exc}", file=sys.stderr)
-        return EXIT_UNREACHABLE
-    finally:
-        app.store.close()
+
+    def make_app(settings: Settings, templates: Templates) -> App:
+        if args.dry_run:
+            settings.state.path = dry_run_path(settings.state.path)
+        log.info(
+            "askfirst.start",
+            version=__version__,
+            account=settings.name or "default",
+            mailbox=settings.imap.username,
+            host=settings.imap.host,
+            folder=settings.imap.folder,
+            state=str(settings.state.path),
+            dry_run=args.dry_run,
+        )
+        return build_app(settings, templates, dry_run=args.dry_run, metrics=metrics)
+
+    apps = [make_app(settings, templates) for settings, templates in accounts]
+    if args.once:
+        code = asyncio.run(_once(apps))
+    else:
+        asyncio.run(_forever(apps))
+        code = EXIT_OK
     log.info("askfirst.stopped")
-    return EXIT_OK
+    return code
 
 
-async def _forever(app: App) -> None:
+async def _once(apps: list[App]) -> int:
+    """One pass per account; an unreachable account does not stop the others."""
+    code = EXIT_OK
+    for app in apps:
+        try:
+            report = await app.run_once()
+            fields = {k: v for k, v in vars(report).items() if k != "outcomes"}
+            print(json.dumps({"account": app.settings.name or "default", **fields}))
+        except ImapError as exc:
+            print(f"askfirst: {exc}", file=sys.stderr)
+            code = EXIT_UNREACHABLE
+        finally:
+            await app.mailbox.close()
+            app.store.close()
+    return code
+
+
+async def _forever(apps: list[App]) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    await app.run_forever(stop)
+    await asyncio.gather(*(_supervise(app, stop) for app in apps))
+
+
+async def _supervise(app: App, stop: asyncio.Event) -> None:
+    """Keep one account running; a crash in it is logged and retried, the others go on."""
+    log = logs.get().bind(account=app.settings.name or "default")
+    backoff = 5.0
+    try:
+        while not stop.is_set():
+            try:
+                await app.run_forever(stop)
+            except Exception as exc:  # one failing account must not stop the others
+                log.exception("account.crashed", error=repr(exc), restart_in=backoff)
+                app = build_app(
+                    app.settings, app.templates, dry_run=app.dry_run, metrics=app.metrics
+                )
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), backoff)
+                backoff = min(backoff * 2, 300.0)
+    finally:
+        app.store.close()
 
 
 def _check(args: argparse.Namespace) -> int:
-    settings, _ = _load(args.config)
-    print(f"config: ok ({args.config}); templates: ok ({settings.templates.dir})")
+    accounts = _load(args.config)
+    ok = True
+    for settings, _ in accounts:
+        if len(accounts) > 1:
+            print(f"== account {settings.name}")
+        ok &= _check_account(settings, args.config)
+    return EXIT_OK if ok else EXIT_UNREACHABLE
+
+
+def _check_account(settings: Settings, path: Path) -> bool:
+    print(f"config: ok ({path}); templates: ok ({settings.templates.dir})")
     ok = True
     thread = MailboxThread(settings.imap, "check")
 
@@ -220,23 +298,38 @@ def _check(args: argparse.Namespace) -> int:
 
     asyncio.run(probe())
     print(f"state: {settings.state.path}")
-    return EXIT_OK if ok else EXIT_UNREACHABLE
+    return ok
 
 
 def _status(args: argparse.Namespace) -> int:
-    settings = load_settings(args.config)
-    path = dry_run_path(settings.state.path) if args.dry_run else settings.state.path
-    store = Store(path)
-    try:
-        print(status_json(store) if args.json else status_text(store, SystemClock().now()))
-    finally:
-        store.close()
+    accounts = load_accounts(args.config)
+    records: list[dict[str, Any]] = []
+    for settings in accounts:
+        path = dry_run_path(settings.state.path) if args.dry_run else settings.state.path
+        store = Store(path)
+        try:
+            if args.json:
+                records += [
+                    {"account": settings.name or "default", **r} for r in status_records(store)
+                ]
+                continue
+            if len(accounts) > 1:
+                print(f"== account {settings.name}")
+            print(status_text(store, SystemClock().now()))
+        finally:
+            store.close()
+    if args.json:
+        print(json.dumps(records, indent=2, ensure_ascii=False))
     return EXIT_OK
 
 
 def _health(args: argparse.Namespace) -> int:
-    """For container health checks: the heartbeat the running loop writes after each pass."""
-    settings = load_settings(args.config)
+    """For container health checks: every account's loop wrote its heartbeat recently."""
+    codes = [_health_of(settings) for settings in load_accounts(args.config)]
+    return max(codes)
+
+
+def _health_of(settings: Settings) -> int:
     if not settings.state.path.exists():
         print("unhealthy: no state yet (askfirst run has not started)")
         return EXIT_UNREACHABLE
@@ -257,6 +350,12 @@ def _health(args: argparse.Namespace) -> int:
         return EXIT_UNREACHABLE
     print(f"healthy: last pass {age:.0f} s ago")
     return EXIT_OK
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from daemon.demo import run_demo  # the rig (and aiosmtpd) only when asked for
+
+    return run_demo(sys.stdout, decline_after=args.decline_after)
 
 
 def _preview(args: argparse.Namespace) -> int:

@@ -244,6 +244,7 @@ class Settings(BaseSettings):
         case_sensitive=False,
     )
 
+    name: str = ""  # the account's name, with [[accounts]]
     mode: Literal["auto", "approve"] = "auto"  # approve: every ask/decline waits as a draft
     approve_first: int = Field(default=0, ge=0)  # ... or only the first N after install or
     # after a template change
@@ -278,7 +279,17 @@ class Settings(BaseSettings):
 
 
 def load_settings(path: Path) -> Settings:
-    """Load and validate; relative paths in the file are taken from the file's folder."""
+    """The first (often the only) account; see `load_accounts`."""
+    return load_accounts(path)[0]
+
+
+def load_accounts(path: Path) -> list[Settings]:
+    """Load and validate every account; relative paths are taken from the file's folder.
+
+    A file with `[[accounts]]` tables (each with its own name, owner, imap, smtp and
+    optionally templates and state) gives one `Settings` per account; every other table
+    is shared (an account's own table replaces a shared one). Each account keeps its own
+    state file."""
     if not path.is_file():
         raise ConfigError([f"config: no such file {str(path)!r}"])
     try:
@@ -286,14 +297,39 @@ def load_settings(path: Path) -> Settings:
             data = tomllib.load(fh)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([f"config: {path}: not valid TOML: {exc}"]) from exc
+    accounts = data.pop("accounts", None)
+    if accounts is None:
+        return [_account(data, path, prefix="")]
+    if not isinstance(accounts, list) or not accounts:
+        raise ConfigError(["accounts: expected one or more [[accounts]] tables"])
+    clash = [k for k in ("name", "owner", "imap", "smtp") if k in data]
+    if clash:
+        raise ConfigError([f"{k}: belongs inside each [[accounts]] table" for k in clash])
+    settings = [
+        _account({**data, **account}, path, prefix=f"accounts[{i}].")
+        for i, account in enumerate(accounts)
+    ]
+    names = [s.name for s in settings]
+    if len(set(names)) != len(names) or "" in names:
+        raise ConfigError(["accounts: every account needs its own, unique name"])
+    for account, table in zip(settings, accounts, strict=True):
+        if "state" not in table:  # keep the accounts' state apart
+            base = account.state.path
+            account.state.path = base.with_name(f"{base.stem}.{account.name}{base.suffix}")
+    return settings
+
+
+def _account(data: dict[str, Any], path: Path, prefix: str) -> Settings:
     try:
         settings = Settings(**data)
     except ValidationError as exc:
-        raise ConfigError([_describe(err) for err in exc.errors(include_url=False)]) from exc
+        raise ConfigError(
+            [prefix + _describe(err) for err in exc.errors(include_url=False)]
+        ) from exc
     settings = _resolve_paths(settings, path.parent.resolve())
     problems = _insecure_logins(settings) + _resolve_passwords(settings)
     if problems:
-        raise ConfigError(problems)
+        raise ConfigError([prefix + p for p in problems])
     return settings
 
 

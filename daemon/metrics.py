@@ -20,7 +20,7 @@ class Metrics:
         r = self.registry
         self.messages_seen = Counter("askfirst_messages_seen", "Mails read from IMAP", registry=r)
         self.invitations = Gauge(
-            "askfirst_invitations", "Invitations by state", ["state"], registry=r
+            "askfirst_invitations", "Invitations by state", ["account", "state"], registry=r
         )
         self.mails_sent = Counter("askfirst_mails_sent", "Mails sent", ["kind"], registry=r)
         self.mails_failed = Counter(

@@ -6,15 +6,23 @@ Why real servers: the daemon's IMAP/SMTP behaviour (IDLE pushes, keywords, APPEN
 refusals) is exactly what fakes get wrong. The recipe follows /work/shared/docs/mail-rig.md:
 everything lives in one temp dir, every port is OS-assigned, and dovecot is stopped by its
 own pid only (other dovecot instances may run on the same machine).
+
+OAuth2: Dovecot also takes XOAUTH2 and OAUTHBEARER, checked by its oauth2 passdb against a
+tiny RFC 7662 token-introspection server that the rig runs on loopback; the SMTP bridge takes
+XOAUTH2 against the same token store. `MailRig.issue_token` makes a token, `expire_token`
+ends it early.
 """
 
 from __future__ import annotations
 
 import asyncio
+import binascii
 import grp
+import json
 import os
 import pwd
 import re
+import secrets
 import shutil
 import signal
 import smtplib
@@ -24,15 +32,18 @@ import subprocess
 import tempfile
 import threading
 import time
+from base64 import b64decode
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.parser import BytesHeaderParser
 from email.policy import default as default_policy
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, Session
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
 
@@ -67,6 +78,10 @@ first_valid_uid = 1
 first_valid_gid = 1
 service anvil {
   chroot =
+  # no auth penalty: refused logins (bad password, expired token) must not slow later ones
+  unix_listener anvil-auth-penalty {
+    mode = 0
+  }
 }
 service imap-login {
   chroot =
@@ -91,11 +106,19 @@ ssl = yes
 ssl_cert = <${rig}/ssl/cert.pem
 ssl_key = <${rig}/ssl/key.pem
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = plain login xoauth2 oauthbearer
 auth_failure_delay = 0
+# passwords first, so password logins never wait for HTTP; no `mechanisms` here, since
+# LMTP's userdb lookups (static userdb) need this passdb and name no mechanism
 passdb {
   driver = passwd-file
   args = scheme=PLAIN username_format=%u ${rig}/users
+}
+# bearer tokens, checked at every login by the rig's introspection server (no auth cache)
+passdb {
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = ${rig}/dovecot-oauth2.conf.ext
 }
 userdb {
   driver = static
@@ -127,6 +150,19 @@ namespace inbox {
 protocol imap {
   mail_max_userip_connections = 100
 }
+""")
+
+
+# Rewritten at every start (the introspection server's port is OS-assigned).
+_OAUTH2_CONF = string.Template("""\
+# the rig's RFC 7662 introspection endpoint (POST token=...), see OAuthTokens
+introspection_url = http://127.0.0.1:${port}/introspect
+introspection_mode = post
+force_introspection = yes
+username_attribute = username
+active_attribute = active
+active_value = true
+timeout_msecs = 5000
 """)
 
 
@@ -251,11 +287,40 @@ class LmtpRelayHandler:
     """aiosmtpd handler: refuses unknown recipients, injects faults, relays to Dovecot LMTP."""
 
     def __init__(
-        self, lmtp_port: int, faults: SmtpFaults, accepted: list[tuple[str, list[str], bytes]]
+        self,
+        lmtp_port: int,
+        faults: SmtpFaults,
+        accepted: list[tuple[str, list[str], bytes]],
+        tokens: OAuthTokens | None = None,
     ) -> None:
         self.lmtp_port = lmtp_port
         self.faults = faults
         self.accepted = accepted
+        self.tokens = tokens if tokens is not None else OAuthTokens()
+
+    async def auth_XOAUTH2(self, server: SMTP, args: list[str]) -> AuthResult:
+        """AUTH XOAUTH2 as Gmail does it: the initial response (or the answer to an empty
+        challenge) is base64 of `user=U^Aauth=Bearer T^A^A`; a refused token gets a base64
+        JSON error challenge, the client answers with an empty line, then 535."""
+        if len(args) == 1:
+            answer = await server.challenge_auth("")
+            if answer is MISSING:
+                return AuthResult(success=False, handled=True)  # challenge_auth replied 501
+            blob = answer
+        else:
+            try:
+                blob = b64decode(args[1], validate=True)
+            except binascii.Error:
+                await server.push("501 5.5.2 Can't decode base64")
+                return AuthResult(success=False, handled=True)
+        self.tokens.count_smtp_check()
+        fields = _xoauth2_fields(blob)
+        if fields is not None and self.tokens.owner(fields[1]) == fields[0].lower():
+            return AuthResult(success=True, auth_data=fields[0].lower())
+        error = {"status": "401", "schemes": "bearer", "scope": "https://mail.google.com/"}
+        if await server.challenge_auth(json.dumps(error)) is MISSING:
+            return AuthResult(success=False, handled=True)
+        return AuthResult(success=False, handled=False)  # smtp_AUTH answers 535 5.7.8
 
     @staticmethod
     def _fault_reply(server: SMTP, reply: str) -> str:
@@ -313,6 +378,160 @@ class LmtpRelayHandler:
         return "250 OK delivered"
 
 
+@dataclass
+class _Token:
+    user: str
+    expires: float  # time.monotonic(): a token's life is real time, not the daemon's clock
+
+
+class OAuthTokens:
+    """Bearer tokens the rig accepts, shared by the introspection server (Dovecot) and the
+    SMTP bridge; thread-safe (both servers have their own threads)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._tokens: dict[str, _Token] = {}
+        self._introspections = 0
+        self._smtp_checks = 0
+
+    def issue(self, user: str, ttl: float = 3600) -> str:
+        """A new token for rig user `user`, active for `ttl` seconds."""
+        _password(user)  # refuses a non-rig user
+        token = "rig-" + secrets.token_urlsafe(24)
+        with self._lock:
+            self._tokens[token] = _Token(user.lower(), time.monotonic() + ttl)
+        return token
+
+    def expire(self, token: str) -> None:
+        """End `token` now; it is then refused, as an expired one is."""
+        with self._lock:
+            found = self._tokens.get(token)
+            if found is None:
+                raise KeyError("not a token this rig issued")
+            found.expires = 0.0
+
+    def owner(self, token: str) -> str | None:
+        """The user `token` is active for, or None (unknown or expired)."""
+        found = self.lookup(token)
+        return None if found is None else found[0]
+
+    def lookup(self, token: str) -> tuple[str, float] | None:
+        """(user, seconds left) while `token` is active, else None."""
+        with self._lock:
+            found = self._tokens.get(token)
+            if found is None:
+                return None
+            left = found.expires - time.monotonic()
+            return (found.user, left) if left > 0 else None
+
+    def count_introspection(self) -> None:
+        with self._lock:
+            self._introspections += 1
+
+    def count_smtp_check(self) -> None:
+        with self._lock:
+            self._smtp_checks += 1
+
+    @property
+    def introspections(self) -> int:
+        """HTTP requests answered by the introspection server (one per Dovecot login)."""
+        with self._lock:
+            return self._introspections
+
+    @property
+    def smtp_checks(self) -> int:
+        """AUTH XOAUTH2 attempts the SMTP bridge checked."""
+        with self._lock:
+            return self._smtp_checks
+
+    def clear(self) -> None:
+        """Forget every token and zero the counters."""
+        with self._lock:
+            self._tokens.clear()
+            self._introspections = 0
+            self._smtp_checks = 0
+
+
+class _TokenServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, tokens: OAuthTokens) -> None:
+        super().__init__(("127.0.0.1", 0), _IntrospectionHandler)
+        self.tokens = tokens
+
+    @property
+    def port(self) -> int:
+        return int(self.server_address[1])
+
+
+class _IntrospectionHandler(BaseHTTPRequestHandler):
+    """POST /introspect (RFC 7662: form field `token`; 200 with `active` true or false) and
+    GET /tokeninfo?access_token=... (Google style: 200 while active, else 401)."""
+
+    server: _TokenServer
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Quiet: the tests read Dovecot's log, not ours."""
+
+    def _answer(self, status: int, body: dict[str, object]) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _describe(self, token: str) -> dict[str, object] | None:
+        self.server.tokens.count_introspection()
+        found = self.server.tokens.lookup(token)
+        if found is None:
+            return None
+        user, left = found
+        return {
+            "active": True,
+            "username": user,
+            "email": user,
+            "token_type": "Bearer",
+            "scope": "imap smtp",
+            "expires_in": max(1, int(left)),
+        }
+
+    def do_POST(self) -> None:
+        if urlsplit(self.path).path != "/introspect":
+            self._answer(404, {"error": "not_found"})
+            return
+        length = int(self.headers.get("Content-Length") or 0)
+        form = parse_qs(self.rfile.read(length).decode(errors="replace"))
+        token = (form.get("token") or [""])[0]
+        self._answer(200, self._describe(token) or {"active": False})
+
+    def do_GET(self) -> None:
+        url = urlsplit(self.path)
+        if url.path != "/tokeninfo":
+            self._answer(404, {"error": "not_found"})
+            return
+        token = (parse_qs(url.query).get("access_token") or [""])[0]
+        found = self._describe(token)
+        if found is None:
+            self._answer(401, {"error": "invalid_token"})
+        else:
+            self._answer(200, found)
+
+
+def _xoauth2_fields(blob: bytes) -> tuple[str, str] | None:
+    """(user, token) from a decoded XOAUTH2 response `user=U^Aauth=Bearer T^A^A`."""
+    fields: dict[str, str] = {}
+    for part in blob.decode(errors="replace").split("\x01"):
+        key, sep, value = part.partition("=")
+        if sep:
+            fields[key.lower()] = value
+    scheme, _, token = fields.get("auth", "").partition(" ")
+    user = fields.get("user", "")
+    if not user or scheme.lower() != "bearer" or not token:
+        return None
+    return user, token
+
+
 def _smtp_auth_ok(mechanism: str, login: bytes, password: bytes) -> bool:
     """Accept any rig user with its rig password (PLAIN or LOGIN, over plain loopback)."""
     user = login.decode(errors="replace").lower()
@@ -346,8 +565,10 @@ class MailRig:
     cafile: Path
     faults: SmtpFaults = field(default_factory=SmtpFaults)
     accepted: list[tuple[str, list[str], bytes]] = field(default_factory=list)
+    tokens: OAuthTokens = field(default_factory=OAuthTokens)
     _proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     _controller: Controller | None = field(default=None, repr=False)
+    _token_server: _TokenServer | None = field(default=None, repr=False)
 
     # -- paths -------------------------------------------------------------------------
     @property
@@ -357,6 +578,17 @@ class MailRig:
     @property
     def log(self) -> Path:
         return self.root / "dovecot.log"
+
+    @property
+    def oauth2_conf(self) -> Path:
+        return self.root / "dovecot-oauth2.conf.ext"
+
+    @property
+    def token_port(self) -> int:
+        """The introspection server's port (it runs while the rig does)."""
+        if self._token_server is None:
+            raise RuntimeError("the rig is not running")
+        return self._token_server.port
 
     def maildir(self, user: str) -> Path:
         """Where Dovecot keeps `user`'s Maildir (created on first login or delivery)."""
@@ -439,8 +671,26 @@ class MailRig:
             proc.kill()
             proc.wait(timeout=5)
 
+    def _start_token_server(self) -> None:
+        """The introspection server (a daemon thread), then its port into Dovecot's
+        oauth2 config; Dovecot's auth process reads that file when it starts."""
+        if self._token_server is None:
+            server = _TokenServer(self.tokens)
+            threading.Thread(
+                target=server.serve_forever, name="rig-introspection", daemon=True
+            ).start()
+            self._token_server = server
+        self.oauth2_conf.write_text(_OAUTH2_CONF.substitute(port=self._token_server.port))
+        self.oauth2_conf.chmod(0o644)
+
+    def _stop_token_server(self) -> None:
+        server, self._token_server = self._token_server, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+
     def _start_smtp(self) -> None:
-        handler = LmtpRelayHandler(self.lmtp_port, self.faults, self.accepted)
+        handler = LmtpRelayHandler(self.lmtp_port, self.faults, self.accepted, self.tokens)
         controller = Controller(
             handler,
             hostname="127.0.0.1",
@@ -458,11 +708,17 @@ class MailRig:
         """Write everything, start Dovecot and wait for its banner, then the SMTP bridge."""
         if not self.conf.exists():
             self._write_files()
-        self._start_dovecot()
+        self._start_token_server()
+        try:
+            self._start_dovecot()
+        except BaseException:
+            self._stop_token_server()
+            raise
         try:
             self._start_smtp()
         except BaseException:
             self._stop_dovecot()
+            self._stop_token_server()
             raise
         return self
 
@@ -472,6 +728,7 @@ class MailRig:
         if controller is not None:
             controller.stop()
         self._stop_dovecot()
+        self._stop_token_server()
         if os.environ.get("MAILRIG_KEEP") != "1":
             shutil.rmtree(self.root, ignore_errors=True)
 
@@ -484,6 +741,20 @@ class MailRig:
     def password(self, user: str) -> str:
         """The rig password: '<localpart>pass'."""
         return _password(user)
+
+    def issue_token(self, user: str, ttl: float = 3600) -> str:
+        """An OAuth2 access token for `user`: IMAP (XOAUTH2, OAUTHBEARER) and SMTP (XOAUTH2)
+        take it for `ttl` seconds; after that the introspection server says inactive."""
+        return self.tokens.issue(user, ttl)
+
+    def expire_token(self, token: str) -> None:
+        """End `token` now, as if its lifetime were over."""
+        self.tokens.expire(token)
+
+    @property
+    def introspections(self) -> int:
+        """How many token checks Dovecot asked the introspection server for."""
+        return self.tokens.introspections
 
     def imap(self, user: str) -> IMAPClient:
         """A logged-in client on the plain port; the caller logs out (use it in a `with`)."""
@@ -594,9 +865,11 @@ class MailRig:
         return extra, full
 
     def reset(self) -> None:
-        """Empty every folder of every user, delete extra folders, clear faults/accepted."""
+        """Empty every folder of every user, delete extra folders, clear faults/accepted,
+        forget every OAuth2 token."""
         self.faults.clear()
         self.accepted.clear()
+        self.tokens.clear()
         for user in USERS:
             extra, full = self._dirt(user)
             if not extra and not full:

@@ -59,12 +59,16 @@ class SmtpSender:
         s = self._settings
         client = self._client()
         await client.connect()
-        if s.auth == "xoauth2":
-            token = await asyncio.to_thread(access_token, s)  # may run a command
-            logs.hide(token)
-            await client.auth_xoauth2(s.username, token)
-        elif s.username:
-            await client.login(s.username, s.password.get_secret_value())
+        try:
+            if s.auth == "xoauth2":
+                token = await asyncio.to_thread(access_token, s)  # may run a command
+                logs.hide(token)
+                await client.auth_xoauth2(s.username, token)
+            elif s.username:
+                await client.login(s.username, s.password.get_secret_value())
+        except BaseException:
+            client.close()  # a refused login must not leave the socket open
+            raise
         return client
 
     async def probe(self) -> None:

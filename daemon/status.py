@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from datetime import datetime
 from typing import Any
@@ -38,10 +37,8 @@ def invitation_record(inv: Invitation) -> dict[str, Any]:
     return record
 
 
-def status_json(store: Store) -> str:
-    return json.dumps(
-        [invitation_record(i) for i in store.invitations()], indent=2, ensure_ascii=False
-    )
+def status_records(store: Store) -> list[dict[str, Any]]:
+    return [invitation_record(i) for i in store.invitations()]
 
 
 def status_text(store: Store, now: datetime, limit: int = 20) -> str:

@@ -269,7 +269,7 @@ def test_metrics_and_healthz_listener(rig: MailRig, tmp_path: Path) -> None:
         with urllib.request.urlopen(f"{base}/metrics", timeout=5) as page:
             text = page.read().decode()
         assert 'askfirst_mails_sent_total{kind="ask"} 1.0' in text
-        assert 'askfirst_invitations{state="asked"} 1.0' in text
+        assert 'askfirst_invitations{account="default",state="asked"} 1.0' in text
         assert "askfirst_seconds_since_last_poll" in text
         assert "askfirst_imap_reconnects_total 0.0" in text
     finally:
