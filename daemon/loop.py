@@ -1,0 +1,145 @@
+"""The long-running loop: a pass on every IDLE push, on the sweep timer, when a decline or
+retry falls due, and (without IDLE) on the poll timer, until asked to stop.
+
+IDLE runs on a second IMAP connection in its own thread; it only wakes the loop, and
+after every (re)connect it wakes it too, so a pass catches up by UID on anything missed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import threading
+from datetime import UTC
+from typing import TYPE_CHECKING
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from daemon import logs
+from daemon.config import Settings
+from daemon.imap import ImapError, MailboxThread
+
+if TYPE_CHECKING:
+    from daemon.app import App
+
+log = logs.get()
+
+
+async def run_forever(app: App, stop: asyncio.Event) -> None:
+    """Passes on every IDLE push, every `sweep_interval`, and (without IDLE) every
+    `poll_interval`, until `stop` is set; the pass in hand is finished first."""
+    wake = asyncio.Event()
+    lifecycle = app.settings.lifecycle
+
+    async def tick() -> None:
+        wake.set()
+
+    scheduler = AsyncIOScheduler(timezone=UTC)
+    scheduler.add_job(
+        tick,
+        "interval",
+        seconds=lifecycle.sweep_interval.total_seconds(),
+        id="sweep",
+        coalesce=True,
+        max_instances=1,
+        misfire_grace_time=None,
+    )
+    scheduler.start()
+    watcher: asyncio.Task[None] | None = None
+    watching = False
+    backoff = 1.0
+    try:
+        while not stop.is_set():
+            try:
+                await app.run_once()
+                backoff = 1.0
+            except ImapError as exc:
+                log.warning("imap.unavailable", error=str(exc), retry_in=round(backoff, 1))
+                app.heartbeat(connected=False, error=str(exc))
+                app.metrics.imap_reconnects.inc()
+                app.metrics.imap_connected = False
+                await _wait_any(stop, within=backoff)
+                backoff = min(backoff * 2, 300.0) * random.uniform(0.8, 1.0)  # noqa: S311
+                continue
+            if not watching:
+                watcher, watching = _start_watcher(app, scheduler, wake, stop), True
+            await _wait_any(stop, wake, within=_seconds_to_next_due(app))
+            wake.clear()
+    finally:
+        scheduler.shutdown(wait=False)
+        if watcher is not None:
+            await watcher
+        await app.mailbox.close()
+
+
+def _seconds_to_next_due(app: App) -> float | None:
+    """Sleep no longer than until the next decline or outbox retry falls due."""
+    due = [d for d in (app.store.next_due(), app.store.next_attempt()) if d is not None]
+    if not due:
+        return None
+    return max(0.2, (min(due) - app.clock.now()).total_seconds() + 0.1)
+
+
+def _start_watcher(
+    app: App, scheduler: AsyncIOScheduler, wake: asyncio.Event, stop: asyncio.Event
+) -> asyncio.Task[None] | None:
+    """IDLE on a second connection when the server offers it; else poll on a timer."""
+    settings = app.settings
+    if settings.imap.idle and "IDLE" in app.mailbox.mailbox.capabilities:
+        return asyncio.create_task(_idle_watch(settings, wake, stop))
+
+    async def tick() -> None:
+        wake.set()
+
+    scheduler.add_job(
+        tick,
+        "interval",
+        seconds=settings.lifecycle.poll_interval.total_seconds(),
+        id="poll",
+        coalesce=True,
+        max_instances=1,
+        misfire_grace_time=None,
+    )
+    log.info("imap.polling", every=settings.lifecycle.poll_interval.total_seconds())
+    return None
+
+
+async def _idle_watch(settings: Settings, wake: asyncio.Event, stop: asyncio.Event) -> None:
+    """Wake the main loop whenever the server reports a change; reconnect when it breaks."""
+    thread = MailboxThread(settings.imap, "idle")
+    halt = threading.Event()
+    stopper = asyncio.create_task(stop.wait())
+    stopper.add_done_callback(lambda _: halt.set())
+    backoff = 1.0
+    try:
+        while not stop.is_set():
+            try:
+                await thread.ensure_connected()
+                wake.set()  # after every (re)connect, catch up by UID
+                while not stop.is_set():
+                    if await thread.call(
+                        thread.mailbox.wait_for_change,
+                        halt,
+                        settings.lifecycle.poll_interval.total_seconds(),
+                    ):
+                        wake.set()
+                    backoff = 1.0
+            except ImapError as exc:
+                log.warning("imap.idle_lost", error=str(exc), reconnect_in=round(backoff, 1))
+                await _wait_any(stop, within=backoff)
+                backoff = min(backoff * 2, 300.0) * random.uniform(0.8, 1.0)  # noqa: S311
+    finally:
+        stopper.cancel()
+        await thread.close()
+
+
+async def _wait_any(
+    stop: asyncio.Event, wake: asyncio.Event | None = None, within: float | None = None
+) -> None:
+    """Return when `stop` or `wake` is set, or after `within` seconds."""
+    waits = [asyncio.ensure_future(stop.wait())]
+    if wake is not None:
+        waits.append(asyncio.ensure_future(wake.wait()))
+    _, pending = await asyncio.wait(waits, timeout=within, return_when=asyncio.FIRST_COMPLETED)
+    for task in pending:
+        task.cancel()

@@ -1,0 +1,304 @@
+"""The sending stage: the outbox, its brakes, approval through Drafts, --dry-run, and what
+is owed to the mailbox afterwards (flags, Sent copies).
+
+Every outgoing mail is an outbox row before anything is sent. A row is claimed
+(`sending`), marked `data` just before the SMTP DATA command (the point of no return),
+then `sent`; `recover` finishes what a killed process left, never sending twice.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Literal
+
+from daemon import logs
+from daemon.config import Settings
+from daemon.imap import MailboxThread
+from daemon.lifecycle import AskSent, Cancelled, Event, Invitation, SendFailed
+from daemon.limits import Brake, brake
+from daemon.message import parse
+from daemon.metrics import Metrics
+from daemon.render import Templates
+from daemon.schedule import decline_due
+from daemon.smtp import Envelope, SendError, SmtpSender
+from daemon.store import (
+    AWAITING,
+    CANCELLED,
+    DATA,
+    DRY_RUN,
+    FAILED,
+    PENDING,
+    SENDING,
+    SENT,
+    OutboxRow,
+    Store,
+)
+
+if TYPE_CHECKING:
+    from daemon.app import Report
+    from daemon.clock import Clock
+
+log = logs.get()
+
+# Persisted retry schedule for transient SMTP failures; after the last step the mail fails.
+RETRY_AFTER = tuple(
+    timedelta(minutes=m) for m in (5, 15, 60, 240, 360, 360, 360, 360, 360, 360, 360, 360, 360)
+)
+KILL_ENV = "ASKFIRST_STOP"  # set (non-empty) in the daemon's environment: nothing is sent
+KW_DRAFT = "$askfirst-draft"  # a draft waiting for the owner's approval ...
+KW_AWAITING = "$askfirst-awaiting"  # ... and the invitation it answers
+
+
+class Outbox:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        store: Store,
+        clock: Clock,
+        sender: SmtpSender,
+        mailbox: MailboxThread,
+        templates: Templates,
+        metrics: Metrics,
+        apply: Callable[[Invitation, Event], Invitation],
+        dry_run: bool,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.clock = clock
+        self.sender = sender
+        self.mailbox = mailbox
+        self.templates = templates
+        self.metrics = metrics
+        self._apply = apply  # the lifecycle transition, recorded (App._apply)
+        self.dry_run = dry_run
+
+    async def recover(self) -> None:
+        """Finish what a killed process left half done, without sending anything twice."""
+        for row in self.store.outbox((SENDING,)):
+            # DATA never started: the server cannot have accepted it. Send it again.
+            self.store.set_outbox_state(row.message_id, PENDING)
+            log.warning("outbox.requeued", message_id=row.message_id, why="stopped before DATA")
+        for row in self.store.outbox((DATA,)):
+            # Stopped during DATA: the server almost certainly has it. Never send twice.
+            mb = self.mailbox.mailbox
+            folder = await self.mailbox.call(mb.sent_folder)
+            copied = bool(await self.mailbox.call(mb.find, row.message_id, folder))
+            self.store.set_outbox_state(row.message_id, SENT, sent_at=self.clock.now())
+            if copied:
+                self.store.mark_copied(row.message_id)
+            log.warning(
+                "outbox.assumed_sent",
+                message_id=row.message_id,
+                in_sent_folder=copied,
+                why="stopped during DATA: the server almost certainly has it",
+            )
+
+    def decline_due(self, asked_at: datetime) -> datetime:
+        lifecycle = self.settings.lifecycle
+        return decline_due(
+            asked_at, lifecycle.decline_after, lifecycle.deadline, self.settings.owner.zone
+        )
+
+    async def send_due(self, report: Report) -> None:
+        """Send what is due and not held by a brake; a notice queued by a failure in this
+        pass goes out in it too."""
+        kill_switch = await self._kill_switch()
+        tried: set[str] = set()
+        held: Brake | None = None
+        while rows := [
+            r
+            for r in self.store.outbox((PENDING,), before=self.clock.now())
+            if r.message_id not in tried
+        ]:
+            for row in rows:
+                tried.add(row.message_id)
+                now = self.clock.now()
+                held = brake(now, self.store.history(now), self.settings.limits, kill_switch)
+                if held and (held.holds_notices or row.kind != "handover"):
+                    report.held += 1
+                elif self.dry_run:
+                    self._pretend_sent(row, report)
+                elif row.kind != "handover" and not row.approved and self._needs_approval():
+                    await self._to_drafts(row, report)
+                else:
+                    await self._send_row(row, report)
+        if held and report.held:
+            until = held.until.isoformat() if held.until else "lifted"
+            log.warning("outbox.held", count=report.held, reason=held.reason, until=until)
+        with self.store.transaction():
+            self.store.set_meta("brake", held.reason if held and report.held else "")
+
+    def _pretend_sent(self, row: OutboxRow, report: Report) -> None:
+        """--dry-run: record what would have gone out, and let the lifecycle go on."""
+        now = self.clock.now()
+        with self.store.transaction():
+            self.store.set_outbox_state(row.message_id, DRY_RUN, sent_at=now)
+            self._mark_sent(row, now)
+        report.sent += 1
+        subject = parse(row.raw).subject
+        log.info(
+            "outbox.dry_run",
+            kind=row.kind,
+            to=row.recipient,
+            subject=subject,
+            message_id=row.message_id,
+        )
+
+    def _mark_sent(self, row: OutboxRow, now: datetime) -> None:
+        """An ask that left starts the wait for an answer (the caller holds the transaction)."""
+        if row.kind == "ask" and row.invitation_id is not None:
+            inv = self.store.invitation(row.invitation_id)
+            self._apply(inv, AskSent(now, self.decline_due(now)))
+
+    # -- approval through the Drafts folder --------------------------------------------------
+
+    def _needs_approval(self) -> bool:
+        """Approve mode, or one of the first `approve_first` sends since install or since the
+        templates last changed."""
+        if self.settings.mode == "approve":
+            return True
+        fingerprint = self.templates.fingerprint()
+        if self.store.meta("templates_fingerprint") != fingerprint:
+            with self.store.transaction():
+                self.store.set_meta("templates_fingerprint", fingerprint)
+                self.store.set_meta("approved_sends", "0")
+        return int(self.store.meta("approved_sends") or 0) < self.settings.approve_first
+
+    async def _to_drafts(self, row: OutboxRow, report: Report) -> None:
+        """File the mail as a draft; the owner approves by flagging it (or moving it to
+        `approve_folder`) and cancels by deleting it."""
+        mb = self.mailbox.mailbox
+        drafts = await self.mailbox.call(mb.special_folder, b"\\Drafts", "Drafts")
+        if await self.mailbox.call(mb.look_up, drafts, row.message_id) is None:
+            await self.mailbox.call(
+                mb.append, drafts, row.raw, ["\\Draft", KW_DRAFT], self.clock.now()
+            )
+        with self.store.transaction():
+            self.store.set_outbox_state(row.message_id, AWAITING)
+            if row.invitation_id is not None:
+                inv = self.store.invitation(row.invitation_id)
+                self.store.add_flag_op(inv.source_message_id, (KW_AWAITING,))
+        report.awaiting += 1
+        log.info(
+            "outbox.awaiting_approval",
+            kind=row.kind,
+            to=row.recipient,
+            folder=drafts,
+            message_id=row.message_id,
+        )
+
+    async def review_drafts(self, report: Report) -> None:
+        """Flagged (or moved) drafts are approved, deleted ones cancelled."""
+        waiting = self.store.outbox((AWAITING,))
+        if not waiting or self.dry_run:
+            return
+        mb = self.mailbox.mailbox
+        drafts = await self.mailbox.call(mb.special_folder, b"\\Drafts", "Drafts")
+        for row in waiting:
+            in_drafts = await self.mailbox.call(mb.look_up, drafts, row.message_id)
+            if in_drafts is not None and "\\Flagged" not in in_drafts[1]:
+                continue  # still waiting for the owner
+            found = (drafts, in_drafts)
+            if in_drafts is None:
+                folder = self.settings.approve_folder
+                found = (folder, await self.mailbox.call(mb.look_up, folder, row.message_id))
+            folder, hit = found
+            if hit is None:
+                self._cancel(row)
+                report.cancelled += 1
+                continue
+            with self.store.transaction():  # recorded first: a lost draft must not cancel it
+                self.store.set_outbox_state(
+                    row.message_id, PENDING, approved=1, next_attempt_at=self.clock.now()
+                )
+            await self.mailbox.call(mb.remove, folder, hit[0])
+            log.info("outbox.approved", kind=row.kind, to=row.recipient, message_id=row.message_id)
+
+    def _cancel(self, row: OutboxRow) -> None:
+        with self.store.transaction():
+            self.store.set_outbox_state(row.message_id, CANCELLED)
+            if row.invitation_id is not None and row.kind in ("ask", "decline"):
+                kind: Literal["ask", "decline"] = "ask" if row.kind == "ask" else "decline"
+                self._apply(self.store.invitation(row.invitation_id), Cancelled(kind))
+        log.info("outbox.cancelled", kind=row.kind, to=row.recipient, message_id=row.message_id)
+
+    async def _kill_switch(self) -> str | None:
+        """A file, an environment variable or an IMAP keyword stops all sending at once."""
+        limits = self.settings.limits
+        if limits.kill_file.exists():
+            return f"the file {limits.kill_file} exists"
+        if os.environ.get(KILL_ENV):
+            return f"{KILL_ENV} is set"
+        mb = self.mailbox.mailbox
+        if await self.mailbox.call(mb.has_keyword, limits.kill_keyword):
+            return f"a mail in {self.settings.imap.folder} has the keyword {limits.kill_keyword}"
+        return None
+
+    async def _send_row(self, row: OutboxRow, report: Report) -> None:
+        """Claim, send, record. The DATA mark is the point of no return (see `_recover`)."""
+        self.store.set_outbox_state(row.message_id, SENDING, attempts=row.attempts + 1)
+        envelope = Envelope(self.settings.owner.email, row.recipient, row.raw)
+        try:
+            await self.sender.send(
+                envelope, before_data=lambda: self.store.set_outbox_state(row.message_id, DATA)
+            )
+        except SendError as exc:
+            self._send_failed(row, row.attempts + 1, exc, report)
+            return
+        now = self.clock.now()
+        with self.store.transaction():
+            self.store.set_outbox_state(row.message_id, SENT, sent_at=now)
+            self._mark_sent(row, now)
+            if row.approved:
+                count = int(self.store.meta("approved_sends") or 0) + 1
+                self.store.set_meta("approved_sends", str(count))
+        self.metrics.mails_sent.labels(row.kind).inc()
+        report.sent += 1
+        log.info("outbox.sent", kind=row.kind, to=row.recipient, message_id=row.message_id)
+
+    def _send_failed(self, row: OutboxRow, attempts: int, exc: SendError, report: Report) -> None:
+        now = self.clock.now()
+        if exc.transient and attempts <= len(RETRY_AFTER):
+            report.retried += 1
+            retry_at = now + RETRY_AFTER[attempts - 1]
+            self.store.set_outbox_state(
+                row.message_id, PENDING, next_attempt_at=retry_at, last_error=str(exc)[:500]
+            )
+            log.warning(
+                "outbox.retry",
+                kind=row.kind,
+                message_id=row.message_id,
+                at=retry_at.isoformat(),
+                error=str(exc),
+            )
+            return
+        report.failed += 1
+        self.metrics.mails_failed.labels(row.kind).inc()
+        log.error("outbox.failed", kind=row.kind, message_id=row.message_id, error=str(exc))
+        with self.store.transaction():
+            self.store.set_outbox_state(row.message_id, FAILED, last_error=str(exc)[:500])
+            if row.invitation_id is not None and row.kind in ("ask", "decline"):
+                inv = self.store.invitation(row.invitation_id)
+                self._apply(inv, SendFailed("ask" if row.kind == "ask" else "decline", str(exc)))
+
+    async def settle(self) -> None:
+        """Set owed flags and file owed Sent copies; both are idempotent."""
+        mb = self.mailbox.mailbox
+        folder = self.settings.imap.folder
+        for op in self.store.flag_ops():
+            uid = self.store.uid_of(folder, mb.uidvalidity, op.message_id)
+            uids = [uid] if uid else await self.mailbox.call(mb.find, op.message_id)
+            for found in uids:
+                await self.mailbox.call(mb.add_flags, found, op.flags)
+            self.store.flag_op_done(op.id)
+        uncopied = self.store.uncopied()
+        if not uncopied:
+            return
+        sent = await self.mailbox.call(mb.sent_folder)
+        for row in uncopied:
+            if not await self.mailbox.call(mb.find, row.message_id, sent):
+                await self.mailbox.call(mb.append, sent, row.raw, ["\\Seen"], self.clock.now())
+            self.store.mark_copied(row.message_id)
