@@ -113,7 +113,8 @@ class Timeline:
 # -- the mails of the story (built like tests/mails.py; the package never imports tests/) ----
 
 
-def _message(sender: str, to: str, subject: str, body: str, **headers: str) -> EmailMessage:
+def build_mail(sender: str, to: str, subject: str, body: str, **headers: str) -> EmailMessage:
+    """A plain-text mail as a person's client would send it (the tests build theirs too)."""
     msg = EmailMessage(policy=email_policy.SMTP)
     msg["From"] = sender
     msg["To"] = to
@@ -157,7 +158,7 @@ def linkedin_2012(
             "Authentication_Results",
             f"{AUTHSERV_ID}; dkim=pass header.d={domain}; dmarc=pass header.from={domain}",
         )
-    return _message(sender, OWNER, "Invitation to connect on LinkedIn", body, **headers)
+    return build_mail(sender, OWNER, "Invitation to connect on LinkedIn", body, **headers)
 
 
 def phishing_invitation() -> EmailMessage:
@@ -182,7 +183,7 @@ def reply(original: bytes, sender: str, body: str, to: str = OWNER) -> EmailMess
     refs = f"{parent.get('References', '')} {parent_id}".strip()
     subject = str(parent["Subject"])
     subject = subject if subject.lower().startswith("re:") else f"Re: {subject}"
-    return _message(sender, to, subject, body, In_Reply_To=parent_id, References=refs)
+    return build_mail(sender, to, subject, body, In_Reply_To=parent_id, References=refs)
 
 
 # -- reading what happened ---------------------------------------------------------------
@@ -364,48 +365,13 @@ def _dovecot_version() -> str:
 
 
 def write_config(rig: MailRig, directory: Path, decline_after: str) -> Path:
-    """The owner's config: plaintext on loopback, IDLE does the waking, no rate caps."""
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / "config.toml"
-    path.write_text(
-        f"""# written by `askfirst demo`
-[owner]
-name = "{OWNER_NAME}"
-email = "{OWNER}"
+    """The owner's config: IDLE does the waking; the owner's MX stamps authentication."""
+    from daemon.rig import owner_config
 
-[imap]
-host = "127.0.0.1"
-port = {rig.imap_port}
-username = "{OWNER}"
-password = "{rig.password(OWNER)}"
-tls = "none"
-
-[smtp]
-host = "127.0.0.1"
-port = {rig.smtp_port}
-tls = "none"
-
-[lifecycle]
-decline_after = "{decline_after}"
-poll_interval = "1h"
-sweep_interval = "1h"
-
-[classify]
-authserv_id = "{AUTHSERV_ID}"
-
-[limits]
-max_per_hour = 1000
-max_per_day = 10000
-
-[state]
-path = "state.sqlite3"
-
-[templates]
-dir = {json.dumps(str(BUILTIN_DIR))}
-"""
+    lifecycle = {"decline_after": decline_after, "poll_interval": "1h", "sweep_interval": "1h"}
+    return owner_config(
+        rig, directory, BUILTIN_DIR, lifecycle, f'\n[classify]\nauthserv_id = "{AUTHSERV_ID}"\n'
     )
-    path.chmod(0o600)
-    return path
 
 
 def _spawn(config: Path, log: Path) -> subprocess.Popen[bytes]:

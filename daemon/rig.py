@@ -905,6 +905,52 @@ class MailRig:
             raise RuntimeError(f"doveadm kick {user} failed ({res.returncode}): {res.stderr}")
 
 
+def owner_config(
+    rig: MailRig,
+    directory: Path,
+    templates: Path,
+    lifecycle: dict[str, str] | None = None,
+    extra: str = "",
+) -> Path:
+    """A config file for the rig's owner account (plaintext on loopback, no rate caps)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    owner = "owner@example.test"
+    settings = "".join(f"{key} = {json.dumps(value)}\n" for key, value in (lifecycle or {}).items())
+    path = directory / "config.toml"
+    path.write_text(
+        f"""[owner]
+name = "Pat Owner"
+email = "{owner}"
+
+[imap]
+host = "127.0.0.1"
+port = {rig.imap_port}
+username = "{owner}"
+password = "{rig.password(owner)}"
+tls = "none"
+
+[smtp]
+host = "127.0.0.1"
+port = {rig.smtp_port}
+tls = "none"
+
+[lifecycle]
+{settings}
+[limits]
+max_per_hour = 1000
+max_per_day = 10000
+
+[state]
+path = "state.sqlite3"
+
+[templates]
+dir = {json.dumps(str(templates))}
+{extra}"""
+    )
+    path.chmod(0o600)
+    return path
+
+
 def start_rig() -> MailRig:
     """Create a temp dir (mkdtemp, chmod 755: not pytest's 0700 tmp_path) and start a rig."""
     root = Path(tempfile.mkdtemp(prefix="mailrig-"))

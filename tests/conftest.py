@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from harness import Harness, make_harness
 
+from daemon.clock import FakeClock, SystemClock
 from daemon.rig import MailRig, find_dovecot, start_rig
 
 _DOVECOT_HINT = "dovecot not installed: apt-get install -y dovecot-imapd dovecot-lmtpd"
@@ -31,3 +34,15 @@ def rig(mailrig: MailRig) -> MailRig:
     """The session rig, emptied (mailboxes, faults, accepted list) before the test."""
     mailrig.reset()
     return mailrig
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """Time for the daemon under test: starts now, moves only when a test says so."""
+    return FakeClock(SystemClock().now())
+
+
+@pytest.fixture
+def h(rig: MailRig, tmp_path: Path, clock: FakeClock) -> Harness:
+    """A daemon on the rig's owner account, rebuilt for every step."""
+    return make_harness(rig, tmp_path, clock)

@@ -15,7 +15,7 @@ from daemon.config import Settings, load_settings
 from daemon.imap import MailboxThread
 from daemon.lifecycle import Invitation
 from daemon.render import Templates
-from daemon.rig import MailRig, RigMessage
+from daemon.rig import MailRig, RigMessage, owner_config
 from daemon.smtp import SmtpSender
 from daemon.store import Store
 
@@ -25,40 +25,7 @@ OWNER = "owner@example.test"
 
 def write_config(rig: MailRig, directory: Path, **lifecycle: str) -> Path:
     """A config file for the rig's owner account (plaintext on loopback)."""
-    extra = "".join(f'{key} = "{value}"\n' for key, value in lifecycle.items())
-    path = directory / "config.toml"
-    path.write_text(
-        f"""
-[owner]
-name = "Pat Owner"
-email = "{OWNER}"
-
-[imap]
-host = "127.0.0.1"
-port = {rig.imap_port}
-username = "{OWNER}"
-password = "{rig.password(OWNER)}"
-tls = "none"
-
-[smtp]
-host = "127.0.0.1"
-port = {rig.smtp_port}
-tls = "none"
-
-[lifecycle]
-{extra}
-[limits]
-max_per_hour = 1000
-max_per_day = 10000
-
-[state]
-path = "state.sqlite3"
-
-[templates]
-dir = "{REPO / "templates"}"
-"""
-    )
-    return path
+    return owner_config(rig, directory, REPO / "templates", lifecycle)
 
 
 @dataclass
@@ -124,6 +91,18 @@ def clean_env() -> dict[str, str]:
     import os
 
     return {k: v for k, v in os.environ.items() if not k.startswith("ASKFIRST_")}
+
+
+def askfirst(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the `askfirst` command as a user would; its output is captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "daemon", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+        env=clean_env() | (env or {}),
+    )
 
 
 def spawn_daemon(config: Path, log: Path, *extra: str) -> subprocess.Popen[bytes]:

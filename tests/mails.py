@@ -3,30 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from email.message import EmailMessage
-from email.policy import SMTP
-from email.utils import format_datetime
 
-from daemon.clock import SystemClock
+from daemon.demo import build_mail
 
 OWNER = "owner@example.test"
 
 
 def _msgid() -> str:
     return f"<{uuid.uuid4().hex}@example.test>"
-
-
-def _message(sender: str, to: str, subject: str, body: str, **headers: str) -> EmailMessage:
-    msg = EmailMessage(policy=SMTP)
-    msg["From"] = sender
-    msg["To"] = to
-    msg["Subject"] = subject
-    msg["Date"] = format_datetime(SystemClock().now())
-    msg["Message-ID"] = headers.pop("message_id", _msgid())
-    for name, value in headers.items():
-        msg[name.replace("_", "-")] = value
-    msg.set_content(body)
-    return msg
 
 
 def linkedin_2012(
@@ -50,17 +34,17 @@ def linkedin_2012(
         "http://www.linkedin.com/e/-3wy1w2-hb4ms4qz-4v/z2oU7dKDzpt2G7xQz2FC2SclHmnUGzmsk0c/goo/\n\n"
         "(c) 2012, LinkedIn Corporation. 2029 Stierlin Ct, Mountain View, CA 94043, USA\n"
     )
-    return _message(f"{name} <{email}>", to, "Invitation to connect on LinkedIn", body).as_bytes()
+    return build_mail(f"{name} <{email}>", to, "Invitation to connect on LinkedIn", body).as_bytes()
 
 
 def direct_invite(name: str, email: str, extra: str = "", to: str = OWNER) -> bytes:
     """A plain mail from a person that uses LinkedIn's default sentence."""
     body = f"Hi Pat,\n\nI'd like to connect with you on LinkedIn.{extra}\n\n{name.split()[0]}\n"
-    return _message(f"{name} <{email}>", to, "Connecting", body).as_bytes()
+    return build_mail(f"{name} <{email}>", to, "Connecting", body).as_bytes()
 
 
 def plain(sender: str, subject: str = "Lunch on Friday?", to: str = OWNER) -> bytes:
-    return _message(sender, to, subject, "Shall we meet at noon?\n").as_bytes()
+    return build_mail(sender, to, subject, "Shall we meet at noon?\n").as_bytes()
 
 
 def reply(original: bytes, sender: str, body: str, to: str = OWNER, **headers: str) -> bytes:
@@ -73,7 +57,7 @@ def reply(original: bytes, sender: str, body: str, to: str = OWNER, **headers: s
     refs = f"{parent.get('References', '')} {parent_id}".strip()
     subject = str(parent["Subject"])
     subject = subject if subject.lower().startswith("re:") else f"Re: {subject}"
-    return _message(
+    return build_mail(
         sender, to, subject, body, In_Reply_To=parent_id, References=refs, **headers
     ).as_bytes()
 

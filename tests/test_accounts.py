@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from harness import OWNER, REPO, clean_env, spawn_daemon
+from harness import OWNER, REPO, askfirst, spawn_daemon
 from mails import linkedin_2012
 
 from daemon.config import ConfigError, load_accounts
@@ -67,14 +65,7 @@ def test_account_errors_name_the_account(rig: MailRig, tmp_path: Path) -> None:
 def test_one_failing_account_does_not_stop_the_other(rig: MailRig, tmp_path: Path) -> None:
     config = two_accounts(rig, tmp_path, "wrong-password")
     rig.deliver(linkedin_2012("Alice Example", ALICE), OWNER)
-    once = subprocess.run(
-        [sys.executable, "-m", "daemon", "run", "--once", "--config", str(config)],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        env=clean_env(),
-        timeout=60,
-    )
+    once = askfirst("run", "--once", "--config", str(config))
     assert once.returncode == 1  # one account could not log in ...
     assert len(rig.messages(ALICE)) == 1  # ... and the other did its job
 
@@ -85,14 +76,7 @@ def test_one_failing_account_does_not_stop_the_other(rig: MailRig, tmp_path: Pat
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=20) == 0
-    status = subprocess.run(
-        [sys.executable, "-m", "daemon", "status", "--json", "--config", str(config)],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        env=clean_env(),
-        timeout=60,
-    )
+    status = askfirst("status", "--json", "--config", str(config))
     records = json.loads(status.stdout)
     assert {(r["account"], r["inviter_email"]) for r in records} == {
         ("work", ALICE),

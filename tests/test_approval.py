@@ -2,31 +2,18 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from datetime import timedelta
 from pathlib import Path
 
-import pytest
-from harness import OWNER, REPO, Harness, clean_env, load, make_harness
+from harness import OWNER, Harness, askfirst, load
 from mails import linkedin_2012
 
-from daemon.clock import FakeClock, SystemClock
+from daemon.clock import FakeClock
 from daemon.lifecycle import State
 from daemon.rig import MailRig
 
 ALICE = "alice@example.test"
 BOB = "bob@example.test"
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(SystemClock().now())
-
-
-@pytest.fixture
-def h(rig: MailRig, tmp_path: Path, clock: FakeClock) -> Harness:
-    return make_harness(rig, tmp_path, clock)
 
 
 def set_flag(rig: MailRig, folder: str, flag: str) -> None:
@@ -126,26 +113,12 @@ def test_run_dry_run_and_status_dry_run(rig: MailRig, tmp_path: Path) -> None:
 
     config = str(write_config(rig, tmp_path))
     rig.deliver(linkedin_2012("Alice Example", ALICE), OWNER)
-    run = subprocess.run(
-        [sys.executable, "-m", "daemon", "run", "--once", "--dry-run", "--config", config],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        env=clean_env(),
-        timeout=60,
-    )
+    run = askfirst("run", "--once", "--dry-run", "--config", config)
     assert run.returncode == 0, run.stderr
     assert '"event": "outbox.dry_run"' in run.stderr
     assert rig.messages(ALICE) == []
     assert not (tmp_path / "state.sqlite3").exists()  # the real state is untouched
-    status = subprocess.run(
-        [sys.executable, "-m", "daemon", "status", "--dry-run", "--config", config],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        env=clean_env(),
-        timeout=60,
-    )
+    status = askfirst("status", "--dry-run", "--config", config)
     assert "1 asked" in status.stdout and "1 dry_run" in status.stdout
 
 
@@ -154,31 +127,10 @@ def test_preview_renders_subject_and_body(tmp_path: Path) -> None:
 
     eml = tmp_path / "invite.eml"
     eml.write_bytes(invite("Alice Example", ALICE))
-    result = subprocess.run(
-        [sys.executable, "-m", "daemon", "preview", "ask", "--invite", str(eml)],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        env=clean_env(),
-        timeout=60,
-    )
+    result = askfirst("preview", "ask", "--invite", str(eml))
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("Subject: Re: Invitation to connect on LinkedIn\n\nHi Alice,")
-    sample = subprocess.run(
-        [sys.executable, "-m", "daemon", "preview", "decline"],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        env=clean_env(),
-        timeout=60,
-    )
+    sample = askfirst("preview", "decline")
     assert sample.stdout.startswith("Subject: ") and "Sam" in sample.stdout
-    bad = subprocess.run(
-        [sys.executable, "-m", "daemon", "preview", "nope"],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        env=clean_env(),
-        timeout=60,
-    )
+    bad = askfirst("preview", "nope")
     assert bad.returncode == 2 and "nope" in bad.stderr

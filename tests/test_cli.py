@@ -3,36 +3,19 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from harness import OWNER, REPO, load, write_config
+from harness import OWNER, REPO, askfirst, clean_env, load, write_config
 from mails import linkedin_2012, plain, reply
 
 from daemon.rig import MailRig
 
 ALICE = "alice@example.test"
 BOB = "bob@example.test"
-
-
-def askfirst(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "daemon", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=REPO,
-        env=_env(env),
-    )
-
-
-def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ASKFIRST_")}
-    return env | (extra or {})
 
 
 def test_run_process_with_idle_asks_declines_hands_over_and_stops_cleanly(
@@ -48,7 +31,7 @@ def test_run_process_with_idle_asks_declines_hands_over_and_stops_cleanly(
         stdout=log,
         stderr=subprocess.STDOUT,
         cwd=REPO,
-        env=_env(),
+        env=clean_env(),
     )
     try:
         time.sleep(1.0)  # the first pass has run; from now on only IDLE wakes it early
@@ -257,7 +240,7 @@ def test_metrics_and_healthz_listener(rig: MailRig, tmp_path: Path) -> None:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         cwd=REPO,
-        env=_env(),
+        env=clean_env(),
     )
     try:
         rig.deliver(linkedin_2012("Alice Example", ALICE), OWNER)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from harness import Harness, load, make_harness
+from harness import Harness, load
 from mails import direct_invite, linkedin_2012, reply
 
 from daemon.clock import FakeClock
@@ -23,11 +23,6 @@ MONDAY_7 = datetime(2026, 11, 30, 7, 0, tzinfo=UTC)  # 08:00 in Berlin
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock(MONDAY_7)
-
-
-@pytest.fixture
-def h(rig: MailRig, tmp_path: Path, clock: FakeClock) -> Harness:
-    return make_harness(rig, tmp_path, clock)
 
 
 async def test_send_window_holds_the_ask_until_it_opens(h: Harness, clock: FakeClock) -> None:

@@ -7,29 +7,17 @@ time moves only through the fake clock.
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
-from harness import OWNER, Harness, load, make_harness
+from harness import OWNER, Harness, load
 from mails import bounce, direct_invite, linkedin_2012, out_of_office, plain, reply
 
-from daemon.clock import FakeClock, SystemClock
+from daemon.clock import FakeClock
 from daemon.lifecycle import State
-from daemon.rig import MailRig
 from daemon.store import DATA, SENDING, SENT
 
 ALICE = "alice@example.test"
 BOB = "bob@example.test"
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(SystemClock().now())
-
-
-@pytest.fixture
-def h(rig: MailRig, tmp_path: Path, clock: FakeClock) -> Harness:
-    return make_harness(rig, tmp_path, clock)
 
 
 async def ask_alice(h: Harness) -> bytes:

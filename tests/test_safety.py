@@ -4,18 +4,25 @@ from __future__ import annotations
 
 import signal
 import sqlite3
-import subprocess
-import sys
 import time
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from harness import OWNER, REPO, Harness, clean_env, load, make_harness, spawn_daemon, write_config
+from harness import (
+    OWNER,
+    Harness,
+    askfirst,
+    clean_env,
+    load,
+    make_harness,
+    spawn_daemon,
+    write_config,
+)
 from mails import linkedin_2012, out_of_office, plain
 
 import daemon.app
-from daemon.clock import FakeClock, SystemClock
+from daemon.clock import FakeClock
 from daemon.lifecycle import State
 from daemon.rig import MailRig
 from daemon.store import SENT
@@ -24,26 +31,9 @@ ALICE = "alice@example.test"
 BOB = "bob@example.test"
 
 
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(SystemClock().now())
-
-
-@pytest.fixture
-def h(rig: MailRig, tmp_path: Path, clock: FakeClock) -> Harness:
-    return make_harness(rig, tmp_path, clock)
-
-
 def status_text(h: Harness) -> str:
     config = h.settings.state.path.parent / "config.toml"
-    return subprocess.run(
-        [sys.executable, "-m", "daemon", "status", "--config", str(config)],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=REPO,
-        env=clean_env(),
-    ).stdout
+    return askfirst("status", "--config", str(config)).stdout
 
 
 async def test_kill_file_holds_everything_until_removed(h: Harness) -> None:
@@ -195,49 +185,21 @@ async def test_a_mail_that_breaks_the_handler_is_quarantined(
 def test_passwords_never_reach_the_log(rig: MailRig, tmp_path: Path) -> None:
     config = write_config(rig, tmp_path)
     rig.deliver(linkedin_2012("Alice Example", ALICE), OWNER)
-    result = subprocess.run(
-        [sys.executable, "-m", "daemon", "run", "--once", "-v", "--config", str(config)],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        env=clean_env(),
-        timeout=60,
-    )
+    result = askfirst("run", "--once", "-v", "--config", str(config), env=clean_env())
     assert result.returncode == 0, result.stderr
     assert rig.password(OWNER) not in result.stdout + result.stderr
-    check = subprocess.run(
-        [sys.executable, "-m", "daemon", "check", "--config", str(config)],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        env=clean_env(),
-        timeout=60,
-    )
+    check = askfirst("check", "--config", str(config), env=clean_env())
     assert rig.password(OWNER) not in check.stdout + check.stderr
 
 
 def test_starttls_required_but_not_offered_sends_nothing(rig: MailRig, tmp_path: Path) -> None:
     config = write_config(rig, tmp_path)
     env = clean_env() | {"ASKFIRST_SMTP__TLS": "starttls"}
-    check = subprocess.run(
-        [sys.executable, "-m", "daemon", "check", "--config", str(config)],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        env=env,
-        timeout=60,
-    )
+    check = askfirst("check", "--config", str(config), env=env)
     assert check.returncode == 1
     assert "STARTTLS" in check.stdout
     rig.deliver(linkedin_2012("Alice Example", ALICE), OWNER)
-    run = subprocess.run(
-        [sys.executable, "-m", "daemon", "run", "--once", "--config", str(config)],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        env=env,
-        timeout=60,
-    )
+    run = askfirst("run", "--once", "--config", str(config), env=env)
     assert run.returncode == 0
     assert rig.accepted == []
 
@@ -245,14 +207,7 @@ def test_starttls_required_but_not_offered_sends_nothing(rig: MailRig, tmp_path:
 def test_plaintext_login_to_a_remote_host_is_refused(rig: MailRig, tmp_path: Path) -> None:
     config = write_config(rig, tmp_path)
     env = clean_env() | {"ASKFIRST_IMAP__HOST": "mail.example.org"}
-    check = subprocess.run(
-        [sys.executable, "-m", "daemon", "check", "--config", str(config)],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        env=env,
-        timeout=60,
-    )
+    check = askfirst("check", "--config", str(config), env=env)
     assert check.returncode == 2
     assert "imap.tls:" in check.stderr and "allow_insecure_auth" in check.stderr
 
@@ -283,23 +238,11 @@ def test_sigterm_finishes_the_pass_in_hand(rig: MailRig, tmp_path: Path) -> None
 def test_tls_certificates_are_verified_by_default(rig: MailRig, tmp_path: Path) -> None:
     config = write_config(rig, tmp_path)
     env = clean_env() | {"ASKFIRST_IMAP__TLS": "ssl", "ASKFIRST_IMAP__PORT": str(rig.imaps_port)}
-    untrusted = subprocess.run(
-        [sys.executable, "-m", "daemon", "check", "--config", str(config)],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        env=env,
-        timeout=60,
-    )
+    untrusted = askfirst("check", "--config", str(config), env=env)
     assert untrusted.returncode == 1
     assert "imap: FAILED" in untrusted.stdout and "CERTIFICATE_VERIFY_FAILED" in untrusted.stdout
-    trusted = subprocess.run(
-        [sys.executable, "-m", "daemon", "check", "--config", str(config)],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        timeout=60,
-        env=env | {"ASKFIRST_IMAP__CA_FILE": str(rig.cafile)},
+    trusted = askfirst(
+        "check", "--config", str(config), env=env | {"ASKFIRST_IMAP__CA_FILE": str(rig.cafile)}
     )
     assert trusted.returncode == 0, trusted.stdout
     assert "imap: ok" in trusted.stdout and "(ssl)" in trusted.stdout

@@ -60,7 +60,7 @@ def test_a_plain_password_wins_over_file_and_command(tmp_path: Path) -> None:
 
 def test_a_failing_command_names_the_key_and_never_its_output(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as err:
-        load_settings(config(tmp_path, "password_command = \"echo leaked-secret; exit 3\""))
+        load_settings(config(tmp_path, 'password_command = "echo leaked-secret; exit 3"'))
     text = str(err.value)
     assert "imap.password_command: the command exited with status 3" in text
     assert "leaked-secret" not in text
