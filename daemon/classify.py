@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import cache
 
 from daemon.authenticity import judge
 from daemon.config import Classify, NetworkRule
@@ -160,8 +159,8 @@ def _poses_as(mail: Mail, adapter: Adapter) -> bool:
     )
 
 
-@cache
 def _user_adapters(rules: tuple[NetworkRule, ...]) -> tuple[Adapter, ...]:
+    """The owner's own networks as adapters (re.compile keeps its own cache)."""
     return tuple(
         Adapter(
             id=r.id,
