@@ -134,6 +134,7 @@ def linkedin_2012(
     note: str = BOILERPLATE,
     link_host: str = "www.linkedin.com",
     sender: str | None = None,
+    to: str = OWNER,
     **headers: str,
 ) -> EmailMessage:
     """An invitation in the 2012-13 LinkedIn format: From is the inviter's own address."""
@@ -158,7 +159,7 @@ def linkedin_2012(
             "Authentication_Results",
             f"{AUTHSERV_ID}; dkim=pass header.d={domain}; dmarc=pass header.from={domain}",
         )
-    return build_mail(sender, OWNER, "Invitation to connect on LinkedIn", body, **headers)
+    return build_mail(sender, to, "Invitation to connect on LinkedIn", body, **headers)
 
 
 def phishing_invitation() -> EmailMessage:

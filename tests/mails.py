@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+from daemon import demo
 from daemon.demo import build_mail
 
 OWNER = "owner@example.test"
@@ -19,22 +20,8 @@ def linkedin_2012(
     note: str = "I'd like to add you to my professional network on LinkedIn.",
     to: str = OWNER,
 ) -> bytes:
-    """The 2012-13 LinkedIn format: From is the inviter's own address."""
-    first = name.split()[0]
-    key = uuid.uuid4().int % 10**11  # each invitation has its own id
-    body = (
-        "LinkedIn\n------------\n\n"
-        "Pat,\n\n"
-        f"{note}\n\n"
-        f"- {first}\n\n"
-        f"{name}\nSenior Engineer at Example Ltd\nLondon, United Kingdom\n\n"
-        f"Confirm that you know {name}:\n"
-        f"https://www.linkedin.com/e/-3wy1w2-hb4ms4qz-4v/isd/{key}/9xm2Pqz_/?hs=false&tok=0\n\n"
-        "--\nYou are receiving Invitation to Connect emails. Click to unsubscribe:\n"
-        "http://www.linkedin.com/e/-3wy1w2-hb4ms4qz-4v/z2oU7dKDzpt2G7xQz2FC2SclHmnUGzmsk0c/goo/\n\n"
-        "(c) 2012, LinkedIn Corporation. 2029 Stierlin Ct, Mountain View, CA 94043, USA\n"
-    )
-    return build_mail(f"{name} <{email}>", to, "Invitation to connect on LinkedIn", body).as_bytes()
+    """The 2012-13 LinkedIn format: From is the inviter's own address (no auth results)."""
+    return demo.linkedin_2012(name, email, note, sender=f"{name} <{email}>", to=to).as_bytes()
 
 
 def direct_invite(name: str, email: str, extra: str = "", to: str = OWNER) -> bytes:
