@@ -166,7 +166,7 @@ class App:
             batch = uids[start : start + BATCH]
             for fetched in await self.mailbox.call(lambda batch=batch: list(mb.fetch(batch))):
                 if not self._handle_safely(fetched, report) and not self.dry_run:
-                    await self.mailbox.call(mb.add_flags, fetched.uid, [KW_QUARANTINE])
+                    await self.mailbox.call(mb.add_flags, [fetched.uid], [KW_QUARANTINE])
 
     def _handle_safely(self, fetched: Fetched, report: Report) -> bool:
         """Handle one message; a failure is recorded against its UID (and the mail is
@@ -203,8 +203,8 @@ class App:
         uids = await self.mailbox.call(mb.uids_since, floor)
         if cursor is not None:
             log.warning("imap.uidvalidity_changed", folder=folder, rescan_since=floor.isoformat())
-        with self.store.transaction():
-            self.store.set_cursor(folder, mb.uidvalidity, (min(uids) - 1) if uids else 0)
+        with self.store.transaction():  # with nothing in the window, start after the newest
+            self.store.set_cursor(folder, mb.uidvalidity, min(uids) - 1 if uids else mb.uidnext - 1)
         return uids
 
     def _not_before(self) -> datetime:

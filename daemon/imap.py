@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -28,7 +29,7 @@ from daemon.smtp import tls_context
 
 CHUNK = 500  # UIDs per FETCH / STORE command
 IDLE_RENEW_SECONDS = 600.0  # RFC 2177 asks for < 29 minutes; 10 is what imapclient advises
-IDLE_SLICE_SECONDS = 1.0  # how often a waiting IDLE checks for shutdown
+IDLE_SLICE_SECONDS = 60.0  # one wait; shutdown does not wait for it (see `interrupt`)
 T = TypeVar("T")
 
 
@@ -56,6 +57,7 @@ class Mailbox:
         self._client: IMAPClient | None = None
         self.capabilities: frozenset[str] = frozenset()
         self.uidvalidity = 0
+        self.uidnext = 1
 
     @property
     def connected(self) -> bool:
@@ -70,7 +72,7 @@ class Mailbox:
     def connect(self) -> None:
         s = self._settings
         timeout = SocketTimeout(connect=15, read=s.timeout.total_seconds())
-        ctx = tls_context(str(s.ca_file) if s.ca_file else None)
+        ctx = tls_context(str(s.ca_file) if s.ca_file else None) if s.tls != "none" else None
         try:
             client = IMAPClient(
                 s.host, port=s.effective_port, ssl=s.tls == "ssl", ssl_context=ctx, timeout=timeout
@@ -92,6 +94,7 @@ class Mailbox:
             raise ImapError(f"IMAP {s.host}:{s.effective_port}: {_text(exc)}") from exc
         self._client = client
         self.uidvalidity = int(selected[b"UIDVALIDITY"])
+        self.uidnext = int(selected.get(b"UIDNEXT", 1))
 
     def close(self) -> None:
         client, self._client = self._client, None
@@ -144,8 +147,12 @@ class Mailbox:
         result: dict[int, dict[bytes, Any]] = self.guarded(lambda: self.client.fetch(uids, items))
         return result
 
-    def add_flags(self, uid: int, flags: Sequence[str]) -> None:
-        self.guarded(lambda: self.client.add_flags([uid], list(flags), silent=True))
+    def add_flags(self, uids: Sequence[int], flags: Sequence[str]) -> None:
+        for start in range(0, len(uids), CHUNK):
+            self._store(list(uids[start : start + CHUNK]), list(flags))
+
+    def _store(self, uids: list[int], flags: list[str]) -> None:
+        self.guarded(lambda: self.client.add_flags(uids, flags, silent=True))
 
     def find(self, message_id: str, folder: str | None = None) -> list[int]:
         """UIDs whose Message-ID header is this one, in the watched folder or another."""
@@ -212,6 +219,24 @@ class Mailbox:
     def append(self, folder: str, raw: bytes, flags: Sequence[str], when: datetime) -> None:
         self.guarded(lambda: self.client.append(folder, raw, list(flags), msg_time=when))
 
+    def append_many(
+        self, folder: str, raws: Sequence[bytes], flags: Sequence[str], when: datetime
+    ) -> None:
+        """One MULTIAPPEND when the server offers it (RFC 3502), else one APPEND each."""
+        if "MULTIAPPEND" not in self.capabilities:
+            for raw in raws:
+                self.append(folder, raw, flags, when)
+            return
+        items = [{"msg": raw, "flags": list(flags), "date": when} for raw in raws]
+        self.guarded(lambda: self.client.multiappend(folder, items))
+
+    def interrupt(self) -> None:
+        """Wake a waiting IDLE from another thread (at shutdown): shut its socket down."""
+        client = self._client
+        if client is not None:
+            with contextlib.suppress(OSError):
+                client.socket().shutdown(socket.SHUT_RDWR)
+
     def wait_for_change(self, stop: threading.Event, timeout: float) -> bool:
         """IDLE until the server reports a change (True) or `timeout` passes (False)."""
         client = self.client
@@ -221,6 +246,9 @@ class Mailbox:
         while not (stop.is_set() or changed) and time.monotonic() < deadline:
             started = time.monotonic()
             responses = self.guarded(lambda: client.idle_check(timeout=IDLE_SLICE_SECONDS))
+            if stop.is_set():  # woken by `interrupt`: the connection is being dropped anyway
+                self.close()
+                return False
             quick = time.monotonic() - started < IDLE_SLICE_SECONDS / 2
             problem = _idle_problem(responses, quick)
             if problem:

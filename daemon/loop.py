@@ -109,7 +109,12 @@ async def _idle_watch(settings: Settings, wake: asyncio.Event, stop: asyncio.Eve
     thread = MailboxThread(settings.imap, "idle")
     halt = threading.Event()
     stopper = asyncio.create_task(stop.wait())
-    stopper.add_done_callback(lambda _: halt.set())
+
+    def wake_idle(_: object) -> None:
+        halt.set()
+        thread.mailbox.interrupt()  # a waiting idle_check returns at once
+
+    stopper.add_done_callback(wake_idle)
     backoff = 1.0
     try:
         while not stop.is_set():

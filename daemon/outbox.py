@@ -105,14 +105,17 @@ class Outbox:
     async def send_due(self, report: Report) -> None:
         """Send what is due and not held by a brake; a notice queued by a failure in this
         pass goes out in it too."""
-        kill_switch = await self._kill_switch()
         tried: set[str] = set()
         held: Brake | None = None
+        kill_switch: str | None = None
+        checked = False  # the kill switch costs a mailbox search: only when mail is due
         while rows := [
             r
             for r in self.store.outbox((PENDING,), before=self.clock.now())
             if r.message_id not in tried
         ]:
+            if not checked:
+                kill_switch, checked = await self._kill_switch(), True
             for row in rows:
                 tried.add(row.message_id)
                 now = self.clock.now()
@@ -128,8 +131,10 @@ class Outbox:
         if held and report.held:
             until = held.until.isoformat() if held.until else "lifted"
             log.warning("outbox.held", count=report.held, reason=held.reason, until=until)
-        with self.store.transaction():
-            self.store.set_meta("brake", held.reason if held and report.held else "")
+        shown = held.reason if held and report.held else ""
+        if (self.store.meta("brake") or "") != shown:
+            with self.store.transaction():
+                self.store.set_meta("brake", shown)
 
     def _pretend_sent(self, row: OutboxRow, report: Report) -> None:
         """--dry-run: record what would have gone out, and let the lifecycle go on."""
@@ -285,20 +290,32 @@ class Outbox:
                 self._apply(inv, SendFailed("ask" if row.kind == "ask" else "decline", str(exc)))
 
     async def settle(self) -> None:
-        """Set owed flags and file owed Sent copies; both are idempotent."""
+        """Set owed flags (one STORE per set of flags) and file owed Sent copies (MULTIAPPEND).
+        Setting a flag twice is harmless; a crash between filing a copy and noting it can
+        leave a second copy in Sent, never a second mail to anyone."""
         mb = self.mailbox.mailbox
         folder = self.settings.imap.folder
-        for op in self.store.flag_ops():
+        ops = self.store.flag_ops()
+        by_flags: dict[tuple[str, ...], list[int]] = {}
+        for op in ops:
             uid = self.store.uid_of(folder, mb.uidvalidity, op.message_id)
             uids = [uid] if uid else await self.mailbox.call(mb.find, op.message_id)
-            for found in uids:
-                await self.mailbox.call(mb.add_flags, found, op.flags)
-            self.store.flag_op_done(op.id)
+            by_flags.setdefault(op.flags, []).extend(uids)
+        for flags, uids in by_flags.items():
+            await self.mailbox.call(mb.add_flags, uids, flags)
+        if ops:
+            with self.store.transaction():
+                for op in ops:
+                    self.store.flag_op_done(op.id)
         uncopied = self.store.uncopied()
         if not uncopied:
             return
         sent = await self.mailbox.call(mb.sent_folder)
-        for row in uncopied:
-            if not await self.mailbox.call(mb.find, row.message_id, sent):
-                await self.mailbox.call(mb.append, sent, row.raw, ["\\Seen"], self.clock.now())
-            self.store.mark_copied(row.message_id)
+        for start in range(0, len(uncopied), 50):
+            batch = uncopied[start : start + 50]
+            await self.mailbox.call(
+                mb.append_many, sent, [r.raw for r in batch], ["\\Seen"], self.clock.now()
+            )
+            with self.store.transaction():
+                for row in batch:
+                    self.store.mark_copied(row.message_id)

@@ -10,14 +10,13 @@ through `clean` (no CR/LF, ever).
 from __future__ import annotations
 
 import hashlib
+import quopri
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from email.headerregistry import Address
-from email.message import EmailMessage
-from email.policy import SMTP
-from email.utils import format_datetime
+from email.header import Header
+from email.utils import format_datetime, formataddr
 from pathlib import Path
 from typing import Any
 
@@ -158,22 +157,44 @@ def compose(
     auto_submitted: str = "auto-replied",
     kind: str = "",
 ) -> Outgoing:
-    msg = EmailMessage(policy=SMTP)
-    msg["From"] = _address(*sender)
-    msg["To"] = _address(*to)
-    msg["Subject"] = rendered.subject
-    msg["Date"] = format_datetime(date)
-    msg["Message-ID"] = message_id
+    """A plain-text UTF-8 mail, 7-bit clean (quoted-printable), CRLF, every header one
+    logical line. Built by hand: the email package's policy machinery costs ~1 ms a mail,
+    which a sweep of many declines feels; the tests read the result back with it."""
+    headers = [
+        ("From", _address(*sender)),
+        ("To", _address(*to)),
+        ("Subject", _text(rendered.subject)),
+        ("Date", format_datetime(date)),
+        ("Message-ID", message_id),
+    ]
     if in_reply_to:
-        msg["In-Reply-To"] = in_reply_to
-        msg["References"] = " ".join(dict.fromkeys((*references, in_reply_to)))
-    msg["Auto-Submitted"] = auto_submitted  # RFC 3834 §5
-    msg["X-Auto-Response-Suppress"] = "All"  # keeps Exchange out-of-office replies away
+        refs = list(dict.fromkeys((*references, in_reply_to)))
+        headers += [("In-Reply-To", in_reply_to), ("References", "\r\n ".join(refs))]
+    headers += [
+        ("Auto-Submitted", auto_submitted),  # RFC 3834 §5
+        ("X-Auto-Response-Suppress", "All"),  # keeps Exchange out-of-office replies away
+    ]
     if kind:
-        msg[LOOP_HEADER] = kind  # another askfirst never takes this for an invitation
-    msg.set_content(rendered.body, charset="utf-8", cte="quoted-printable")  # 7-bit safe
-    return Outgoing(message_id=message_id, raw=msg.as_bytes())
+        headers.append((LOOP_HEADER, kind))  # another askfirst never takes this for an invitation
+    headers += [
+        ("MIME-Version", "1.0"),
+        ("Content-Type", 'text/plain; charset="utf-8"'),
+        ("Content-Transfer-Encoding", "quoted-printable"),
+    ]
+    head = "".join(f"{name}: {value}\r\n" for name, value in headers).encode("ascii")
+    body = rendered.body.replace("\r\n", "\n")
+    encoded = quopri.encodestring(body.encode("utf-8")).replace(b"\n", b"\r\n")
+    return Outgoing(message_id=message_id, raw=head + b"\r\n" + encoded)
 
 
-def _address(name: str, email: str) -> Address:
-    return Address(display_name=clean(name, 200), addr_spec=email)
+def _address(name: str, email: str) -> str:
+    name = clean(name, 200)
+    if not name or name.isascii():
+        return formataddr((name, email))  # quotes specials such as "," or "."
+    encoded = Header(name, "utf-8").encode(linesep="\r\n")
+    return f"{encoded} <{email}>"
+
+
+def _text(value: str) -> str:
+    value = clean(value, 250)
+    return value if value.isascii() else Header(value, "utf-8").encode(linesep="\r\n")
