@@ -59,7 +59,7 @@ async def run_forever(app: App, stop: asyncio.Event) -> None:
                 app.metrics.imap_reconnects.inc()
                 app.metrics.imap_connected = False
                 await _wait_any(stop, within=backoff)
-                backoff = min(backoff * 2, 300.0) * random.uniform(0.8, 1.0)  # noqa: S311
+                backoff = _next_backoff(backoff)
                 continue
             if not watching:
                 watcher, watching = _start_watcher(app, scheduler, wake, stop), True
@@ -132,7 +132,7 @@ async def _idle_watch(settings: Settings, wake: asyncio.Event, stop: asyncio.Eve
             except ImapError as exc:
                 log.warning("imap.idle_lost", error=str(exc), reconnect_in=round(backoff, 1))
                 await _wait_any(stop, within=backoff)
-                backoff = min(backoff * 2, 300.0) * random.uniform(0.8, 1.0)  # noqa: S311
+                backoff = _next_backoff(backoff)
     finally:
         stopper.cancel()
         await thread.close()
@@ -148,3 +148,8 @@ async def _wait_any(
     _, pending = await asyncio.wait(waits, timeout=within, return_when=asyncio.FIRST_COMPLETED)
     for task in pending:
         task.cancel()
+
+
+def _next_backoff(seconds: float) -> float:
+    """Double, up to 5 minutes, with jitter so many clients do not reconnect in step."""
+    return min(seconds * 2, 300.0) * random.uniform(0.8, 1.0)  # noqa: S311 - not crypto
