@@ -177,6 +177,7 @@ class Outbox:
         `approve_folder`) and cancels by deleting it."""
         mb = self.mailbox.mailbox
         drafts = await self.mailbox.call(mb.special_folder, b"\\Drafts", "Drafts")
+        await self.mailbox.call(mb.ensure_folder, drafts)
         if await self.mailbox.call(mb.look_up, drafts, row.message_id) is None:
             await self.mailbox.call(
                 mb.append, drafts, row.raw, ["\\Draft", KW_DRAFT], self.clock.now()
@@ -311,6 +312,7 @@ class Outbox:
         if not uncopied:
             return
         sent = await self.mailbox.call(mb.sent_folder)
+        await self.mailbox.call(mb.ensure_folder, sent)  # a mailbox without one gets one
         for start in range(0, len(uncopied), 50):
             batch = uncopied[start : start + 50]
             await self.mailbox.call(

@@ -279,3 +279,11 @@ async def _crash_after_data(envelope: object, before_data: object) -> None:
 
 async def _crash_before_data(envelope: object, before_data: object) -> None:
     raise _Killed
+
+
+async def test_a_missing_sent_folder_is_created(h: Harness) -> None:
+    h.settings.imap.sent_folder = "Gesendet"
+    h.invite(linkedin_2012("Alice Example", ALICE))
+    await h.step()
+    (copy,) = h.inbox(OWNER, "Gesendet")
+    assert load(copy.raw)["To"].addresses[0].addr_spec == ALICE
