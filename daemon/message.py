@@ -12,10 +12,10 @@ import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from email import message_from_bytes, policy
+from email import message_from_bytes
 from email._header_value_parser import get_address_list
 from email.header import decode_header, make_header
-from email.message import EmailMessage, Message
+from email.message import Message
 from email.utils import getaddresses
 from html.parser import HTMLParser
 
@@ -75,34 +75,54 @@ class Mail:
 
 
 def parse(raw: bytes) -> Mail:
-    """Parse raw RFC 5322 bytes; never raises on bad input."""
+    """Parse raw RFC 5322 bytes; never raises on bad input.
+
+    The email package parses the structure (compat32: headers stay raw strings, which is
+    several times faster than its header registry); headers are decoded here, and address
+    lists are split before their names are decoded (see `_address_list`)."""
     defects: list[str] = []
     try:
-        msg: Message = message_from_bytes(raw, policy=policy.default)
+        msg: Message = message_from_bytes(raw)
     except Exception as exc:  # the stdlib parser is lenient; this is the last resort
         return Mail(message_id=_synthetic_id(raw), defects=(f"unparseable: {exc!r}",))
     defects.extend(type(d).__name__ for d in msg.defects)
-    from_name, from_addr = _first_address(_header(msg, "from"))
-    headers = {name: _header(msg, name) for name in KEPT_HEADERS if msg.get(name) is not None}
-    ids = _MSGID.findall(_header(msg, "message-id"))
+    first: dict[str, str] = {}
+    for key, value in msg.raw_items():
+        first.setdefault(key.lower(), _utf8(str(value)))
+
+    def plain(name: str, limit: int = 1000) -> str:
+        return clean(_decode_words(first[name]), limit) if name in first else ""
+
+    def addresses(name: str) -> list[tuple[str, str]]:
+        return _addresses(_address_list(first[name])) if name in first else []
+
+    from_name, from_addr = next(iter(addresses("from")), ("", ""))
+    ids = _MSGID.findall(plain("message-id"))
     text, content_type = _body_text(msg, defects)
     return Mail(
         message_id=ids[0] if ids else _synthetic_id(raw),
         from_addr=from_addr,
         from_name=from_name,
-        reply_to=tuple(a for _, a in _addresses(_header(msg, "reply-to")) if a),
-        to=tuple(a for _, a in _addresses(_header(msg, "to")) if a),
-        cc=tuple(a for _, a in _addresses(_header(msg, "cc")) if a),
-        subject=_header(msg, "subject"),
-        in_reply_to=tuple(_MSGID.findall(_header(msg, "in-reply-to"))),
-        references=tuple(_MSGID.findall(_header(msg, "references", limit=8000))),
-        headers=headers,
+        reply_to=tuple(a for _, a in addresses("reply-to") if a),
+        to=tuple(a for _, a in addresses("to") if a),
+        cc=tuple(a for _, a in addresses("cc") if a),
+        subject=plain("subject"),
+        in_reply_to=tuple(_MSGID.findall(plain("in-reply-to"))),
+        references=tuple(_MSGID.findall(plain("references", limit=8000))),
+        headers={name: plain(name) for name in KEPT_HEADERS if name in first},
         text=text,
         content_type=content_type,
         report_ids=_report_ids(msg, raw),
         auth_results=_all(msg, "authentication-results"),
         defects=tuple(defects),
     )
+
+
+def _utf8(value: str) -> str:
+    """Raw 8-bit header bytes (RFC 6532) arrive surrogate-escaped: read them as UTF-8."""
+    if value.isascii():
+        return value
+    return value.encode("ascii", "surrogateescape").decode("utf-8", "replace")
 
 
 def _all(msg: Message, name: str) -> tuple[str, ...]:
@@ -123,25 +143,14 @@ def _synthetic_id(raw: bytes) -> str:
     return f"<{hashlib.sha256(raw[:65536]).hexdigest()[:32]}@missing-id.askfirst.invalid>"
 
 
-def _header(msg: Message, name: str, limit: int = 1000) -> str:
-    try:
-        value = msg.get(name)
-        return clean(str(value), limit) if value is not None else ""
-    except Exception:  # malformed header the registry chokes on: decode it by hand
-        for key, raw_value in msg.raw_items():
-            if key.lower() == name:
-                if name in _ADDRESS_HEADERS:
-                    return clean(_address_list(str(raw_value)), limit)
-                return clean(_decode_words(str(raw_value)), limit)
-        return ""
-
-
 def _address_list(value: str) -> str:
     """Split the addresses first, then decode each name: decoding the whole header first
     would let an encoded name (CR/LF, '<', ',' inside =?...?=) add or replace an address."""
     quoted = []
     try:
         for box in get_address_list(value)[0].all_mailboxes:
+            if not box.addr_spec:
+                continue
             name = clean(box.display_name or "", 200).replace("\\", "\\\\").replace('"', '\\"')
             quoted.append(f'"{name}" <{box.addr_spec}>' if name else box.addr_spec)
     except Exception:  # the token tree computes parts lazily; a broken one raises late
@@ -167,26 +176,35 @@ def _addresses(value: str) -> list[tuple[str, str]]:
     return pairs
 
 
-def _first_address(value: str) -> tuple[str, str]:
-    pairs = _addresses(value)
-    return pairs[0] if pairs else ("", "")
-
-
 def _body_text(msg: Message, defects: list[str]) -> tuple[str, str]:
-    """The text/plain body, or the HTML body turned into text; "" when there is neither."""
-    part: Message | None = msg
-    if isinstance(msg, EmailMessage):
-        try:
-            part = msg.get_body(preferencelist=("plain", "html"))
-        except Exception as exc:
-            defects.append(f"body: {exc!r}")
-            part = None
-    if part is None or part.get_content_maintype() != "text":
+    """The first text/plain part that is not an attachment, else the first text/html one
+    turned into text; "" when there is neither. Attached messages are not looked into."""
+    found: dict[str, Message] = {}
+    try:
+        _find_text(msg, found, depth=0)
+    except RecursionError:
+        defects.append("body: nested too deeply")
+    part = found.get("text/plain") or found.get("text/html")
+    if part is None:
         return "", clean(msg.get_content_type(), 200)  # a header value: no controls either
     content = _decoded(part, defects)
-    if part.get_content_subtype() == "html":
+    if part.get_content_type() == "text/html":
         return html_to_text(content), "text/html"
     return content, "text/plain"
+
+
+def _find_text(part: Message, found: dict[str, Message], depth: int) -> None:
+    if depth > 500 or "text/plain" in found or part.get_content_maintype() == "message":
+        return
+    if part.is_multipart():
+        for sub in part.get_payload():
+            if isinstance(sub, Message):
+                _find_text(sub, found, depth + 1)
+        return
+    kind = part.get_content_type()
+    attached = str(part.get("content-disposition", "")).strip().lower().startswith("attachment")
+    if kind in ("text/plain", "text/html") and not attached:
+        found.setdefault(kind, part)
 
 
 def _decoded(part: Message, defects: list[str]) -> str:
