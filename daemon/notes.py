@@ -12,7 +12,7 @@ import re
 import tomllib
 import unicodedata
 from collections.abc import Iterable, Mapping
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 
 _INTRO = re.compile(
@@ -92,6 +92,7 @@ def own_text(text: str) -> str:
     return "\n".join(line for line in kept.splitlines() if not line.lstrip().startswith(">"))
 
 
+@lru_cache(maxsize=16)  # classify asks twice per mail (default sentence, then intent)
 def direct_note(text: str) -> str:
     """A person's own mail: the text above the signature, without quoted lines."""
     kept: list[str] = []
