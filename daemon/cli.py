@@ -1,4 +1,5 @@
-"""The `askfirst` command: run, check, status, explain. The only place real parts are built.
+"""The `askfirst` command (run, check, status, explain, preview, health, demo): the only
+place where real parts (IMAP, SMTP, the state file, the wall clock) are built.
 
 Exit codes: 0 all well; 1 a server could not be reached or refused the login; 2 the
 configuration (or a template) is wrong, and the message names the key.
@@ -63,7 +64,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="askfirst", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="askfirst",
+        description="Answer boilerplate connection invitations with a polite question first; "
+        "hand real answers to you; decline the silent ones.",
+        epilog="Exit codes: 0 all well; 1 a server could not be reached or refused the login; "
+        "2 the configuration or a template is wrong (the message names the key).",
+    )
     parser.add_argument("--version", action="version", version=f"askfirst {__version__}")
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
 
