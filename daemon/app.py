@@ -1,9 +1,10 @@
-"""One pass of askfirst (`run_once`) and the long-running loop around it (`run_forever`).
+"""One pass of askfirst (`App.run_once`); the loop around it is in `loop.py`.
 
 A pass: read new mail in the watched folder and act on each message (one transaction per
-message), then turn due deadlines into declines, then send what the outbox holds, then set
-the flags and Sent copies that are still owed to the mailbox. Each stage only reads what
-the previous stages committed, so a crash anywhere leaves a state the next pass completes.
+message), then turn due deadlines into declines, then look at drafts awaiting approval,
+then send what the outbox holds, then set the flags and file the Sent copies still owed
+(those three in `outbox.py`). Each stage only reads what the previous stages committed,
+so a crash anywhere leaves a state the next pass completes.
 """
 
 from __future__ import annotations
@@ -112,7 +113,8 @@ class App:
     # -- one pass ------------------------------------------------------------------------
 
     async def run_once(self) -> Report:
-        """Drain new mail, then due deadlines, then the outbox; safe to call at any time."""
+        """New mail, due deadlines, approvals, the outbox, what the mailbox is owed; safe
+        to call at any time (passes never overlap)."""
         report = Report()
         structlog.contextvars.bind_contextvars(account=self.account)
         async with self._lock:
