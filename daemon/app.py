@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import re
 import time
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -275,7 +276,7 @@ class App:
             network=verdict.network,
             action=decision.action,
             rule=decision.rule,
-            hits=[r for r in (*verdict.reasons, *decision.reasons) if not r.endswith(": miss")],
+            hits=[r for r in (*verdict.reasons, *decision.reasons) if not _plain_miss(r)],
         )
         if not verdict.is_invitation or decision.rule == "own-address":
             return f"ignored: {decision.reasons[-1]}"
@@ -425,6 +426,11 @@ class App:
             kind="handover",
         )
         self.store.enqueue(out.message_id, None, "handover", owner.email, out.raw, self.clock.now())
+
+
+def _plain_miss(reason: str) -> bool:
+    """A rule that simply did not apply (the log line keeps hits and exceptions)."""
+    return bool(re.fullmatch(r"[\w-]+: miss( \[[^\]]*\])?", reason))
 
 
 def health_limit(settings: Settings) -> float:

@@ -53,7 +53,14 @@ class Decision:
     reasons: tuple[str, ...]
 
 
-Check = Callable[[Mail, Verdict, Context], str | None]
+@dataclass(frozen=True)
+class Exempt:
+    """The rule would hit, but an explicit exception applies; recorded with its reason."""
+
+    reason: str
+
+
+Check = Callable[[Mail, Verdict, Context], "str | Exempt | None"]
 
 
 @dataclass(frozen=True)
@@ -80,21 +87,24 @@ def _network_trigger(mail: Mail, verdict: Verdict) -> bool:
     return verdict.network not in (None, "email") and is_network_address(mail.from_addr)
 
 
-def _auto_submitted(mail: Mail, verdict: Verdict, ctx: Context) -> str | None:
+def _auto_submitted(mail: Mail, verdict: Verdict, ctx: Context) -> str | Exempt | None:
     value = mail.header("auto-submitted").split(";")[0].strip().lower()
-    if value and value != "no" and not _network_trigger(mail, verdict):
-        return f"Auto-Submitted: {value}"
-    return None
-
-
-def _list_or_bulk(mail: Mail, verdict: Verdict, ctx: Context) -> str | None:
-    if _network_trigger(mail, verdict):
+    if not value or value == "no":
         return None
+    if _network_trigger(mail, verdict):
+        return Exempt(f"Auto-Submitted: {value} on {verdict.network}'s own invitation mail")
+    return f"Auto-Submitted: {value}"
+
+
+def _list_or_bulk(mail: Mail, verdict: Verdict, ctx: Context) -> str | Exempt | None:
+    found = None
     if mail.header("list-id") or mail.header("list-unsubscribe"):
-        return "mailing-list headers (List-*)"
-    if mail.header("precedence").lower() in ("bulk", "junk", "list"):
-        return f"Precedence: {mail.header('precedence').lower()}"
-    return None
+        found = "mailing-list headers (List-*)"
+    elif mail.header("precedence").lower() in ("bulk", "junk", "list"):
+        found = f"Precedence: {mail.header('precedence').lower()}"
+    if found and _network_trigger(mail, verdict):
+        return Exempt(f"{found} on {verdict.network}'s own invitation mail")
+    return found
 
 
 def _system_sender(mail: Mail, verdict: Verdict, ctx: Context) -> str | None:
@@ -183,13 +193,17 @@ RULES: tuple[Rule, ...] = (
 
 
 def decide(mail: Mail, verdict: Verdict, ctx: Context) -> Decision:
+    """The first rule that hits decides; every rule looked at is recorded, with its RFC."""
     reasons: list[str] = []
     for rule in RULES:
         hit = rule.check(mail, verdict, ctx)
-        if hit is None:
-            reasons.append(f"{rule.name}: miss")
-            continue
         cite = f" [{rule.rfc}]" if rule.rfc else ""
+        if hit is None:
+            reasons.append(f"{rule.name}: miss{cite}")
+            continue
+        if isinstance(hit, Exempt):
+            reasons.append(f"{rule.name}: miss, exception: {hit.reason}{cite}")
+            continue
         reasons.append(f"{rule.name}: hit, {hit} -> {rule.action}{cite}")
         return Decision(action=rule.action, rule=rule.name, reasons=tuple(reasons))
     raise AssertionError("the last rule always hits")  # pragma: no cover
