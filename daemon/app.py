@@ -23,7 +23,7 @@ from daemon import logs, loop
 from daemon.answer import answer_kind
 from daemon.classify import classify
 from daemon.clock import Clock, from_epoch, to_epoch
-from daemon.config import Settings
+from daemon.config import Settings, health_limit
 from daemon.imap import Fetched, MailboxThread
 from daemon.lifecycle import (
     Answered,
@@ -431,11 +431,6 @@ class App:
 def _plain_miss(reason: str) -> bool:
     """A rule that simply did not apply (the log line keeps hits and exceptions)."""
     return bool(re.fullmatch(r"[\w-]+: miss( \[[^\]]*\])?", reason))
-
-
-def health_limit(settings: Settings) -> float:
-    """Seconds without a completed pass after which askfirst counts as unhealthy."""
-    return 3 * settings.lifecycle.sweep_interval.total_seconds() + 60
 
 
 def _aware(when: datetime) -> datetime:

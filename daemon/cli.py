@@ -1,8 +1,6 @@
-"""The `askfirst` command (run, check, status, explain, preview, health, demo): the only
-place where real parts (IMAP, SMTP, the state file, the wall clock) are built.
-
-Exit codes: 0 all well; 1 a server could not be reached or refused the login; 2 the
-configuration (or a template) is wrong, and the message names the key.
+"""The `askfirst` command: the parser, `run` and `check`, and `demo`. With `status.py` and
+`explain.py` (their commands) it is where real parts (IMAP, SMTP, the state file, the wall
+clock) are built; exit codes are in `exits.py`.
 """
 
 from __future__ import annotations
@@ -15,40 +13,27 @@ import logging
 import signal
 import sys
 from collections.abc import Sequence
-from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 from daemon import __version__, logs
-from daemon.app import App, health_limit
-from daemon.classify import classify
+from daemon.app import App
 from daemon.clock import SystemClock
 from daemon.config import (
-    Classify,
     ConfigError,
     Settings,
+    dry_run_path,
+    health_limit,
     load_accounts,
-    load_settings,
     secrets_of,
 )
+from daemon.exits import EXIT_CONFIG, EXIT_OK, EXIT_UNREACHABLE
+from daemon.explain import explain_command, preview_command
 from daemon.imap import ImapError, MailboxThread
-from daemon.lifecycle import Invitation
-from daemon.message import parse
 from daemon.metrics import Metrics
-from daemon.render import (
-    BUILTIN_DIR,
-    TemplateProblem,
-    Templates,
-    context_for,
-    person,
-    sample_context,
-)
-from daemon.rules import Context, decide
+from daemon.render import Templates
 from daemon.smtp import SendError, SmtpSender
-from daemon.status import status_records, status_text
+from daemon.status import health_command, status_command
 from daemon.store import Store
-
-EXIT_OK, EXIT_UNREACHABLE, EXIT_CONFIG = 0, 1, 2
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -105,7 +90,7 @@ def _parser() -> argparse.ArgumentParser:
         help="fill it from this invitation instead of sample data",
     )
     preview.add_argument("--config", type=Path)
-    preview.set_defaults(handler=_preview)
+    preview.set_defaults(handler=preview_command)
 
     demo = sub.add_parser(
         "demo", help="watch askfirst work: a private mail rig, the real daemon, a short story"
@@ -120,7 +105,7 @@ def _parser() -> argparse.ArgumentParser:
 
     health = sub.add_parser("health", help="exit 0 if the loop ran recently and IMAP is connected")
     health.add_argument("--config", type=Path, required=True)
-    health.set_defaults(handler=_health)
+    health.set_defaults(handler=health_command)
 
     status = sub.add_parser("status", help="every invitation, its state and due date")
     status.add_argument("--config", type=Path, required=True)
@@ -128,14 +113,14 @@ def _parser() -> argparse.ArgumentParser:
         "--json", action="store_true", help="a JSON list, one object per invitation"
     )
     status.add_argument("--dry-run", action="store_true", help="what a --dry-run recorded")
-    status.set_defaults(handler=_status)
+    status.set_defaults(handler=status_command)
 
     explain = sub.add_parser("explain", help="what askfirst would do with one mail, and why")
     explain.add_argument("file", type=Path, metavar="FILE.eml", nargs="?")
     explain.add_argument("--uid", type=int, help="a mail in the configured folder (needs --config)")
     explain.add_argument("--config", type=Path)
     explain.add_argument("--json", action="store_true")
-    explain.set_defaults(handler=_explain)
+    explain.set_defaults(handler=explain_command)
     return parser
 
 
@@ -174,11 +159,6 @@ def build_app(
         sender=SmtpSender(settings.smtp),
         mailbox=MailboxThread(settings.imap, settings.name or "main"),
     )
-
-
-def dry_run_path(path: Path) -> Path:
-    """A dry run keeps its own state, so a real run later starts from a clean slate."""
-    return path.with_name(f"{path.stem}.dry-run{path.suffix}")
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -308,187 +288,10 @@ def _check_account(settings: Settings, path: Path) -> bool:
     return ok
 
 
-def _status(args: argparse.Namespace) -> int:
-    accounts = load_accounts(args.config)
-    records: list[dict[str, Any]] = []
-    for settings in accounts:
-        path = dry_run_path(settings.state.path) if args.dry_run else settings.state.path
-        store = Store(path)
-        try:
-            if args.json:
-                records += [
-                    {"account": settings.name or "default", **r} for r in status_records(store)
-                ]
-                continue
-            if len(accounts) > 1:
-                print(f"== account {settings.name}")
-            print(status_text(store, SystemClock().now()))
-        finally:
-            store.close()
-    if args.json:
-        print(json.dumps(records, indent=2, ensure_ascii=False))
-    return EXIT_OK
-
-
-def _health(args: argparse.Namespace) -> int:
-    """For container health checks: every account's loop wrote its heartbeat recently."""
-    codes = [_health_of(settings) for settings in load_accounts(args.config)]
-    return max(codes)
-
-
-def _health_of(settings: Settings) -> int:
-    if not settings.state.path.exists():
-        print("unhealthy: no state yet (askfirst run has not started)")
-        return EXIT_UNREACHABLE
-    store = Store(settings.state.path)
-    try:
-        last = store.meta("last_pass_at")
-        connected = store.meta("imap_connected") == "1"
-        error = store.meta("last_error") or ""
-    finally:
-        store.close()
-    limit = health_limit(settings)
-    age = SystemClock().now().timestamp() - int(last) if last else None
-    if age is None or age > limit:
-        print(f"unhealthy: no completed pass for {'ever' if age is None else f'{age:.0f} s'}")
-        return EXIT_UNREACHABLE
-    if not connected:
-        print(f"unhealthy: IMAP not connected: {error}")
-        return EXIT_UNREACHABLE
-    print(f"healthy: last pass {age:.0f} s ago")
-    return EXIT_OK
-
-
 def _demo(args: argparse.Namespace) -> int:
     from daemon.demo import run_demo  # the rig (and aiosmtpd) only when asked for
 
     return run_demo(sys.stdout, decline_after=args.decline_after)
-
-
-def _preview(args: argparse.Namespace) -> int:
-    settings = load_settings(args.config) if args.config is not None else None
-    templates = Templates(settings.templates.dir if settings else BUILTIN_DIR)
-    context = sample_context()
-    name = args.template
-    if settings is not None:
-        context["owner"] = person(settings.owner.name, settings.owner.email)
-    if args.invite is not None:
-        try:
-            mail = parse(args.invite.read_bytes())
-        except OSError as exc:
-            print(f"askfirst: cannot read {args.invite}: {exc.strerror}", file=sys.stderr)
-            return EXIT_CONFIG
-        verdict = classify(mail, settings.classify if settings else None)
-        inv = Invitation(
-            source_message_id=mail.message_id,
-            network=verdict.network or "email",
-            inviter_name=verdict.inviter_name,
-            subject=mail.subject,
-            inviter_email=verdict.reply_address or mail.from_addr,
-            decision={"note": verdict.personal_note, "language": verdict.language},
-        )
-        owner = (str(context["owner"]["name"]), str(context["owner"]["email"]))
-        wait = settings.lifecycle.decline_after if settings else timedelta(days=7)
-        context = context_for(inv, owner, wait) | {"reason": context["reason"]}
-        if "." not in name:
-            name = templates.choose(name, verdict.language)
-    try:
-        rendered = templates.render(name, context)
-    except TemplateProblem as exc:
-        print(f"askfirst: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
-    print(f"Subject: {rendered.subject}\n\n{rendered.body}", end="")
-    return EXIT_OK
-
-
-def _fetch_uid(settings: Settings, uid: int) -> bytes:
-    """One mail from the watched folder, read with BODY.PEEK (it stays unread)."""
-    thread = MailboxThread(settings.imap, "explain")
-
-    async def fetch() -> bytes:
-        try:
-            await thread.ensure_connected()
-            found = await thread.call(lambda: list(thread.mailbox.fetch([uid])))
-        finally:
-            await thread.close()
-        if not found:
-            raise ImapError(f"no mail with UID {uid} in {settings.imap.folder}")
-        return found[0].raw
-
-    return asyncio.run(fetch())
-
-
-def _explain(args: argparse.Namespace) -> int:
-    owner: frozenset[str] = frozenset()
-    policy = Classify()
-    settings = load_settings(args.config) if args.config is not None else None
-    if settings is not None:
-        owner, policy = settings.owner.addresses(), settings.classify
-    if (args.file is None) == (args.uid is None):
-        print("askfirst explain: give FILE.eml or --uid N (with --config)", file=sys.stderr)
-        return EXIT_CONFIG
-    if args.uid is not None:
-        if settings is None:
-            print("askfirst explain: --uid needs --config", file=sys.stderr)
-            return EXIT_CONFIG
-        try:
-            raw = _fetch_uid(settings, args.uid)
-        except ImapError as exc:
-            print(f"askfirst: {exc}", file=sys.stderr)
-            return EXIT_UNREACHABLE
-        source = f"uid {args.uid} in {settings.imap.folder}"
-    else:
-        try:
-            raw = args.file.read_bytes()
-        except OSError as exc:
-            print(f"askfirst: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
-            return EXIT_CONFIG
-        source = str(args.file)
-    mail = parse(raw)
-    verdict = classify(mail, policy, owner)
-    decision = decide(mail, verdict, Context(owner_addresses=owner))
-    record: dict[str, Any] = {
-        "message_id": mail.message_id,
-        "from": mail.from_addr,
-        "subject": mail.subject,
-        "is_invitation": verdict.is_invitation,
-        "network": verdict.network,
-        "boilerplate": verdict.boilerplate,
-        "personal_note": verdict.personal_note,
-        "inviter_name": verdict.inviter_name,
-        "reply_address": verdict.reply_address,
-        "profile_url": verdict.profile_url,
-        "language": verdict.language,
-        "label": verdict.label,
-        "invitation_key": verdict.invitation_key,
-        "authenticated": verdict.authenticated,
-        "phishing_suspect": verdict.phishing_suspect,
-        "action": decision.action,
-        "rule": decision.rule,
-        "reasons": [*verdict.reasons, *decision.reasons],
-        "defects": list(mail.defects),
-    }
-    if args.json:
-        print(json.dumps(record, indent=2, ensure_ascii=False))
-        return EXIT_OK
-    print(f"{source}: {decision.action.upper()} (rule {decision.rule})")
-    for key in (
-        "from",
-        "subject",
-        "network",
-        "inviter_name",
-        "reply_address",
-        "boilerplate",
-        "personal_note",
-        "language",
-        "authenticated",
-    ):
-        if record[key] not in (None, ""):
-            print(f"  {key}: {record[key]}")
-    print("  why:")
-    for reason in record["reasons"]:
-        print(f"    - {reason}")
-    return EXIT_OK
 
 
 if __name__ == "__main__":

@@ -454,3 +454,13 @@ def _resolve_paths(settings: Settings, base: Path) -> Settings:
         if section.oauth2_token_file is not None:
             section.oauth2_token_file = absolute(section.oauth2_token_file)
     return settings
+
+
+def dry_run_path(path: Path) -> Path:
+    """A dry run keeps its own state, so a real run later starts from a clean slate."""
+    return path.with_name(f"{path.stem}.dry-run{path.suffix}")
+
+
+def health_limit(settings: Settings) -> float:
+    """Seconds without a completed pass after which askfirst counts as unhealthy."""
+    return 3 * settings.lifecycle.sweep_interval.total_seconds() + 60

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import argparse
+import json
 from collections import Counter
 from datetime import datetime
 from typing import Any
 
+from daemon.clock import SystemClock
+from daemon.config import Settings, dry_run_path, health_limit, load_accounts
+from daemon.exits import EXIT_OK, EXIT_UNREACHABLE
 from daemon.lifecycle import Invitation, State
 from daemon.store import Store
 
@@ -106,3 +111,54 @@ def _age(delta: Any) -> str:
     seconds = max(0, int(delta.total_seconds()))
     days, rest = divmod(seconds, 86400)
     return f"{days}d {rest // 3600}h" if days else f"{rest // 3600}h {rest % 3600 // 60}m"
+
+
+def status_command(args: argparse.Namespace) -> int:
+    accounts = load_accounts(args.config)
+    records: list[dict[str, Any]] = []
+    for settings in accounts:
+        path = dry_run_path(settings.state.path) if args.dry_run else settings.state.path
+        store = Store(path)
+        try:
+            if args.json:
+                records += [
+                    {"account": settings.name or "default", **r} for r in status_records(store)
+                ]
+                continue
+            if len(accounts) > 1:
+                print(f"== account {settings.name}")
+            print(status_text(store, SystemClock().now()))
+        finally:
+            store.close()
+    if args.json:
+        print(json.dumps(records, indent=2, ensure_ascii=False))
+    return EXIT_OK
+
+
+def health_command(args: argparse.Namespace) -> int:
+    """For container health checks: every account's loop wrote its heartbeat recently."""
+    codes = [health_of(settings) for settings in load_accounts(args.config)]
+    return max(codes)
+
+
+def health_of(settings: Settings) -> int:
+    if not settings.state.path.exists():
+        print("unhealthy: no state yet (askfirst run has not started)")
+        return EXIT_UNREACHABLE
+    store = Store(settings.state.path)
+    try:
+        last = store.meta("last_pass_at")
+        connected = store.meta("imap_connected") == "1"
+        error = store.meta("last_error") or ""
+    finally:
+        store.close()
+    limit = health_limit(settings)
+    age = SystemClock().now().timestamp() - int(last) if last else None
+    if age is None or age > limit:
+        print(f"unhealthy: no completed pass for {'ever' if age is None else f'{age:.0f} s'}")
+        return EXIT_UNREACHABLE
+    if not connected:
+        print(f"unhealthy: IMAP not connected: {error}")
+        return EXIT_UNREACHABLE
+    print(f"healthy: last pass {age:.0f} s ago")
+    return EXIT_OK
