@@ -1,4 +1,4 @@
-"""askfirst benchmarks P1-P6 (issue 7), each against a baseline measured in the same run
+"""askfirst benchmarks P1-P6, each against a baseline measured in the same run
 on the same rig (a throwaway Dovecot + SMTP bridge from daemon/rig.py, plus an SMTP sink).
 
     .venv/bin/python bench/run.py                 # everything, full sizes (< 10 min)

@@ -1,6 +1,6 @@
 """Find the personal note in an invitation and tell it from the network's default text.
 
-A note sits in one slot per format (`invite-formats.md`): after the banner, intro line and
+A note sits in one slot per format: after the banner, intro line and
 greeting, before the signature, the inviter's name block or the first link. What is left
 after removing greeting, signature and every known default sentence is the personal part;
 nothing left means boilerplate (an empty note is boilerplate too).

@@ -3,9 +3,9 @@ aiosmtpd SMTP bridge. Only the tests and the demo import this module (aiosmtpd c
 `test` and `demo` extras); the daemon itself never does.
 
 Why real servers: the daemon's IMAP/SMTP behaviour (IDLE pushes, keywords, APPENDUID, SMTP
-refusals) is exactly what fakes get wrong. The recipe follows /work/shared/docs/mail-rig.md:
-everything lives in one temp dir, every port is OS-assigned, and dovecot is stopped by its
-own pid only (other dovecot instances may run on the same machine).
+refusals) is exactly what fakes get wrong. Everything lives in one temp dir, every port is
+OS-assigned, and dovecot is stopped by its own pid only (other dovecot instances may run on
+the same machine).
 
 OAuth2: Dovecot also takes XOAUTH2 and OAUTHBEARER, checked by its oauth2 passdb against a
 tiny RFC 7662 token-introspection server that the rig runs on loopback; the SMTP bridge takes
