@@ -25,12 +25,20 @@ _BOUNCE_SUBJECT = re.compile(
 )
 
 
+def delivery_report(mail: Mail) -> str | None:
+    """Why this mail is a delivery report (a bounce), if it is one."""
+    if mail.content_type == "multipart/report" or "multipart/report" in mail.header("content-type"):
+        return "multipart/report (delivery status notification)"
+    if _BOUNCE_SENDER.match(mail.from_addr) or not mail.from_addr:
+        return f"sender {mail.from_addr or '<>'} is a mailer daemon"
+    return None
+
+
 def answer_kind(mail: Mail) -> tuple[AnswerKind, str]:
     """The kind of answer, and why."""
-    if mail.content_type == "multipart/report" or "multipart/report" in mail.header("content-type"):
-        return "bounce", "multipart/report (delivery status notification)"
-    if _BOUNCE_SENDER.match(mail.from_addr) or not mail.from_addr:
-        return "bounce", f"sender {mail.from_addr or '<>'} is a mailer daemon"
+    report = delivery_report(mail)
+    if report:
+        return "bounce", report
     if _BOUNCE_SUBJECT.search(mail.subject):
         return "bounce", f"subject {mail.subject!r} reads like a bounce"
     auto = mail.header("auto-submitted").split(";")[0].strip().lower()

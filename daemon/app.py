@@ -110,6 +110,7 @@ class App:
         )
         self._lock = asyncio.Lock()
         self._recovered = False
+        self._floor: datetime | None = None
 
     # -- one pass ------------------------------------------------------------------------
 
@@ -133,8 +134,9 @@ class App:
                 await self.outbox.settle()
             self.heartbeat(connected=True)
         self.metrics.messages_seen.inc(report.fetched)
-        for state, count in self.store.state_counts().items():
-            self.metrics.invitations.labels(self.account, state).set(count)
+        if self.metrics.serving:  # a GROUP BY over every invitation: only when scraped
+            for state, count in self.store.state_counts().items():
+                self.metrics.invitations.labels(self.account, state).set(count)
         self.metrics.held.set(1 if report.held else 0)
         self.metrics.pass_completed()
         return report
@@ -211,13 +213,16 @@ class App:
         return uids
 
     def _not_before(self) -> datetime:
-        """Mail older than this is never acted on: fixed on the first start, kept after."""
-        floor = self.store.meta("not_before")
-        if floor is None:
-            floor = str(to_epoch(self.clock.now() - self.settings.lifecycle.lookback))
-            with self.store.transaction():
-                self.store.set_meta("not_before", floor)
-        return from_epoch(int(floor))
+        """Mail older than this is never acted on: fixed on the first start, kept after
+        (so it is read from the store once, not once per message)."""
+        if self._floor is None:
+            floor = self.store.meta("not_before")
+            if floor is None:
+                floor = str(to_epoch(self.clock.now() - self.settings.lifecycle.lookback))
+                with self.store.transaction():
+                    self.store.set_meta("not_before", floor)
+            self._floor = from_epoch(int(floor))
+        return self._floor
 
     def _handle(self, fetched: Fetched, uidvalidity: int, report: Report) -> str:
         folder = self.settings.imap.folder

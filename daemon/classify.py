@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from daemon.answer import delivery_report
 from daemon.authenticity import judge
 from daemon.config import Classify, NetworkRule
 from daemon.message import Mail
@@ -72,7 +73,7 @@ def classify(
     if ident.adapter:
         note, card = slot_note(mail.text, name) if ident.adapter.has_note else ("", "")
         name = name if name.lower() != ident.adapter.name.lower() else card or name
-    elif _is_report(mail):
+    elif mail.from_addr and delivery_report(mail):
         reasons.append("invitation: no, a delivery report (it may quote one)")
         return Verdict(False, label="bounce", reasons=tuple(reasons))
     elif not is_network_address(mail.from_addr) and contains_default(mail.text, policy.sentences):
@@ -139,14 +140,6 @@ def _authenticity(
         return False, True
     reasons.append(f"authenticity: not verified for {domain} ({result.evidence})")
     return False, False
-
-
-def _is_report(mail: Mail) -> bool:
-    local = mail.from_addr.partition("@")[0].lower()
-    return "multipart/report" in mail.header("content-type") or local in (
-        "mailer-daemon",
-        "postmaster",
-    )
 
 
 def _poses_as(mail: Mail, adapter: Adapter) -> bool:

@@ -154,19 +154,9 @@ class Mailbox:
     def _store(self, uids: list[int], flags: list[str]) -> None:
         self.guarded(lambda: self.client.add_flags(uids, flags, silent=True))
 
-    def find(self, message_id: str, folder: str | None = None) -> list[int]:
-        """UIDs whose Message-ID header is this one, in the watched folder or another."""
-
-        def search() -> list[int]:
-            if folder is None:
-                return list(self.client.search(["HEADER", "Message-ID", message_id]))
-            self.client.select_folder(folder, readonly=True)
-            try:
-                return list(self.client.search(["HEADER", "Message-ID", message_id]))
-            finally:
-                self.client.select_folder(self._settings.folder)
-
-        return self.guarded(search)
+    def find(self, message_id: str) -> list[int]:
+        """UIDs in the watched folder whose Message-ID header is this one."""
+        return list(self.guarded(lambda: self.client.search(["HEADER", "Message-ID", message_id])))
 
     def special_folder(self, use: bytes, fallback: str) -> str:
         found = self.guarded(lambda: self.client.find_special_folder(use))
@@ -211,10 +201,7 @@ class Mailbox:
         return bool(self.guarded(lambda: self.client.search(["KEYWORD", keyword])))
 
     def sent_folder(self) -> str:
-        if self._settings.sent_folder:
-            return self._settings.sent_folder
-        found = self.guarded(lambda: self.client.find_special_folder(b"\\Sent"))
-        return str(found) if found else "Sent"
+        return self._settings.sent_folder or self.special_folder(b"\\Sent", "Sent")
 
     def append(self, folder: str, raw: bytes, flags: Sequence[str], when: datetime) -> None:
         self.guarded(lambda: self.client.append(folder, raw, list(flags), msg_time=when))

@@ -29,21 +29,8 @@ async def run_forever(app: App, stop: asyncio.Event) -> None:
     """Passes on every IDLE push, every `sweep_interval`, and (without IDLE) every
     `poll_interval`, until `stop` is set; the pass in hand is finished first."""
     wake = asyncio.Event()
-    lifecycle = app.settings.lifecycle
-
-    async def tick() -> None:
-        wake.set()
-
     scheduler = AsyncIOScheduler(timezone=UTC)
-    scheduler.add_job(
-        tick,
-        "interval",
-        seconds=lifecycle.sweep_interval.total_seconds(),
-        id="sweep",
-        coalesce=True,
-        max_instances=1,
-        misfire_grace_time=None,
-    )
+    _wake_every(scheduler, "sweep", app.settings.lifecycle.sweep_interval.total_seconds(), wake)
     scheduler.start()
     watcher: asyncio.Task[None] | None = None
     watching = False
@@ -80,6 +67,23 @@ def _seconds_to_next_due(app: App) -> float | None:
     return max(0.2, (min(due) - app.clock.now()).total_seconds() + 0.1)
 
 
+def _wake_every(scheduler: AsyncIOScheduler, job: str, seconds: float, wake: asyncio.Event) -> None:
+    """An APScheduler interval job that only wakes the loop; runs late never pile up."""
+
+    async def tick() -> None:
+        wake.set()
+
+    scheduler.add_job(
+        tick,
+        "interval",
+        seconds=seconds,
+        id=job,
+        coalesce=True,
+        max_instances=1,
+        misfire_grace_time=None,
+    )
+
+
 def _start_watcher(
     app: App, scheduler: AsyncIOScheduler, wake: asyncio.Event, stop: asyncio.Event
 ) -> asyncio.Task[None] | None:
@@ -88,18 +92,7 @@ def _start_watcher(
     if settings.imap.idle and "IDLE" in app.mailbox.mailbox.capabilities:
         return asyncio.create_task(_idle_watch(settings, wake, stop))
 
-    async def tick() -> None:
-        wake.set()
-
-    scheduler.add_job(
-        tick,
-        "interval",
-        seconds=settings.lifecycle.poll_interval.total_seconds(),
-        id="poll",
-        coalesce=True,
-        max_instances=1,
-        misfire_grace_time=None,
-    )
+    _wake_every(scheduler, "poll", settings.lifecycle.poll_interval.total_seconds(), wake)
     log.info("imap.polling", every=settings.lifecycle.poll_interval.total_seconds())
     return None
 

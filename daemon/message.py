@@ -21,7 +21,6 @@ from html.parser import HTMLParser
 
 _MSGID = re.compile(r"<[^<>\s]+>")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
-_ADDRESS_HEADERS = frozenset({"from", "sender", "reply-to", "to", "cc"})
 # Headers kept verbatim (cleaned) for the classifier and the answer detector.
 KEPT_HEADERS = (
     "auto-submitted",

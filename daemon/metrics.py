@@ -39,6 +39,7 @@ class Metrics:
         since.set_function(self.seconds_since_pass)
         self._last_pass: float | None = None
         self.imap_connected = False
+        self.serving = False  # set by `serve`: gauges that cost a query are kept only then
         self._stale_after = stale_after
 
     def pass_completed(self) -> None:
@@ -81,6 +82,7 @@ class Metrics:
             def log_message(self, format: str, *args: object) -> None:
                 pass  # scrapes every few seconds would drown the log
 
+        self.serving = True
         server = ThreadingHTTPServer((host.strip("[]") or "127.0.0.1", int(port)), Handler)
         Thread(target=server.serve_forever, name="metrics", daemon=True).start()
         return server

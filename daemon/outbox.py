@@ -85,7 +85,7 @@ class Outbox:
             # Stopped during DATA: the server almost certainly has it. Never send twice.
             mb = self.mailbox.mailbox
             folder = await self.mailbox.call(mb.sent_folder)
-            copied = bool(await self.mailbox.call(mb.find, row.message_id, folder))
+            copied = await self.mailbox.call(mb.look_up, folder, row.message_id) is not None
             self.store.set_outbox_state(row.message_id, SENT, sent_at=self.clock.now())
             if copied:
                 self.store.mark_copied(row.message_id)
@@ -165,7 +165,7 @@ class Outbox:
         templates last changed."""
         if self.settings.mode == "approve":
             return True
-        fingerprint = self.templates.fingerprint()
+        fingerprint = self.templates.fingerprint
         if self.store.meta("templates_fingerprint") != fingerprint:
             with self.store.transaction():
                 self.store.set_meta("templates_fingerprint", fingerprint)

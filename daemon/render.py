@@ -9,6 +9,7 @@ through `clean` (no CR/LF, ever).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import quopri
 import uuid
@@ -63,10 +64,17 @@ class Templates:
             raise TemplateProblem(f"templates/{name}.txt.j2: the first line must be 'Subject: ...'")
         return Rendered(subject=clean(head[len("subject:") :], 250), body=body.lstrip("\n"))
 
+    @functools.cached_property
+    def _names(self) -> frozenset[str]:
+        """The template files there are (listed once: no reload while askfirst runs)."""
+        return frozenset(self._env.list_templates(extensions=["j2"]))
+
+    @functools.cached_property
     def fingerprint(self) -> str:
-        """Changes whenever any template's text changes (approve_first starts over)."""
+        """Changes whenever any template's text changes (approve_first starts over).
+        Read once: templates are not reloaded while askfirst runs."""
         digest = hashlib.sha256()
-        for name in sorted(self._env.list_templates(extensions=["j2"])):
+        for name in sorted(self._names):
             source, _, _ = self._env.loader.get_source(self._env, name)  # type: ignore[union-attr]
             digest.update(name.encode() + b"\0" + source.encode())
         return digest.hexdigest()[:16]
@@ -74,7 +82,7 @@ class Templates:
     def choose(self, kind: str, *qualifiers: str | None) -> str:
         """The most specific template there is: `ask.formal.de`, `ask.formal`, `ask.de`,
         then `ask` (qualifiers: a template set chosen by a rule, then the language)."""
-        names = set(self._env.list_templates(extensions=["j2"]))
+        names = self._names
         tags = [q for q in qualifiers if q]
         candidates = [".".join([kind, *tags]), *(f"{kind}.{tag}" for tag in tags)]
         return next((c for c in candidates if f"{c}.txt.j2" in names), kind)
@@ -83,9 +91,7 @@ class Templates:
         """Render every template (and every variant) with sample data; the problems found."""
         problems = []
         names = sorted(
-            n.removesuffix(".txt.j2")
-            for n in self._env.list_templates(extensions=["j2"])
-            if n.split(".")[0] in TEMPLATE_NAMES
+            n.removesuffix(".txt.j2") for n in self._names if n.split(".")[0] in TEMPLATE_NAMES
         )
         for name in sorted(set(names) | set(TEMPLATE_NAMES)):
             try:

@@ -8,7 +8,7 @@ from collections import Counter
 from datetime import datetime
 from typing import Any
 
-from daemon.clock import SystemClock
+from daemon.clock import SystemClock, from_epoch
 from daemon.config import Settings, dry_run_path, health_limit, load_accounts
 from daemon.exits import EXIT_OK, EXIT_UNREACHABLE
 from daemon.lifecycle import Invitation, State
@@ -102,8 +102,6 @@ def _when(when: datetime | None) -> str:
 
 
 def _epoch(value: str | None) -> datetime | None:
-    from daemon.clock import from_epoch
-
     return from_epoch(int(value)) if value else None
 
 
