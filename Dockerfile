@@ -20,15 +20,11 @@ COPY pyproject.toml README.md ./
 COPY daemon/ daemon/
 COPY templates/ templates/
 # - a non-editable install, with the dependencies' byte code compiled now, because the
-#   final root filesystem is meant to be read-only;
-# - the built-in templates are also put where daemon/render.py looks for its fallback
-#   (BUILTIN_DIR, next to the package), so a templates folder that holds only some of the
-#   three files still works;
+#   final root filesystem is meant to be read-only; the wheel carries the built-in
+#   templates (daemon/askfirst/templates links to templates/);
 # - pip and setuptools leave the venv: the final image installs nothing at run time.
 RUN python3 -m venv /opt/askfirst \
  && /opt/askfirst/bin/pip install . \
- && builtin="$(/opt/askfirst/bin/python -I -c 'from daemon.render import BUILTIN_DIR; print(BUILTIN_DIR)')" \
- && { [ -e "$builtin" ] || cp -r templates "$builtin"; } \
  && /opt/askfirst/bin/pip uninstall -y pip setuptools \
  && /opt/askfirst/bin/askfirst --version
 

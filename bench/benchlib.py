@@ -27,16 +27,15 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
+from askfirst.app import App
+from askfirst.clock import Clock, SystemClock
+from askfirst.config import Settings, load_settings
+from askfirst.imap import MailboxThread
+from askfirst.message import KEPT_HEADERS
+from askfirst.render import Templates
+from askfirst.smtp import SmtpSender
+from askfirst.store import Store
 from mailrig import SRC, MailRig, find_dovecot, free_ports, start_rig
-
-from daemon.app import App
-from daemon.clock import Clock, SystemClock
-from daemon.config import Settings, load_settings
-from daemon.imap import MailboxThread
-from daemon.message import KEPT_HEADERS
-from daemon.render import Templates
-from daemon.smtp import SmtpSender
-from daemon.store import Store
 
 __all__ = ["MailRig", "find_dovecot", "start_rig"]  # re-exported for the scenarios
 
@@ -195,11 +194,11 @@ async def close_app(app: App) -> None:
 
 def daemon_logging(path: Path) -> None:
     """In-process daemons log at INFO, as `askfirst run` does (its own set-up when this
-    version has one: daemon/logs.py, JSON as when stderr is not a terminal), into a file."""
+    version has one: askfirst/logs.py, JSON as when stderr is not a terminal), into a file."""
     handler = logging.FileHandler(path)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
     try:
-        logs = importlib.import_module("daemon.logs")
+        logs = importlib.import_module("askfirst.logs")
     except ImportError:
         logs = None
     if logs is not None and hasattr(logs, "configure"):
@@ -523,9 +522,9 @@ BENCH = Path(__file__).resolve().parent
 
 
 def askfirst_command() -> list[str]:
-    """The installed `askfirst` console script next to this interpreter (or -m daemon)."""
+    """The installed `askfirst` console script next to this interpreter (or -m askfirst)."""
     script = Path(sys.executable).parent / "askfirst"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "daemon"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "askfirst"]
 
 
 def spawn(argv: Sequence[str], log: Path, *, stdout_pipe: bool = False) -> subprocess.Popen[str]:

@@ -24,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from askfirst.app import App
 from benchlib import (
     DAY,
     NEEDED_HEADERS,
@@ -44,8 +45,6 @@ from benchlib import (
     say,
 )
 from rawimap import raw_fetch, raw_search
-
-from daemon.app import App
 
 USER = "erin@example.test"
 LOOKBACK = timedelta(days=14)

@@ -1,5 +1,5 @@
 """askfirst benchmarks P1-P6, each against a baseline measured in the same run
-on the same rig (a throwaway Dovecot + SMTP bridge from daemon/rig.py, plus an SMTP sink).
+on the same rig (a throwaway Dovecot + SMTP bridge from askfirst.testing, plus an SMTP sink).
 
     .venv/bin/python bench/run.py                 # everything, full sizes (< 10 min)
     .venv/bin/python bench/run.py --quick         # smaller sizes, 30 s idle (< 2 min)
@@ -120,14 +120,13 @@ def pin_and_reexec(argv: list[str]) -> None:
     shutil.copytree(SRC / "daemon", pinned / "daemon", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(SRC / "templates", pinned / "templates")
     (pinned / "tests").mkdir()
-    for helper in ("mails.py", "rig.py"):
-        if (SRC / "tests" / helper).exists():
-            shutil.copy2(SRC / "tests" / helper, pinned / "tests" / helper)
+    shutil.copy2(SRC / "tests" / "mails.py", pinned / "tests" / "mails.py")
     (pinned / "PINNED").write_text(
         f"{pinned}: copy of {SRC} {git_state(SRC)}, taken {time.strftime('%H:%M:%S')}"
     )
     env = {**os.environ, PIN_ENV: str(pinned)}
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(pinned), env.get("PYTHONPATH", "")) if p)
+    source_root = str(pinned / "daemon")  # the package `askfirst` lives in daemon/
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (source_root, env.get("PYTHONPATH", "")) if p)
     args = [a for a in argv if a != "--pin"]
     os.execve(sys.executable, [sys.executable, str(Path(__file__).resolve()), *args], env)
 

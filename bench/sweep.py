@@ -16,12 +16,11 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
+from askfirst.app import Report
+from askfirst.clock import FakeClock, SystemClock, to_epoch
+from askfirst.lifecycle import Invitation, State
+from askfirst.store import Store
 from benchlib import Line, Timer, build_app, fmt, ratio, say, write_config
-
-from daemon.app import Report
-from daemon.clock import FakeClock, SystemClock, to_epoch
-from daemon.lifecycle import Invitation, State
-from daemon.store import Store
 
 DUE = 100
 

@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from askfirst.app import App
 from benchlib import (
     DAY,
     ByteCounter,
@@ -34,8 +35,6 @@ from benchlib import (
     say,
 )
 from rawimap import raw_search
-
-from daemon.app import App
 
 RECENT = 5  # messages inside lookback, so the first start has something to read
 

@@ -7,10 +7,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from askfirst.clock import FakeClock, SystemClock
+from askfirst.testing.dovecot import find_dovecot
+from askfirst.testing.rig import MailRig, start_rig
 from harness import Harness, make_harness
-
-from daemon.clock import FakeClock, SystemClock
-from daemon.rig import MailRig, find_dovecot, start_rig
 
 _DOVECOT_HINT = "dovecot not installed: apt-get install -y dovecot-imapd dovecot-lmtpd"
 

@@ -9,15 +9,15 @@ from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
 
-from daemon.app import App, Report
-from daemon.clock import Clock
-from daemon.config import Settings, load_settings
-from daemon.imap import MailboxThread
-from daemon.lifecycle import Invitation
-from daemon.render import Templates
-from daemon.rig import MailRig, RigMessage, owner_config
-from daemon.smtp import SmtpSender
-from daemon.store import Store
+from askfirst.app import App, Report
+from askfirst.clock import Clock
+from askfirst.config import Settings, load_settings
+from askfirst.imap import MailboxThread
+from askfirst.lifecycle import Invitation
+from askfirst.render import Templates
+from askfirst.smtp import SmtpSender
+from askfirst.store import Store
+from askfirst.testing.rig import MailRig, RigMessage, owner_config
 
 REPO = Path(__file__).resolve().parent.parent
 OWNER = "owner@example.test"
@@ -96,7 +96,7 @@ def clean_env() -> dict[str, str]:
 def askfirst(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """Run the `askfirst` command as a user would; its output is captured."""
     return subprocess.run(
-        [sys.executable, "-m", "daemon", *args],
+        [sys.executable, "-m", "askfirst", *args],
         capture_output=True,
         text=True,
         timeout=60,
@@ -109,7 +109,7 @@ def spawn_daemon(config: Path, log: Path, *extra: str) -> subprocess.Popen[bytes
     """`askfirst run` as a real process, its output appended to `log`."""
     with log.open("ab") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "daemon", "run", "--config", str(config), *extra],
+            [sys.executable, "-m", "askfirst", "run", "--config", str(config), *extra],
             stdout=out,
             stderr=subprocess.STDOUT,
             cwd=REPO,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import uuid
 
-from daemon import demo
-from daemon.demo import build_mail
+from askfirst.testing import demo
+from askfirst.testing.demo import build_mail
 
 OWNER = "owner@example.test"
 

@@ -8,11 +8,10 @@ import signal
 from pathlib import Path
 
 import pytest
+from askfirst.config import ConfigError, load_accounts
+from askfirst.testing.rig import MailRig
 from harness import OWNER, REPO, askfirst, spawn_daemon
 from mails import linkedin_2012
-
-from daemon.config import ConfigError, load_accounts
-from daemon.rig import MailRig
 
 ALICE, BOB, CAROL = "alice@example.test", "bob@example.test", "carol@example.test"
 

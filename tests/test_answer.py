@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
-from daemon.answer import answer_kind
-from daemon.message import parse
+from askfirst.answer import answer_kind
+from askfirst.message import parse
 
 ASK_ID = "<ask-1@example.org>"
 

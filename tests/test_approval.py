@@ -5,12 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+from askfirst.clock import FakeClock
+from askfirst.lifecycle import State
+from askfirst.testing.rig import MailRig
 from harness import OWNER, Harness, askfirst, load
 from mails import linkedin_2012
-
-from daemon.clock import FakeClock
-from daemon.lifecycle import State
-from daemon.rig import MailRig
 
 ALICE = "alice@example.test"
 BOB = "bob@example.test"

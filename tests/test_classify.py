@@ -7,16 +7,15 @@ from email.message import EmailMessage
 from importlib import resources
 
 import pytest
+from askfirst.classify import Verdict, classify, is_system_address
+from askfirst.message import Mail, parse
+from askfirst.notes import normalise, strip_boilerplate
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from daemon.classify import Verdict, classify, is_system_address
-from daemon.message import Mail, parse
-from daemon.notes import normalise, strip_boilerplate
-
 
 def _default_sentences() -> list[tuple[str, str]]:
-    text = resources.files("daemon").joinpath("boilerplate.toml").read_text("utf-8")
+    text = resources.files("askfirst").joinpath("boilerplate.toml").read_text("utf-8")
     data = tomllib.loads(text)
     return [(lang, sentence) for lang, table in data.items() for sentence in table["sentences"]]
 

@@ -9,10 +9,9 @@ import sys
 import time
 from pathlib import Path
 
+from askfirst.testing.rig import MailRig
 from harness import OWNER, REPO, askfirst, clean_env, load, write_config
 from mails import linkedin_2012, plain, reply
-
-from daemon.rig import MailRig
 
 ALICE = "alice@example.test"
 BOB = "bob@example.test"
@@ -27,7 +26,7 @@ def test_run_process_with_idle_asks_declines_hands_over_and_stops_cleanly(
     )
     log = (tmp_path / "askfirst.log").open("w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "daemon", "run", "--config", str(config)],
+        [sys.executable, "-m", "askfirst", "run", "--config", str(config)],
         stdout=log,
         stderr=subprocess.STDOUT,
         cwd=REPO,
@@ -236,7 +235,7 @@ def test_metrics_and_healthz_listener(rig: MailRig, tmp_path: Path) -> None:
     config = write_config(rig, tmp_path, poll_interval="1h", sweep_interval="1h")
     config.write_text(config.read_text() + f'\n[metrics]\nlisten = "127.0.0.1:{port}"\n')
     proc = subprocess.Popen(
-        [sys.executable, "-m", "daemon", "run", "--config", str(config)],
+        [sys.executable, "-m", "askfirst", "run", "--config", str(config)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         cwd=REPO,

@@ -8,9 +8,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from askfirst.config import ConfigError, Settings, load_settings, parse_duration
 from pydantic import BaseModel
-
-from daemon.config import ConfigError, Settings, load_settings, parse_duration
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "config.example.toml"
 

@@ -20,11 +20,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from askfirst import __version__
+from askfirst.testing.rig import MailRig
 from harness import OWNER, load, write_config
 from mails import linkedin_2012, reply
-
-from daemon import __version__
-from daemon.rig import MailRig
 
 IMAGE = os.environ.get("ASKFIRST_IMAGE", "")
 APP_UID = 10001
@@ -199,7 +198,7 @@ def test_image_holds_no_build_tools(image: str) -> None:
         "print(sorted(t for t in ('gcc', 'cc', 'make', 'git') if shutil.which(t)))\n"
         "print(os.path.exists('/opt/askfirst/bin/pip'))\n"
         "print(sorted(glob.glob('/root/.cache/pip')))\n"
-        "print(bool(glob.glob('/opt/askfirst/lib/python3*/site-packages/daemon/__pycache__')))\n"
+        "print(bool(glob.glob('/opt/askfirst/lib/python3*/site-packages/askfirst/__pycache__')))\n"
     )
     result = podman("run", "--rm", *locked_down(), "--entrypoint", "python3", image, "-c", probe)
     assert result.stdout.split("\n")[:4] == ["[]", "False", "[]", "True"], result.stdout

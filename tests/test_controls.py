@@ -8,12 +8,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from askfirst.clock import FakeClock
+from askfirst.lifecycle import State
+from askfirst.testing.rig import MailRig
 from harness import Harness, load
 from mails import direct_invite, linkedin_2012, reply
-
-from daemon.clock import FakeClock
-from daemon.lifecycle import State
-from daemon.rig import MailRig
 
 ALICE = "alice@example.test"
 BOB = "bob@example.test"
@@ -130,9 +129,8 @@ async def test_language_and_template_set_pick_the_template(h: Harness, tmp_path:
 
 
 def test_a_bad_send_window_names_the_key(rig: MailRig, tmp_path: Path) -> None:
+    from askfirst.config import ConfigError, load_settings
     from harness import write_config
-
-    from daemon.config import ConfigError, load_settings
 
     config = write_config(rig, tmp_path, send_window="Mox-Fri 09:00-18:00")
     with pytest.raises(ConfigError, match=r"^lifecycle.send_window: "):

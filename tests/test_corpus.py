@@ -7,11 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from daemon.classify import Verdict, classify
-from daemon.config import Classify
-from daemon.message import parse
-from daemon.rules import Context, Decision, decide
+from askfirst.classify import Verdict, classify
+from askfirst.config import Classify
+from askfirst.message import parse
+from askfirst.rules import Context, Decision, decide
 
 CORPUS = Path(__file__).parent / "corpus"
 CASES = sorted(CORPUS.glob("*.json"))

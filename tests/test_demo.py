@@ -8,15 +8,14 @@ import re
 import time
 from pathlib import Path
 
+import askfirst.testing.dovecot
 import pytest
-
-import daemon.rig
-from daemon.demo import run_demo
+from askfirst.testing.demo import run_demo
 
 
 @pytest.mark.rig
 def test_demo_tells_the_whole_story_and_cleans_up() -> None:
-    if daemon.rig.find_dovecot() is None:
+    if askfirst.testing.dovecot.find_dovecot() is None:
         if os.environ.get("CI") == "true":
             pytest.fail("CI must run the demo: apt-get install -y dovecot-imapd dovecot-lmtpd")
         pytest.skip("dovecot not installed: apt-get install -y dovecot-imapd dovecot-lmtpd")
@@ -69,7 +68,7 @@ def test_demo_tells_the_whole_story_and_cleans_up() -> None:
 
 
 def test_demo_without_dovecot_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(daemon.rig, "find_dovecot", lambda: None)
+    monkeypatch.setattr(askfirst.testing.dovecot, "find_dovecot", lambda: None)
     out = io.StringIO()
     assert run_demo(out) == 1
     assert "apt-get install dovecot-imapd dovecot-lmtpd" in out.getvalue()

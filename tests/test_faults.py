@@ -10,11 +10,10 @@ import threading
 import time
 from pathlib import Path
 
+from askfirst.clock import FakeClock, SystemClock
+from askfirst.testing.rig import MailRig
 from harness import OWNER, make_harness, spawn_daemon, write_config
 from mails import linkedin_2012
-
-from daemon.clock import FakeClock, SystemClock
-from daemon.rig import MailRig
 
 INVITERS = [f"inviter{n:02d}@example.test" for n in range(1, 31)]
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from askfirst.clock import SystemClock
+from askfirst.testing.rig import MailRig
 from harness import OWNER, make_harness
 from mails import linkedin_2012
-
-from daemon.clock import SystemClock
-from daemon.rig import MailRig
 
 ALICE = "alice@example.test"
 BOB = "bob@example.test"

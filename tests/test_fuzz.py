@@ -9,14 +9,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from askfirst.answer import answer_kind
+from askfirst.classify import classify
+from askfirst.message import parse
+from askfirst.rules import Context, decide
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mails import bounce, direct_invite, linkedin_2012, out_of_office, plain
-
-from daemon.answer import answer_kind
-from daemon.classify import classify
-from daemon.message import parse
-from daemon.rules import Context, decide
 
 CORPUS = Path(__file__).parent / "corpus"
 EXAMPLES = int(os.environ.get("ASKFIRST_FUZZ_EXAMPLES", "300"))

@@ -6,15 +6,14 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+from askfirst.classify import classify
+from askfirst.clock import FakeClock
+from askfirst.config import Classify, NetworkRule
+from askfirst.lifecycle import State
+from askfirst.message import parse
+from askfirst.testing.demo import build_mail
 from harness import OWNER, Harness, load
 from mails import linkedin_2012
-
-from daemon.classify import classify
-from daemon.clock import FakeClock
-from daemon.config import Classify, NetworkRule
-from daemon.demo import build_mail
-from daemon.lifecycle import State
-from daemon.message import parse
 
 ALICE = "alice@example.test"
 CORPUS = Path(__file__).parent / "corpus"

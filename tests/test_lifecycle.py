@@ -6,8 +6,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
-
-from daemon.lifecycle import (
+from askfirst.lifecycle import (
     FLAGGED,
     KW_ANSWERED,
     KW_ASKED,
@@ -26,7 +25,7 @@ from daemon.lifecycle import (
     State,
     transition,
 )
-from daemon.rules import Decision
+from askfirst.rules import Decision
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 WEEK = timedelta(days=7)

@@ -9,12 +9,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from askfirst.clock import FakeClock
+from askfirst.lifecycle import State
+from askfirst.store import DATA, SENDING, SENT
 from harness import OWNER, Harness, load
 from mails import bounce, direct_invite, linkedin_2012, out_of_office, plain, reply
-
-from daemon.clock import FakeClock
-from daemon.lifecycle import State
-from daemon.store import DATA, SENDING, SENT
 
 ALICE = "alice@example.test"
 BOB = "bob@example.test"

@@ -5,10 +5,9 @@ from __future__ import annotations
 import re
 
 import pytest
+from askfirst.message import Mail, clean, html_to_text, parse
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from daemon.message import Mail, clean, html_to_text, parse
 
 SYNTHETIC_ID = re.compile(r"<[0-9a-f]{32}@missing-id\.askfirst\.invalid>")
 

@@ -25,12 +25,11 @@ from pathlib import Path
 
 import aiosmtplib
 import pytest
+from askfirst.testing.rig import MailRig
 from harness import OWNER, REPO
 from imapclient import IMAPClient
 from imapclient.exceptions import LoginError
 from mails import linkedin_2012
-
-from daemon.rig import MailRig
 
 pytestmark = pytest.mark.rig
 
@@ -141,7 +140,7 @@ def _env() -> dict[str, str]:
 
 def askfirst(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "daemon", *args],
+        [sys.executable, "-m", "askfirst", *args],
         capture_output=True,
         text=True,
         timeout=60,
@@ -412,7 +411,7 @@ def test_running_daemon_logs_in_again_with_the_refreshed_token(
     log_path = tmp_path / "askfirst.log"
     with log_path.open("w") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "daemon", "run", "-v", "--config", str(config)],
+            [sys.executable, "-m", "askfirst", "run", "-v", "--config", str(config)],
             stdout=log,
             stderr=subprocess.STDOUT,
             cwd=REPO,

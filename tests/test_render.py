@@ -6,14 +6,12 @@ import re
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
 from email.message import EmailMessage
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import pytest
-from jinja2.exceptions import SecurityError
-
-from daemon.render import (
-    BUILTIN_DIR,
+from askfirst.render import (
     TEMPLATE_NAMES,
     Outgoing,
     Rendered,
@@ -25,6 +23,7 @@ from daemon.render import (
     person,
     sample_context,
 )
+from jinja2.exceptions import SecurityError
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates"
 WHEN = datetime(2024, 5, 1, 12, 30, tzinfo=UTC)
@@ -86,7 +85,17 @@ def test_the_shipped_templates_are_the_documented_ones() -> None:
     assert {name.split(".")[0] for name in shipped} == set(TEMPLATE_NAMES)
     assert {f"{name}.txt.j2" for name in TEMPLATE_NAMES} <= set(shipped)
     assert {"ask.de.txt.j2", "decline.de.txt.j2"} <= set(shipped)  # a language beside the default
-    assert BUILTIN_DIR == TEMPLATE_DIR
+    builtin = resources.files("askfirst") / "templates"
+    for name in shipped:  # the package carries the very files users copy and edit
+        assert builtin.joinpath(name).read_text("utf-8") == (TEMPLATE_DIR / name).read_text("utf-8")
+
+
+def test_a_folder_with_only_some_templates_falls_back_to_the_builtin_ones(tmp_path: Path) -> None:
+    (tmp_path / "ask.txt.j2").write_text("Subject: Mine\n\nMy own words.\n")
+    templates = Templates(tmp_path)
+    assert templates.render("ask", sample_context()).body == "My own words.\n"
+    assert templates.render("decline", sample_context()).subject
+    assert Templates(tmp_path / "missing").render("ask", sample_context()).subject
 
 
 @pytest.mark.parametrize("path", sorted(TEMPLATE_DIR.glob("*.txt.j2")), ids=lambda p: p.name)

@@ -8,8 +8,8 @@ from email.message import EmailMessage
 
 import aiosmtplib
 import pytest
-
-from daemon.rig import USERS, MailRig
+from askfirst.testing.rig import MailRig
+from askfirst.testing.users import USERS
 
 pytestmark = pytest.mark.rig
 

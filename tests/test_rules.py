@@ -5,10 +5,9 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-
-from daemon.classify import Verdict, classify
-from daemon.message import Mail, parse
-from daemon.rules import RULES, Context, Decision, decide
+from askfirst.classify import Verdict, classify
+from askfirst.message import Mail, parse
+from askfirst.rules import RULES, Context, Decision, decide
 
 OWNER = frozenset({"pat@example.org", "pat.alias@example.org"})
 CTX = Context(owner_addresses=OWNER)

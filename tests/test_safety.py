@@ -9,6 +9,11 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from askfirst import app as stage
+from askfirst.clock import FakeClock
+from askfirst.lifecycle import State
+from askfirst.store import SENT
+from askfirst.testing.rig import MailRig
 from harness import (
     OWNER,
     Harness,
@@ -20,12 +25,6 @@ from harness import (
     write_config,
 )
 from mails import linkedin_2012, out_of_office, plain
-
-import daemon.app
-from daemon.clock import FakeClock
-from daemon.lifecycle import State
-from daemon.rig import MailRig
-from daemon.store import SENT
 
 ALICE = "alice@example.test"
 BOB = "bob@example.test"
@@ -165,14 +164,14 @@ async def test_bad_input_is_recorded_and_the_loop_goes_on(h: Harness) -> None:
 async def test_a_mail_that_breaks_the_handler_is_quarantined(
     h: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = daemon.app.classify
+    real = stage.classify
 
-    def explode(mail: daemon.app.Mail, *args: object) -> daemon.app.Verdict:  # type: ignore[name-defined]
+    def explode(mail: stage.Mail, *args: object) -> stage.Verdict:  # type: ignore[name-defined]
         if mail.subject == "boom":
             raise RuntimeError("classifier bug")
         return real(mail, *args)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(daemon.app, "classify", explode)
+    monkeypatch.setattr(stage, "classify", explode)
     h.invite(plain(f"Bob <{BOB}>", subject="boom"))
     h.invite(linkedin_2012("Alice Example", ALICE))
     report = await h.step()

@@ -7,10 +7,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
-from daemon.schedule import (
+from askfirst.schedule import (
     ALWAYS,
     Window,
     decline_due,
@@ -18,6 +15,8 @@ from daemon.schedule import (
     next_send_time,
     parse_window,
 )
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NEW_YORK = ZoneInfo("America/New_York")

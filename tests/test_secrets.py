@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from daemon.config import ConfigError, access_token, load_settings
+from askfirst.config import ConfigError, access_token, load_settings
 
 BASE = """
 [owner]

@@ -9,9 +9,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-
-from daemon.lifecycle import Invitation, State
-from daemon.store import DATA, FAILED, PENDING, SENDING, SENT, Store
+from askfirst.lifecycle import Invitation, State
+from askfirst.store import DATA, FAILED, PENDING, SENDING, SENT, Store
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 DAY = timedelta(days=1)

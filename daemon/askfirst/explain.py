@@ -10,26 +10,25 @@ import sys
 from datetime import timedelta
 from typing import Any
 
-from daemon.classify import classify
-from daemon.config import Classify, Settings, load_settings
-from daemon.exits import EXIT_CONFIG, EXIT_OK, EXIT_UNREACHABLE
-from daemon.imap import ImapError, MailboxThread
-from daemon.lifecycle import Invitation
-from daemon.message import parse
-from daemon.render import (
-    BUILTIN_DIR,
+from askfirst.classify import classify
+from askfirst.config import Classify, Settings, load_settings
+from askfirst.exits import EXIT_CONFIG, EXIT_OK, EXIT_UNREACHABLE
+from askfirst.imap import ImapError, MailboxThread
+from askfirst.lifecycle import Invitation
+from askfirst.message import parse
+from askfirst.render import (
     TemplateProblem,
     Templates,
     context_for,
     person,
     sample_context,
 )
-from daemon.rules import Context, decide
+from askfirst.rules import Context, decide
 
 
 def preview_command(args: argparse.Namespace) -> int:
     settings = load_settings(args.config) if args.config is not None else None
-    templates = Templates(settings.templates.dir if settings else BUILTIN_DIR)
+    templates = Templates(settings.templates.dir if settings else None)
     context = sample_context()
     name = args.template
     if settings is not None:

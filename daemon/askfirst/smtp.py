@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import aiosmtplib
 
-from daemon import logs
-from daemon.config import Smtp, access_token
+from askfirst import logs
+from askfirst.config import Smtp, access_token
 
 
 class SendError(Exception):

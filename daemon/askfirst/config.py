@@ -34,7 +34,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from daemon.schedule import Window, parse_window
+from askfirst.schedule import Window, parse_window
 
 ENV_PREFIX = "ASKFIRST_"
 _DURATION = re.compile(r"(\d+)\s*([dhms])")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from daemon.message import Mail
+from askfirst.message import Mail
 
 AnswerKind = Literal["genuine", "automatic", "bounce"]
 

@@ -20,8 +20,8 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Literal
 
-from daemon.answer import AnswerKind
-from daemon.rules import Decision
+from askfirst.answer import AnswerKind
+from askfirst.rules import Decision
 
 FLAGGED = "\\Flagged"
 KW_ASKED = "$askfirst-asked"

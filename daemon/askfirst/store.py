@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from daemon.clock import from_epoch, to_epoch
-from daemon.lifecycle import Invitation, State
-from daemon.limits import History
+from askfirst.clock import from_epoch, to_epoch
+from askfirst.lifecycle import Invitation, State
+from askfirst.limits import History
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS invitations (

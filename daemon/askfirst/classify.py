@@ -11,12 +11,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from daemon.answer import delivery_report
-from daemon.authenticity import judge
-from daemon.config import Classify, NetworkRule
-from daemon.message import Mail
-from daemon.networks import BUILTIN, Adapter, identify, invitation_key
-from daemon.notes import contains_default, direct_note, intent, slot_note, strip_boilerplate
+from askfirst.answer import delivery_report
+from askfirst.authenticity import judge
+from askfirst.config import Classify, NetworkRule
+from askfirst.message import Mail
+from askfirst.networks import BUILTIN, Adapter, identify, invitation_key
+from askfirst.notes import contains_default, direct_note, intent, slot_note, strip_boilerplate
 
 _SYSTEM_LOCALPART = re.compile(
     r"^(no-?reply|do-?not-?reply|donotreply|notifications?|notification\+.*|mailer-daemon"

@@ -21,16 +21,22 @@ from email.utils import format_datetime, formataddr
 from pathlib import Path
 from typing import Any
 
-from jinja2 import FileSystemLoader, StrictUndefined, TemplateError
+from jinja2 import (
+    BaseLoader,
+    ChoiceLoader,
+    FileSystemLoader,
+    PackageLoader,
+    StrictUndefined,
+    TemplateError,
+)
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from daemon.lifecycle import Invitation
-from daemon.message import clean
+from askfirst.lifecycle import Invitation
+from askfirst.message import clean
 
 TEMPLATE_NAMES = ("ask", "decline", "handover")
 NETWORK_NAMES = {"linkedin": "LinkedIn", "facebook": "Facebook", "email": "e-mail"}
 LOOP_HEADER = "X-Askfirst"
-BUILTIN_DIR = Path(__file__).resolve().parent.parent / "templates"
 
 
 class TemplateProblem(Exception):
@@ -44,10 +50,13 @@ class Rendered:
 
 
 class Templates:
-    def __init__(self, directory: Path) -> None:
-        search = [str(directory)] + ([str(BUILTIN_DIR)] if directory != BUILTIN_DIR else [])
+    """The owner's templates folder first, then the built-in set shipped in the package
+    (`askfirst/templates`), so a folder holding only some of the files still works."""
+
+    def __init__(self, directory: Path | None = None) -> None:
+        loaders: list[BaseLoader] = [FileSystemLoader(directory)] if directory else []
         self._env = ImmutableSandboxedEnvironment(
-            loader=FileSystemLoader(search),
+            loader=ChoiceLoader([*loaders, PackageLoader("askfirst", "templates")]),
             undefined=StrictUndefined,
             autoescape=False,  # plain-text mail; HTML escaping would garble names
             keep_trailing_newline=True,

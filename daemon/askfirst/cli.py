@@ -15,10 +15,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from daemon import __version__, logs
-from daemon.app import App
-from daemon.clock import SystemClock
-from daemon.config import (
+from askfirst import __version__, logs
+from askfirst.app import App
+from askfirst.clock import SystemClock
+from askfirst.config import (
     ConfigError,
     Settings,
     dry_run_path,
@@ -26,14 +26,14 @@ from daemon.config import (
     load_accounts,
     secrets_of,
 )
-from daemon.exits import EXIT_CONFIG, EXIT_OK, EXIT_UNREACHABLE
-from daemon.explain import explain_command, preview_command
-from daemon.imap import ImapError, MailboxThread
-from daemon.metrics import Metrics
-from daemon.render import Templates
-from daemon.smtp import SendError, SmtpSender
-from daemon.status import health_command, status_command
-from daemon.store import Store
+from askfirst.exits import EXIT_CONFIG, EXIT_OK, EXIT_UNREACHABLE
+from askfirst.explain import explain_command, preview_command
+from askfirst.imap import ImapError, MailboxThread
+from askfirst.metrics import Metrics
+from askfirst.render import Templates
+from askfirst.smtp import SendError, SmtpSender
+from askfirst.status import health_command, status_command
+from askfirst.store import Store
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -289,7 +289,7 @@ def _check_account(settings: Settings, path: Path) -> bool:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from daemon.demo import run_demo  # the rig (and aiosmtpd) only when asked for
+    from askfirst.testing.demo import run_demo  # the rig (and aiosmtpd) only when asked for
 
     return run_demo(sys.stdout, decline_after=args.decline_after)
 

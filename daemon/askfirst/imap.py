@@ -23,9 +23,9 @@ from typing import Any, TypeVar
 from imapclient import IMAPClient, SocketTimeout
 from imapclient.exceptions import IMAPClientError, LoginError
 
-from daemon import logs
-from daemon.config import Imap, access_token
-from daemon.smtp import tls_context
+from askfirst import logs
+from askfirst.config import Imap, access_token
+from askfirst.smtp import tls_context
 
 CHUNK = 500  # UIDs per FETCH / STORE command
 IDLE_RENEW_SECONDS = 600.0  # RFC 2177 asks for < 29 minutes; 10 is what imapclient advises

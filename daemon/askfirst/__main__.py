@@ -12,7 +12,7 @@ def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
 
 def main() -> int:
     signal.signal(signal.SIGTERM, _exit_cleanly)
-    from daemon.cli import main as cli_main  # imported after the handler: it takes a moment
+    from askfirst.cli import main as cli_main  # imported after the handler: it takes a moment
 
     return cli_main()
 

@@ -152,7 +152,7 @@ def _intents() -> tuple[tuple[str, re.Pattern[str]], ...]:
 
 @cache
 def _data() -> dict[str, dict[str, list[str]]]:
-    text = resources.files("daemon").joinpath("boilerplate.toml").read_text("utf-8")
+    text = resources.files("askfirst").joinpath("boilerplate.toml").read_text("utf-8")
     data: dict[str, dict[str, list[str]]] = tomllib.loads(text)
     return data
 

@@ -1,7 +1,7 @@
 """`askfirst demo`: the real daemon against a private mail rig, with a scripted story.
 
 A throwaway Dovecot (IMAP + LMTP) and an SMTP server that delivers into it start on loopback
-(`daemon/rig.py`); `askfirst run` runs as a real subprocess against the owner's mailbox with
+(`askfirst.testing.rig`); `askfirst run` runs as a real subprocess against the owner's mailbox with
 a short `decline_after`, IDLE doing the waking. Four people then write to the owner:
 
 - alice sends a boilerplate invitation, gets the ask, answers: handed to the owner;
@@ -24,7 +24,6 @@ import os
 import re
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -40,12 +39,11 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
-from daemon.clock import SystemClock
-from daemon.config import parse_duration
-from daemon.render import BUILTIN_DIR
+from askfirst.clock import SystemClock
+from askfirst.config import parse_duration
 
 if TYPE_CHECKING:
-    from daemon.rig import MailRig, RigMessage
+    from askfirst.testing.rig import MailRig, RigMessage
 
 OWNER = "owner@example.test"
 OWNER_NAME = "Pat Owner"
@@ -239,12 +237,11 @@ def why(record: dict[str, Any]) -> str:
 
 
 class Observer:
-    """Watches the mailboxes, the daemon's state file and process, with timeouts."""
+    """Watches the mailboxes, `askfirst status` and `health`, and the process, with timeouts."""
 
-    def __init__(self, rig: MailRig, config: Path, state: Path, proc: subprocess.Popen[bytes]):
+    def __init__(self, rig: MailRig, config: Path, proc: subprocess.Popen[bytes]):
         self.rig = rig
         self.config = config
-        self.state = state
         self.proc = proc
         self.log = config.parent / "askfirst.log"
 
@@ -261,30 +258,21 @@ class Observer:
                 raise DemoError(f"no {what} within {timeout:.0f} s")
             time.sleep(0.1)
 
-    def _query(self, sql: str, *args: object) -> Any:
-        """One value from the daemon's SQLite state, read-only; None if not there (yet)."""
-        if not self.state.exists():
-            return None
-        try:
-            db = sqlite3.connect(f"file:{self.state}?mode=ro", uri=True, timeout=2)
-        except sqlite3.Error:
-            return None
-        try:
-            row = db.execute(sql, args).fetchone()
-        except sqlite3.Error:
-            return None
-        finally:
-            db.close()
-        return row[0] if row else None
+    def _askfirst(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """An `askfirst` command on the demo's config, run as a user would."""
+        return subprocess.run(
+            [sys.executable, "-m", "askfirst", *args, "--config", str(self.config)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=self.config.parent,
+            env=_clean_env(),
+            check=False,
+        )
 
     def ready(self) -> bool | None:
-        """True once the daemon finished its first pass (its heartbeat is written)."""
-        return True if self._query("SELECT value FROM meta WHERE key = 'last_pass_at'") else None
-
-    def outcome(self, message_id: str) -> str | None:
-        """What the daemon noted when it handled the mail with this Message-ID."""
-        found = self._query("SELECT outcome FROM seen WHERE message_id = ?", message_id)
-        return None if found is None else str(found)
+        """True once `askfirst health` says the daemon finished a pass and is connected."""
+        return True if self._askfirst("health").returncode == 0 else None
 
     def mail(
         self, user: str, match: Callable[[RigMessage], bool], folder: str = "INBOX"
@@ -295,16 +283,8 @@ class Observer:
         return probe
 
     def status(self) -> list[dict[str, Any]]:
-        """`askfirst status --json`, run as a user would."""
-        res = subprocess.run(
-            [sys.executable, "-m", "daemon", "status", "--config", str(self.config), "--json"],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            cwd=self.config.parent,
-            env=_clean_env(),
-            check=False,
-        )
+        """`askfirst status --json`: the daemon's own account of every invitation."""
+        res = self._askfirst("status", "--json")
         if res.returncode != 0:
             raise DemoError(f"askfirst status failed ({res.returncode}): {res.stderr.strip()}")
         records: list[dict[str, Any]] = json.loads(res.stdout)
@@ -342,7 +322,7 @@ def _any(m: RigMessage) -> bool:
 
 def _missing() -> str | None:
     """What must be installed first, or None."""
-    from daemon.rig import find_dovecot  # only after aiosmtpd was found
+    from askfirst.testing.dovecot import find_dovecot  # only after aiosmtpd was found
 
     if find_dovecot() is None:
         return f"Dovecot is not installed. Install it with: {INSTALL_DOVECOT}"
@@ -352,7 +332,7 @@ def _missing() -> str | None:
 
 
 def _dovecot_version() -> str:
-    from daemon.rig import find_dovecot
+    from askfirst.testing.dovecot import find_dovecot
 
     binary = find_dovecot()
     try:
@@ -367,11 +347,11 @@ def _dovecot_version() -> str:
 
 def write_config(rig: MailRig, directory: Path, decline_after: str) -> Path:
     """The owner's config: IDLE does the waking; the owner's MX stamps authentication."""
-    from daemon.rig import owner_config
+    from askfirst.testing.rig import owner_config
 
     lifecycle = {"decline_after": decline_after, "poll_interval": "1h", "sweep_interval": "1h"}
     return owner_config(
-        rig, directory, BUILTIN_DIR, lifecycle, f'\n[classify]\nauthserv_id = "{AUTHSERV_ID}"\n'
+        rig, directory, None, lifecycle, f'\n[classify]\nauthserv_id = "{AUTHSERV_ID}"\n'
     )
 
 
@@ -379,7 +359,7 @@ def _spawn(config: Path, log: Path) -> subprocess.Popen[bytes]:
     """`askfirst run` in its own session: a Ctrl-C reaches the demo, which stops it."""
     with log.open("ab") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "daemon", "run", "--config", str(config)],
+            [sys.executable, "-m", "askfirst", "run", "--config", str(config)],
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -463,7 +443,7 @@ def run_demo(out: TextIO, decline_after: str = "20s") -> int:
         out.write(f"askfirst demo: {problem}\n")
         return EXIT_FAILED
 
-    from daemon.rig import start_rig
+    from askfirst.testing.rig import start_rig
 
     tl = Timeline(out)
     rig: MailRig | None = None
@@ -479,7 +459,7 @@ def run_demo(out: TextIO, decline_after: str = "20s") -> int:
             work = rig.root / "askfirst"
             config = write_config(rig, work, decline_after)
             proc = _spawn(config, work / "askfirst.log")
-            obs = Observer(rig, config, work / "state.sqlite3", proc)
+            obs = Observer(rig, config, proc)
             return _story(tl, obs, decline_after, wait)
         except KeyboardInterrupt:
             tl.say("interrupted: stopping askfirst and the rig")
@@ -612,10 +592,10 @@ def _dave_story(tl: Timeline, obs: Observer, phish: EmailMessage) -> None:
         f"(Reply-To {dave}; links to {PHISH_HOST}; dkim=fail, dmarc=fail)"
     )
     rig.deliver(phish.as_bytes(), OWNER, mail_from="bounce-7731@mass-mailer.example.top")
-    outcome = obs.poll("askfirst's verdict on the phishing mail", lambda: obs.outcome(mid), 20)
-    record = obs.record(mid)
-    if record is None:
-        tl.say(f"· askfirst left the phishing mail untouched: {outcome}")
+    try:
+        record = obs.poll("askfirst's verdict on the phishing mail", lambda: obs.record(mid), 20)
+    except DemoError:
+        tl.say("· askfirst left the phishing mail untouched: not recorded as an invitation")
         return
     state = str(record["state"])
     if state == "asked":

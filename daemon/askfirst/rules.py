@@ -11,8 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from daemon.classify import Verdict, is_network_address, is_system_address
-from daemon.message import Mail
+from askfirst.classify import Verdict, is_network_address, is_system_address
+from askfirst.message import Mail
 
 Action = Literal["ask", "hand_over", "ignore"]
 

@@ -8,11 +8,11 @@ from collections import Counter
 from datetime import datetime
 from typing import Any
 
-from daemon.clock import SystemClock, from_epoch
-from daemon.config import Settings, dry_run_path, health_limit, load_accounts
-from daemon.exits import EXIT_OK, EXIT_UNREACHABLE
-from daemon.lifecycle import Invitation, State
-from daemon.store import Store
+from askfirst.clock import SystemClock, from_epoch
+from askfirst.config import Settings, dry_run_path, health_limit, load_accounts
+from askfirst.exits import EXIT_OK, EXIT_UNREACHABLE
+from askfirst.lifecycle import Invitation, State
+from askfirst.store import Store
 
 STATUS_FIELDS = (
     "id",

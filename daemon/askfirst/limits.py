@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from daemon.config import Limits
+from askfirst.config import Limits
 
 
 @dataclass(frozen=True)

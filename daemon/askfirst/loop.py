@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from daemon import logs
-from daemon.config import Settings
-from daemon.imap import ImapError, MailboxThread
+from askfirst import logs
+from askfirst.config import Settings
+from askfirst.imap import ImapError, MailboxThread
 
 if TYPE_CHECKING:
-    from daemon.app import App
+    from askfirst.app import App
 
 log = logs.get()
 

@@ -13,8 +13,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from daemon.message import Mail
-from daemon.notes import own_text
+from askfirst.message import Mail
+from askfirst.notes import own_text
 
 Pattern = re.Pattern[str]
 

@@ -13,17 +13,17 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Literal
 
-from daemon import logs
-from daemon.config import Settings
-from daemon.imap import MailboxThread
-from daemon.lifecycle import AskSent, Cancelled, Event, Invitation, SendFailed
-from daemon.limits import Brake, brake
-from daemon.message import parse
-from daemon.metrics import Metrics
-from daemon.render import Templates
-from daemon.schedule import decline_due
-from daemon.smtp import Envelope, SendError, SmtpSender
-from daemon.store import (
+from askfirst import logs
+from askfirst.config import Settings
+from askfirst.imap import MailboxThread
+from askfirst.lifecycle import AskSent, Cancelled, Event, Invitation, SendFailed
+from askfirst.limits import Brake, brake
+from askfirst.message import parse
+from askfirst.metrics import Metrics
+from askfirst.render import Templates
+from askfirst.schedule import decline_due
+from askfirst.smtp import Envelope, SendError, SmtpSender
+from askfirst.store import (
     AWAITING,
     CANCELLED,
     DATA,
@@ -37,8 +37,8 @@ from daemon.store import (
 )
 
 if TYPE_CHECKING:
-    from daemon.app import Report
-    from daemon.clock import Clock
+    from askfirst.app import Report
+    from askfirst.clock import Clock
 
 log = logs.get()
 

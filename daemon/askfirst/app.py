@@ -19,13 +19,13 @@ from typing import Any
 
 import structlog
 
-from daemon import logs, loop
-from daemon.answer import answer_kind
-from daemon.classify import classify
-from daemon.clock import Clock, from_epoch, to_epoch
-from daemon.config import Settings, health_limit
-from daemon.imap import Fetched, MailboxThread
-from daemon.lifecycle import (
+from askfirst import logs, loop
+from askfirst.answer import answer_kind
+from askfirst.classify import classify
+from askfirst.clock import Clock, from_epoch, to_epoch
+from askfirst.config import Settings, health_limit
+from askfirst.imap import Fetched, MailboxThread
+from askfirst.lifecycle import (
     Answered,
     DeadlinePassed,
     Detected,
@@ -37,15 +37,15 @@ from daemon.lifecycle import (
     State,
     transition,
 )
-from daemon.message import Mail, parse
-from daemon.metrics import Metrics
-from daemon.ooo import return_date
-from daemon.outbox import Outbox
-from daemon.render import Templates, compose, context_for, new_message_id
-from daemon.rules import Context, decide, template_set
-from daemon.schedule import jittered, next_send_time
-from daemon.smtp import SmtpSender
-from daemon.store import (
+from askfirst.message import Mail, parse
+from askfirst.metrics import Metrics
+from askfirst.ooo import return_date
+from askfirst.outbox import Outbox
+from askfirst.render import Templates, compose, context_for, new_message_id
+from askfirst.rules import Context, decide, template_set
+from askfirst.schedule import jittered, next_send_time
+from askfirst.smtp import SmtpSender
+from askfirst.store import (
     Store,
 )
 

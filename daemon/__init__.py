@@ -1,3 +1,0 @@
-"""askfirst: answer boilerplate connection invitations with a polite question first."""
-
-__version__ = "0.1.0"

@@ -1,0 +1,403 @@
+"""A throwaway real mail rig for the tests and `askfirst demo`: Dovecot (IMAP + LMTP) plus an
+aiosmtpd SMTP bridge. Only the tests and the demo import this module (aiosmtpd comes with the
+`test` and `demo` extras); the daemon itself never does.
+
+Why real servers: the daemon's IMAP/SMTP behaviour (IDLE pushes, keywords, APPENDUID, SMTP
+refusals) is exactly what fakes get wrong. Everything lives in one temp dir, every port is
+OS-assigned, and dovecot is stopped by its own pid only (other dovecot instances may run on
+the same machine).
+
+OAuth2: Dovecot also takes XOAUTH2 and OAUTHBEARER, checked by its oauth2 passdb against a
+tiny RFC 7662 token-introspection server that the rig runs on loopback; the SMTP bridge takes
+XOAUTH2 against the same token store. `MailRig.issue_token` makes a token, `expire_token`
+ends it early.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from email.parser import BytesHeaderParser
+from email.policy import default as default_policy
+from pathlib import Path
+
+from aiosmtpd.controller import Controller
+from imapclient import IMAPClient
+from imapclient.exceptions import IMAPClientError
+
+from askfirst.testing.bridge import LmtpRelayHandler, SmtpFaults, lmtp_deliver, smtp_auth_ok
+from askfirst.testing.dovecot import (
+    NOSELECT,
+    SPECIAL_FOLDERS,
+    Dovecot,
+    free_ports,
+)
+from askfirst.testing.oauth import OAUTH2_CONF, OAuthTokens, TokenServer
+from askfirst.testing.users import USERS, password_of
+
+FETCH_CHUNK = 2000  # explicit UID lists, chunked: imapclient 4.x cannot fetch "1:*"
+
+
+@dataclass(frozen=True)
+class RigMessage:
+    """One stored message as the tests see it; flags are decoded, \\Recent dropped."""
+
+    uid: int
+    flags: frozenset[str]
+    raw: bytes
+
+    @property
+    def subject(self) -> str:
+        """The Subject header, for readable assertions."""
+        msg = BytesHeaderParser(policy=default_policy).parsebytes(self.raw)
+        return str(msg.get("Subject", ""))
+
+
+def _chunks(seq: Sequence[int], size: int) -> Iterator[Sequence[int]]:
+    for i in range(0, len(seq), size):
+        yield seq[i : i + size]
+
+
+@dataclass
+class MailRig:
+    """A running Dovecot + SMTP bridge in one temp dir; see the module docstring."""
+
+    root: Path
+    imap_port: int
+    imaps_port: int
+    lmtp_port: int
+    smtp_port: int
+    cafile: Path
+    faults: SmtpFaults = field(default_factory=SmtpFaults)
+    accepted: list[tuple[str, list[str], bytes]] = field(default_factory=list)
+    tokens: OAuthTokens = field(default_factory=OAuthTokens)
+    dovecot: Dovecot = field(init=False, repr=False)
+    _controller: Controller | None = field(default=None, repr=False)
+    _token_server: TokenServer | None = field(default=None, repr=False)
+
+    # -- paths -------------------------------------------------------------------------
+    def __post_init__(self) -> None:
+        self.dovecot = Dovecot(self.root, self.imap_port, self.imaps_port, self.lmtp_port)
+
+    @property
+    def conf(self) -> Path:
+        return self.dovecot.conf
+
+    @property
+    def oauth2_conf(self) -> Path:
+        return self.root / "dovecot-oauth2.conf.ext"
+
+    @property
+    def token_port(self) -> int:
+        """The introspection server's port (it runs while the rig does)."""
+        if self._token_server is None:
+            raise RuntimeError("the rig is not running")
+        return self._token_server.port
+
+    def maildir(self, user: str) -> Path:
+        """Where Dovecot keeps `user`'s Maildir (created on first login or delivery)."""
+        local, domain = user.lower().split("@", 1)
+        return self.root / "mail" / domain / local / "Maildir"
+
+    def log_tail(self, lines: int = 30) -> str:
+        """The end of dovecot.log, for error messages."""
+        return self.dovecot.log_tail(lines)
+
+    def _start_token_server(self) -> None:
+        """The introspection server (a daemon thread), then its port into Dovecot's
+        oauth2 config; Dovecot's auth process reads that file when it starts."""
+        if self._token_server is None:
+            server = TokenServer(self.tokens)
+            threading.Thread(
+                target=server.serve_forever, name="rig-introspection", daemon=True
+            ).start()
+            self._token_server = server
+        self.oauth2_conf.write_text(OAUTH2_CONF.substitute(port=self._token_server.port))
+        self.oauth2_conf.chmod(0o644)
+
+    def _stop_token_server(self) -> None:
+        server, self._token_server = self._token_server, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+
+    def _start_smtp(self) -> None:
+        handler = LmtpRelayHandler(self.lmtp_port, self.faults, self.accepted, self.tokens)
+        controller = Controller(
+            handler,
+            hostname="127.0.0.1",
+            port=self.smtp_port,
+            server_hostname="mail.example.test",  # skip socket.getfqdn()
+            ready_timeout=15,
+            auth_required=False,
+            auth_require_tls=False,
+            auth_callback=smtp_auth_ok,
+        )
+        controller.start()
+        self._controller = controller
+
+    def start(self) -> MailRig:
+        """Write everything, start Dovecot and wait for its banner, then the SMTP bridge."""
+        if not self.conf.exists():
+            self.dovecot.write_files(self.cafile)
+        self._start_token_server()
+        try:
+            self.dovecot.start()
+        except BaseException:
+            self._stop_token_server()
+            raise
+        try:
+            self._start_smtp()
+        except BaseException:
+            self.dovecot.stop()
+            self._stop_token_server()
+            raise
+        return self
+
+    def stop(self) -> None:
+        """Stop both servers and remove the temp dir (MAILRIG_KEEP=1 keeps it to debug)."""
+        controller, self._controller = self._controller, None
+        if controller is not None:
+            controller.stop()
+        self.dovecot.stop()
+        self._stop_token_server()
+        if os.environ.get("MAILRIG_KEEP") != "1":
+            shutil.rmtree(self.root, ignore_errors=True)
+
+    def restart_dovecot(self) -> None:
+        """Stop Dovecot by pid and start it again on the same ports (a server outage)."""
+        self.dovecot.stop()
+        self.dovecot.start()
+
+    # -- users and access --------------------------------------------------------------
+    def password(self, user: str) -> str:
+        """The rig password: '<localpart>pass'."""
+        return password_of(user)
+
+    def issue_token(self, user: str, ttl: float = 3600) -> str:
+        """An OAuth2 access token for `user`: IMAP (XOAUTH2, OAUTHBEARER) and SMTP (XOAUTH2)
+        take it for `ttl` seconds; after that the introspection server says inactive."""
+        return self.tokens.issue(user, ttl)
+
+    def expire_token(self, token: str) -> None:
+        """End `token` now, as if its lifetime were over."""
+        self.tokens.expire(token)
+
+    @property
+    def introspections(self) -> int:
+        """How many token checks Dovecot asked the introspection server for."""
+        return self.tokens.introspections
+
+    def imap(self, user: str) -> IMAPClient:
+        """A logged-in client on the plain port; the caller logs out (use it in a `with`)."""
+        client = IMAPClient("127.0.0.1", port=self.imap_port, ssl=False, timeout=30)
+        client.normalise_times = False  # keep INTERNALDATE's real offset
+        try:
+            client.login(user, self.password(user))
+        except BaseException:
+            client.shutdown()
+            raise
+        return client
+
+    def deliver(self, raw: bytes, rcpt: str, mail_from: str = "sender@example.test") -> None:
+        """Put a message straight into Dovecot over LMTP, as an MTA would."""
+        refused = lmtp_deliver(self.lmtp_port, mail_from, [rcpt], raw)
+        if refused:
+            raise AssertionError(f"LMTP refused {rcpt}: {refused}")
+
+    def append(
+        self,
+        user: str,
+        raw: bytes,
+        folder: str = "INBOX",
+        when: datetime | None = None,
+        flags: Sequence[str] = (),
+    ) -> int:
+        """APPEND (creating `folder` if needed) and return the new UID from APPENDUID."""
+        with self.imap(user) as client:
+            if not client.folder_exists(folder):
+                client.create_folder(folder)
+            resp = client.append(folder, raw, flags=tuple(flags), msg_time=when)
+        text = resp.decode(errors="replace") if isinstance(resp, bytes) else str(resp)
+        m = re.search(r"\[APPENDUID \d+ (\d+)\]", text)
+        if m is None:
+            raise AssertionError(f"no APPENDUID in APPEND response {text!r}")
+        return int(m.group(1))
+
+    def messages(self, user: str, folder: str = "INBOX") -> list[RigMessage]:
+        """Every message in `folder`, by UID, read with BODY.PEEK[] so nothing gets \\Seen."""
+        with self.imap(user) as client:
+            return self._fetch_all(client, folder)
+
+    @staticmethod
+    def _fetch_all(client: IMAPClient, folder: str) -> list[RigMessage]:
+        client.select_folder(folder, readonly=True)
+        uids = sorted(int(u) for u in client.search("ALL"))
+        out: list[RigMessage] = []
+        for chunk in _chunks(uids, FETCH_CHUNK):
+            data = client.fetch(list(chunk), ["FLAGS", "BODY.PEEK[]"])
+            for uid in chunk:
+                item = data[uid]
+                flags = frozenset(
+                    f.decode(errors="replace") if isinstance(f, bytes) else str(f)
+                    for f in item[b"FLAGS"]
+                ) - {"\\Recent"}
+                out.append(RigMessage(uid=uid, flags=flags, raw=bytes(item[b"BODY[]"])))
+        return out
+
+    def wait_for(
+        self, user: str, count: int, folder: str = "INBOX", timeout: float = 10.0
+    ) -> list[RigMessage]:
+        """Poll (STATUS, cheap) until `folder` holds at least `count` messages."""
+        deadline = time.monotonic() + timeout
+        with self.imap(user) as client:
+            while True:
+                try:
+                    status = client.folder_status(folder, [b"MESSAGES"])
+                    have = int(status[b"MESSAGES"])
+                except IMAPClientError:  # the folder may not exist yet
+                    have = -1
+                if have >= count:
+                    return self._fetch_all(client, folder)
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(0.05)
+            if have < 0:
+                raise AssertionError(
+                    f"{user} {folder}: wanted {count} message(s) within {timeout} s, "
+                    "but the folder does not exist"
+                )
+            there = [(m.uid, m.subject, sorted(m.flags)) for m in self._fetch_all(client, folder)]
+        raise AssertionError(
+            f"{user} {folder}: wanted {count} message(s) within {timeout} s, "
+            f"found {len(there)}: {there!r}"
+        )
+
+    # -- housekeeping ------------------------------------------------------------------
+    def _dirt(self, user: str) -> tuple[bool, list[str]]:
+        """(has non-default folders, default folders holding files) for `user`, read from
+        the Maildir on disk so that untouched users and folders cost no IMAP round trip."""
+        md = self.maildir(user)
+        if not md.is_dir():
+            return False, []
+        with os.scandir(md) as it:
+            subs = {e.name for e in it if e.is_dir() and e.name.startswith(".")}
+        special = {"." + f: f for f in SPECIAL_FOLDERS if f != "INBOX"}
+        extra = bool(subs - special.keys())
+        full: list[str] = []
+        for path, name in [(md, "INBOX"), *((md / d, special[d]) for d in subs & special.keys())]:
+            for sub in ("cur", "new"):
+                try:
+                    with os.scandir(path / sub) as it:
+                        if next(it, None) is not None:
+                            full.append(name)
+                            break
+                except FileNotFoundError:
+                    pass
+        return extra, full
+
+    def reset(self) -> None:
+        """Empty every folder of every user, delete extra folders, clear faults/accepted,
+        forget every OAuth2 token."""
+        self.faults.clear()
+        self.accepted.clear()
+        self.tokens.clear()
+        for user in USERS:
+            extra, full = self._dirt(user)
+            if not extra and not full:
+                continue
+            with self.imap(user) as client:
+                if extra:
+                    self._delete_extra_folders(client)
+                for name in full:
+                    client.select_folder(name)
+                    client.delete_messages("1:*", silent=True)
+                    client.expunge()
+                    client.unselect_folder()
+
+    @staticmethod
+    def _delete_extra_folders(client: IMAPClient) -> None:
+        listed = client.list_folders()
+        # "A/B" alone makes "A" a \\NonExistent placeholder: nothing to delete there
+        phantom = {name for flags, _d, name in listed if NOSELECT & set(flags)}
+        extra = [n for _f, _d, n in listed if n not in phantom and n not in SPECIAL_FOLDERS]
+        # children before parents, so no "has children" refusal
+        for name in sorted(extra, key=lambda n: (-n.count("/"), n)):
+            client.delete_folder(name)
+
+    def kick(self, user: str) -> None:
+        """Disconnect every IMAP session of `user` (doveadm kick), like an admin would."""
+        self.dovecot.kick(user)
+
+
+def owner_config(
+    rig: MailRig,
+    directory: Path,
+    templates: Path | None,
+    lifecycle: dict[str, str] | None = None,
+    extra: str = "",
+) -> Path:
+    """A config file for the rig's owner account (plaintext on loopback, no rate caps);
+    with no `templates`, the built-in ones."""
+    directory.mkdir(parents=True, exist_ok=True)
+    owner = "owner@example.test"
+    settings = "".join(f"{key} = {json.dumps(value)}\n" for key, value in (lifecycle or {}).items())
+    templates_section = f"[templates]\ndir = {json.dumps(str(templates))}\n" if templates else ""
+    path = directory / "config.toml"
+    path.write_text(
+        f"""[owner]
+name = "Pat Owner"
+email = "{owner}"
+
+[imap]
+host = "127.0.0.1"
+port = {rig.imap_port}
+username = "{owner}"
+password = "{rig.password(owner)}"
+tls = "none"
+
+[smtp]
+host = "127.0.0.1"
+port = {rig.smtp_port}
+tls = "none"
+
+[lifecycle]
+{settings}
+[limits]
+max_per_hour = 1000
+max_per_day = 10000
+
+[state]
+path = "state.sqlite3"
+
+{templates_section}{extra}"""
+    )
+    path.chmod(0o600)
+    return path
+
+
+def start_rig() -> MailRig:
+    """Create a temp dir (mkdtemp, chmod 755: not pytest's 0700 tmp_path) and start a rig."""
+    root = Path(tempfile.mkdtemp(prefix="mailrig-"))
+    imap_port, imaps_port, lmtp_port, smtp_port = free_ports(4)
+    rig = MailRig(
+        root=root,
+        imap_port=imap_port,
+        imaps_port=imaps_port,
+        lmtp_port=lmtp_port,
+        smtp_port=smtp_port,
+        cafile=root / "ssl" / "cert.pem",
+    )
+    try:
+        return rig.start()
+    except BaseException:
+        rig.stop()
+        raise
