@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -9,10 +10,12 @@ from pathlib import Path
 import pytest
 from askfirst.clock import FakeClock, SystemClock
 from askfirst.testing.dovecot import find_dovecot
+from askfirst.testing.postgres import PgCluster, find_postgres, start_cluster
 from askfirst.testing.rig import MailRig, start_rig
 from harness import Harness, make_harness
 
 _DOVECOT_HINT = "dovecot not installed: apt-get install -y dovecot-imapd dovecot-lmtpd"
+_POSTGRES_HINT = "PostgreSQL not installed: apt-get install -y postgresql"
 
 
 @pytest.fixture(scope="session")
@@ -46,3 +49,32 @@ def clock() -> FakeClock:
 def h(rig: MailRig, tmp_path: Path, clock: FakeClock) -> Harness:
     """A daemon on the rig's owner account, rebuilt for every step."""
     return make_harness(rig, tmp_path, clock)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PgCluster]:
+    """One private PostgreSQL cluster for the whole session (initdb + start ~2 s)."""
+    if find_postgres() is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI must run the PostgreSQL tests: {_POSTGRES_HINT}")
+        pytest.skip(_POSTGRES_HINT)
+    cluster = start_cluster()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+        cluster.remove()
+
+
+@pytest.fixture
+def pg_url(postgres: PgCluster) -> str:
+    """A fresh, empty database in the session cluster, for this test alone."""
+    import psycopg
+
+    name = f"t{next(_databases)}"
+    with psycopg.connect(postgres.url("postgres"), autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}".encode())
+    return postgres.url(name)
+
+
+_databases = itertools.count(1)

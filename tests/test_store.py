@@ -16,9 +16,17 @@ T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    opened = Store(tmp_path / "state" / "askfirst.sqlite3")
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """The same store tests on both backends: the same SQL goes through either connection."""
+    if request.param == "sqlite":
+        opened = Store(tmp_path / "state" / "askfirst.sqlite3")
+    else:
+        from askfirst import pgstate
+
+        db = pgstate.connect(request.getfixturevalue("pg_url"), "test")
+        with db.setting_up():
+            opened = Store(tmp_path / "unused", db=db)
     try:
         yield opened
     finally:

@@ -16,6 +16,7 @@ import tomllib
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -226,6 +227,18 @@ class MetricsSection(Section):
 
 class State(Section):
     path: Path = Path("askfirst.sqlite3")
+    # postgresql://user:password@host:port/db: every account's state in one PostgreSQL,
+    # shared by replicas (state.path is then not used); or url_file, or a secret file.
+    url: SecretStr = SecretStr("")
+    url_file: Path | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _postgresql(cls, url: SecretStr) -> SecretStr:
+        value = url.get_secret_value()
+        if value and not value.startswith(("postgresql://", "postgres://")):
+            raise ValueError("expected postgresql://user:password@host:port/db")
+        return url
 
 
 class Templates(Section):
@@ -327,7 +340,7 @@ def _account(data: dict[str, Any], path: Path, prefix: str) -> Settings:
             [prefix + _describe(err) for err in exc.errors(include_url=False)]
         ) from exc
     settings = _resolve_paths(settings, path.parent.resolve())
-    problems = _insecure_logins(settings) + _resolve_passwords(settings)
+    problems = _insecure_logins(settings) + _resolve_passwords(settings) + _state_url(settings)
     if problems:
         raise ConfigError([prefix + p for p in problems])
     return settings
@@ -360,6 +373,18 @@ def _resolve_passwords(settings: Settings) -> list[str]:
                 'password_command, or auth = "xoauth2")'
             )
     return problems
+
+
+def _state_url(settings: Settings) -> list[str]:
+    """`state.url_file`: the PostgreSQL url (it holds a password) from a file, once."""
+    state = settings.state
+    if state.url.get_secret_value() or state.url_file is None:
+        return []
+    try:
+        state.url = SecretStr(read_secret_file(state.url_file))
+    except OSError as exc:
+        return [f"state.url_file: {exc}"]
+    return []
 
 
 def access_token(section: Login) -> str:
@@ -396,11 +421,13 @@ def run_secret_command(command: str) -> str:
 
 def secrets_of(settings: Settings) -> list[str]:
     """Every secret value in the configuration, for masking in logs."""
-    return [
+    found = [
         value
         for section in (settings.imap, settings.smtp)
         if (value := section.password.get_secret_value())
     ]
+    url = urlsplit(settings.state.url.get_secret_value())
+    return [*found, url.password] if url.password else found
 
 
 def is_loopback(host: str) -> bool:
@@ -444,6 +471,8 @@ def _resolve_paths(settings: Settings, base: Path) -> Settings:
         return p if p.is_absolute() else base / p
 
     settings.state.path = absolute(settings.state.path)
+    if settings.state.url_file is not None:
+        settings.state.url_file = absolute(settings.state.url_file)
     settings.limits.kill_file = absolute(settings.limits.kill_file)
     settings.templates.dir = absolute(settings.templates.dir)
     for section in (settings.imap, settings.smtp):

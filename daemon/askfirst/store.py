@@ -16,8 +16,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any, Protocol
 
 from askfirst.clock import from_epoch, to_epoch
+from askfirst.config import Settings, dry_run_path
 from askfirst.lifecycle import Invitation, State
 from askfirst.limits import History
 
@@ -121,15 +123,46 @@ class FlagOp:
     flags: tuple[str, ...]
 
 
+class Connection(Protocol):
+    """What the store needs of a database connection: `sqlite3.Connection`, or
+    `pgstate.PgConnection`, which takes the same SQL (see there)."""
+
+    def execute(self, sql: str, parameters: Any = (), /) -> Any: ...
+    def executescript(self, script: str, /) -> Any: ...
+    def close(self) -> None: ...
+
+
+def open_store(settings: Settings, *, dry_run: bool = False) -> Store:
+    """The account's state: its SQLite file, or its schema when `state.url` is set."""
+    url = settings.state.url.get_secret_value()
+    if not url:
+        return Store(dry_run_path(settings.state.path) if dry_run else settings.state.path)
+    from askfirst import pgstate  # psycopg only when PostgreSQL is configured
+
+    db = pgstate.connect(url, account_key(settings, dry_run=dry_run))
+    with db.setting_up():
+        return Store(settings.state.path, db=db)
+
+
+def account_key(settings: Settings, *, dry_run: bool = False) -> str:
+    """The account's name in a shared state (a dry run keeps its own)."""
+    return (settings.name or "default") + (".dry-run" if dry_run else "")
+
+
+def _sqlite(path: Path) -> sqlite3.Connection:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))  # owner-only from the start
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    db.row_factory = sqlite3.Row
+    for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=5000"):
+        db.execute(f"PRAGMA {pragma}")
+    return db
+
+
 class Store:
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if not path.exists():
-            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))  # owner-only from the start
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._db.row_factory = sqlite3.Row
-        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=5000"):
-            self._db.execute(f"PRAGMA {pragma}")
+    def __init__(self, path: Path, *, db: Connection | None = None) -> None:
+        self._db: Connection = db if db is not None else _sqlite(path)
         self._migrate()
         self._depth = 0
 
@@ -145,6 +178,12 @@ class Store:
 
     def close(self) -> None:
         self._db.close()
+
+    def holds_lease(self) -> bool:
+        """May this process still write and send for the account? SQLite: yes; PostgreSQL:
+        while its session holds the account's lock. Ask inside the claiming transaction."""
+        check = getattr(self._db, "holds_lease", None)
+        return bool(check()) if check else True
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
