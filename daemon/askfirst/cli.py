@@ -14,6 +14,8 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from askfirst import __version__, logs
 from askfirst.app import App
@@ -34,6 +36,9 @@ from askfirst.render import Templates
 from askfirst.smtp import SendError, SmtpSender
 from askfirst.status import health_command, status_command
 from askfirst.store import Store
+
+if TYPE_CHECKING:
+    from askfirst import replicas
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -148,12 +153,13 @@ def build_app(
     *,
     dry_run: bool = False,
     metrics: Metrics | None = None,
+    store: Store | None = None,
 ) -> App:
     return App(
         dry_run=dry_run,
         metrics=metrics,
         settings=settings,
-        store=Store(settings.state.path),
+        store=store or Store(settings.state.path),
         clock=SystemClock(),
         templates=templates,
         sender=SmtpSender(settings.smtp),
@@ -169,8 +175,8 @@ def _run(args: argparse.Namespace) -> int:
         metrics.serve(first.metrics.listen)
     log = logs.get()
 
-    def make_app(settings: Settings, templates: Templates) -> App:
-        if args.dry_run:
+    def make_app(settings: Settings, templates: Templates, store: Store | None = None) -> App:
+        if args.dry_run and store is None:
             settings.state.path = dry_run_path(settings.state.path)
         log.info(
             "askfirst.start",
@@ -179,12 +185,29 @@ def _run(args: argparse.Namespace) -> int:
             mailbox=settings.imap.username,
             host=settings.imap.host,
             folder=settings.imap.folder,
-            state=str(settings.state.path),
+            state=state_where(settings),
             dry_run=args.dry_run,
         )
-        return build_app(settings, templates, dry_run=args.dry_run, metrics=metrics)
+        return build_app(settings, templates, dry_run=args.dry_run, metrics=metrics, store=store)
 
-    apps = [make_app(settings, templates) for settings, templates in accounts]
+    url = shared_url([settings for settings, _ in accounts])
+    if url:
+        from askfirst import replicas  # psycopg only when PostgreSQL is configured
+
+        if not args.once:
+            replica = replicas.Replica(url, accounts, build=make_app, dry_run=args.dry_run)
+            asyncio.run(_forever_replica(replica))
+            log.info("askfirst.stopped")
+            return EXIT_OK
+        apps = []
+        for settings, templates in accounts:
+            leased = replicas.lease_store(url, settings, dry_run=args.dry_run)
+            if leased is None:
+                print(f"askfirst: {settings.name or 'default'}: served by another replica")
+                continue
+            apps.append(make_app(settings, templates, leased[0]))
+    else:
+        apps = [make_app(settings, templates) for settings, templates in accounts]
     if args.once:
         code = asyncio.run(_once(apps))
     else:
@@ -217,6 +240,30 @@ async def _forever(apps: list[App]) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await asyncio.gather(*(_supervise(app, stop) for app in apps))
+
+
+async def _forever_replica(replica: replicas.Replica) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await replica.run(stop)
+
+
+def shared_url(accounts: Sequence[Settings]) -> str:
+    """`state.url`, which every account shares (a config error if they differ)."""
+    urls = {settings.state.url.get_secret_value() for settings in accounts}
+    if len(urls) > 1:
+        raise ConfigError(["state.url: one PostgreSQL for all accounts (set it in [state])"])
+    return urls.pop()
+
+
+def state_where(settings: Settings) -> str:
+    """Where the state is, for logs and `check` (no password)."""
+    url = urlsplit(settings.state.url.get_secret_value())
+    if not url.scheme:
+        return str(settings.state.path)
+    return f"{url.scheme}://{url.hostname}:{url.port or 5432}{url.path}"
 
 
 async def _supervise(app: App, stop: asyncio.Event) -> None:
@@ -284,7 +331,7 @@ def _check_account(settings: Settings, path: Path) -> bool:
             print(f"smtp: FAILED: {exc}")
 
     asyncio.run(probe())
-    print(f"state: {settings.state.path}")
+    print(f"state: {state_where(settings)}")
     return ok
 
 

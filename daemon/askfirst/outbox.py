@@ -32,6 +32,7 @@ from askfirst.store import (
     PENDING,
     SENDING,
     SENT,
+    LeaseLost,
     OutboxRow,
     Store,
 )
@@ -245,12 +246,10 @@ class Outbox:
 
     async def _send_row(self, row: OutboxRow, report: Report) -> None:
         """Claim, send, record. The DATA mark is the point of no return (see `_recover`)."""
-        self.store.set_outbox_state(row.message_id, SENDING, attempts=row.attempts + 1)
+        self._claim(row, SENDING, attempts=row.attempts + 1)
         envelope = Envelope(self.settings.owner.email, row.recipient, row.raw)
         try:
-            await self.sender.send(
-                envelope, before_data=lambda: self.store.set_outbox_state(row.message_id, DATA)
-            )
+            await self.sender.send(envelope, before_data=lambda: self._claim(row, DATA))
         except SendError as exc:
             self._send_failed(row, row.attempts + 1, exc, report)
             return
@@ -264,6 +263,15 @@ class Outbox:
         self.metrics.mails_sent.labels(row.kind).inc()
         report.sent += 1
         log.info("outbox.sent", kind=row.kind, to=row.recipient, message_id=row.message_id)
+
+    def _claim(self, row: OutboxRow, state: str, **fields: object) -> None:
+        """Move a row towards sending in one transaction with the lease check (fencing):
+        a replica that lost the account raises `LeaseLost` here and sends nothing."""
+        with self.store.transaction():
+            if not self.store.holds_lease():
+                log.warning("outbox.fenced", message_id=row.message_id, state=state)
+                raise LeaseLost(row.message_id)
+            self.store.set_outbox_state(row.message_id, state, **fields)
 
     def _send_failed(self, row: OutboxRow, attempts: int, exc: SendError, report: Report) -> None:
         now = self.clock.now()

@@ -19,11 +19,12 @@ psycopg is imported here only, and this module only when `[state] url` is set.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeAlias
 
 import psycopg
 from psycopg.rows import RowMaker
@@ -41,6 +42,7 @@ REGISTRY = (
     "(id SERIAL PRIMARY KEY, name TEXT NOT NULL UNIQUE)",
 )
 Error = psycopg.Error
+Session: TypeAlias = "psycopg.Connection[Row]"
 
 
 class Row(tuple[Any, ...]):
@@ -228,11 +230,24 @@ def translate(sql: str, named: bool) -> tuple[str, tuple[str, bool] | None]:
 
 def connect(url: str, account: str, *, role: str = "state") -> PgConnection:
     """A session for one account: its schema created (once) and on the `search_path`."""
-    conn = psycopg.connect(
+    conn = session(url, role)
+    try:
+        account_id = register(conn, [account])[account]
+        with conn.cursor() as cur:
+            cur.execute(f'SET search_path TO "askfirst_{account_id}"'.encode())
+    except BaseException:
+        conn.close()
+        raise
+    return PgConnection(conn, account, account_id)
+
+
+def session(url: str, role: str) -> psycopg.Connection[Row]:
+    """A session that notices a dead peer within seconds, on either side."""
+    return psycopg.connect(
         url,
         autocommit=True,
         row_factory=_row_factory,
-        application_name=f"askfirst {role}",
+        application_name=f"askfirst {role} {os.getpid()}",
         options=KEEPALIVE,
         keepalives=1,
         keepalives_idle=5,
@@ -240,22 +255,25 @@ def connect(url: str, account: str, *, role: str = "state") -> PgConnection:
         keepalives_count=3,
         connect_timeout=10,
     )
-    try:
-        with conn.cursor() as cur:
-            cur.execute("SELECT pg_advisory_lock(%s, 0)", (SETUP_LOCK,))
+
+
+def register(conn: psycopg.Connection[Row], accounts: Sequence[str]) -> dict[str, int]:
+    """Each account's id in the shared registry, and its schema, created on first sight."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT pg_advisory_lock(%s, 0)", (SETUP_LOCK,))
+        try:
             for statement in REGISTRY:
                 cur.execute(statement.encode())
-            cur.execute(
+            cur.executemany(
                 "INSERT INTO askfirst.accounts (name) VALUES (%s) ON CONFLICT (name) DO NOTHING",
-                (account,),
+                [(name,) for name in accounts],
             )
-            cur.execute("SELECT id FROM askfirst.accounts WHERE name = %s", (account,))
-            account_id = int(cur.fetchone()[0])  # type: ignore[index]
-            schema = f"askfirst_{account_id}"
-            cur.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'.encode())
-            cur.execute(f'SET search_path TO "{schema}"'.encode())
+            cur.execute(
+                "SELECT name, id FROM askfirst.accounts WHERE name = ANY(%s)", (list(accounts),)
+            )
+            ids = {str(row[0]): int(row[1]) for row in cur.fetchall()}
+            for account_id in ids.values():
+                cur.execute(f'CREATE SCHEMA IF NOT EXISTS "askfirst_{account_id}"'.encode())
+        finally:
             cur.execute("SELECT pg_advisory_unlock(%s, 0)", (SETUP_LOCK,))
-    except BaseException:
-        conn.close()
-        raise
-    return PgConnection(conn, account, account_id)
+    return ids

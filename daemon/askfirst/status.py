@@ -9,10 +9,10 @@ from datetime import datetime
 from typing import Any
 
 from askfirst.clock import SystemClock, from_epoch
-from askfirst.config import Settings, dry_run_path, health_limit, load_accounts
+from askfirst.config import Settings, health_limit, load_accounts
 from askfirst.exits import EXIT_OK, EXIT_UNREACHABLE
 from askfirst.lifecycle import Invitation, State
-from askfirst.store import Store
+from askfirst.store import Store, open_store
 
 STATUS_FIELDS = (
     "id",
@@ -115,8 +115,7 @@ def status_command(args: argparse.Namespace) -> int:
     accounts = load_accounts(args.config)
     records: list[dict[str, Any]] = []
     for settings in accounts:
-        path = dry_run_path(settings.state.path) if args.dry_run else settings.state.path
-        store = Store(path)
+        store = open_store(settings, dry_run=args.dry_run)
         try:
             if args.json:
                 records += [
@@ -140,10 +139,10 @@ def health_command(args: argparse.Namespace) -> int:
 
 
 def health_of(settings: Settings) -> int:
-    if not settings.state.path.exists():
+    if not settings.state.url.get_secret_value() and not settings.state.path.exists():
         print("unhealthy: no state yet (askfirst run has not started)")
         return EXIT_UNREACHABLE
-    store = Store(settings.state.path)
+    store = open_store(settings)
     try:
         last = store.meta("last_pass_at")
         connected = store.meta("imap_connected") == "1"

@@ -102,6 +102,10 @@ PENDING, SENDING, DATA, SENT, FAILED = "pending", "sending", "data", "sent", "fa
 AWAITING, CANCELLED, DRY_RUN = "awaiting_approval", "cancelled", "dry_run"
 
 
+class LeaseLost(Exception):
+    """Another replica may serve this account now: this process must not send for it."""
+
+
 @dataclass(frozen=True)
 class OutboxRow:
     message_id: str
