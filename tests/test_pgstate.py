@@ -3,6 +3,7 @@ keys, and the SQLite path that never imports the driver."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +19,7 @@ from askfirst.render import Templates
 from askfirst.smtp import SmtpSender
 from askfirst.store import PENDING, SENT, LeaseLost, Store
 from askfirst.testing.rig import MailRig
-from harness import OWNER, clean_env, write_config
+from harness import OWNER, askfirst, clean_env, write_config
 from mails import linkedin_2012
 
 INVITER = "alice@example.test"
@@ -139,3 +140,33 @@ def test_the_sqlite_path_never_imports_the_driver() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, env=clean_env(), check=True
     )
     assert done.stdout.strip() == "False"
+
+
+def test_migrate_copies_a_sqlite_state_into_postgresql(
+    rig: MailRig, tmp_path: Path, pg_url: str
+) -> None:
+    config = write_config(rig, tmp_path, decline_after="1h")
+    rig.deliver(linkedin_2012("Alice Example", INVITER), OWNER)
+    assert askfirst("run", "--once", "--config", str(config)).returncode == 0
+    before = json.loads(askfirst("status", "--json", "--config", str(config)).stdout)
+    assert [r["state"] for r in before] == ["asked"]
+
+    sqlite = tmp_path / "state.sqlite3"
+    done = askfirst("migrate", "--from", str(sqlite), "--to", pg_url)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "1 invitations" in done.stdout
+
+    config.write_text(config.read_text().replace('path = "state.sqlite3"', f'url = "{pg_url}"'))
+    after = json.loads(askfirst("status", "--json", "--config", str(config)).stdout)
+    assert after == before
+    assert askfirst("run", "--once", "--config", str(config)).returncode == 0
+    assert len(rig.messages(INVITER)) == 1  # the mail was seen: the cursor came along
+
+    rig.deliver(linkedin_2012("Bob Example", "bob@example.test"), OWNER)
+    assert askfirst("run", "--once", "--config", str(config)).returncode == 0
+    now = json.loads(askfirst("status", "--json", "--config", str(config)).stdout)
+    assert [(r["id"], r["inviter_email"]) for r in now] == [(1, INVITER), (2, "bob@example.test")]
+
+    again = askfirst("migrate", "--from", str(sqlite), "--to", pg_url)
+    assert again.returncode == 2
+    assert "already has state" in again.stdout

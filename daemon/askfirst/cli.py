@@ -120,6 +120,14 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument("--dry-run", action="store_true", help="what a --dry-run recorded")
     status.set_defaults(handler=status_command)
 
+    migrate = sub.add_parser("migrate", help="copy one account's SQLite state into PostgreSQL")
+    migrate.add_argument("--from", dest="source", type=Path, required=True, metavar="PATH")
+    migrate.add_argument("--to", required=True, metavar="URL", help="postgresql://...")
+    migrate.add_argument(
+        "--account", default="default", help="the account's name (default: default)"
+    )
+    migrate.set_defaults(handler=_migrate)
+
     explain = sub.add_parser("explain", help="what askfirst would do with one mail, and why")
     explain.add_argument("file", type=Path, metavar="FILE.eml", nargs="?")
     explain.add_argument("--uid", type=int, help="a mail in the configured folder (needs --config)")
@@ -333,6 +341,12 @@ def _check_account(settings: Settings, path: Path) -> bool:
     asyncio.run(probe())
     print(f"state: {state_where(settings)}")
     return ok
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    from askfirst.migrate import migrate_command  # psycopg only when it is used
+
+    return migrate_command(args)
 
 
 def _demo(args: argparse.Namespace) -> int:

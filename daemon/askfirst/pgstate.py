@@ -156,6 +156,9 @@ class PgConnection:
             return Result([_one(0)])
         return Result([])
 
+    def columns(self, table: str) -> list[str]:
+        return self._table(table)[0]
+
     def _table(self, name: str) -> tuple[list[str], list[str]]:
         """A table's columns and primary key columns, in this account's schema."""
         if name not in self._columns:
