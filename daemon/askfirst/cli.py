@@ -14,8 +14,6 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
 from askfirst import __version__, logs
 from askfirst.app import App
@@ -35,10 +33,7 @@ from askfirst.metrics import Metrics
 from askfirst.render import Templates
 from askfirst.smtp import SendError, SmtpSender
 from askfirst.status import health_command, status_command
-from askfirst.store import Store
-
-if TYPE_CHECKING:
-    from askfirst import replicas
+from askfirst.store import Store, shared_url, state_where
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -204,16 +199,10 @@ def _run(args: argparse.Namespace) -> int:
 
         if not args.once:
             replica = replicas.Replica(url, accounts, build=make_app, dry_run=args.dry_run)
-            asyncio.run(_forever_replica(replica))
+            asyncio.run(replica.run_until_signalled())
             log.info("askfirst.stopped")
             return EXIT_OK
-        apps = []
-        for settings, templates in accounts:
-            leased = replicas.lease_store(url, settings, dry_run=args.dry_run)
-            if leased is None:
-                print(f"askfirst: {settings.name or 'default'}: served by another replica")
-                continue
-            apps.append(make_app(settings, templates, leased[0]))
+        apps = replicas.unserved(url, accounts, make_app, dry_run=args.dry_run)
     else:
         apps = [make_app(settings, templates) for settings, templates in accounts]
     if args.once:
@@ -248,30 +237,6 @@ async def _forever(apps: list[App]) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await asyncio.gather(*(_supervise(app, stop) for app in apps))
-
-
-async def _forever_replica(replica: replicas.Replica) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await replica.run(stop)
-
-
-def shared_url(accounts: Sequence[Settings]) -> str:
-    """`state.url`, which every account shares (a config error if they differ)."""
-    urls = {settings.state.url.get_secret_value() for settings in accounts}
-    if len(urls) > 1:
-        raise ConfigError(["state.url: one PostgreSQL for all accounts (set it in [state])"])
-    return urls.pop()
-
-
-def state_where(settings: Settings) -> str:
-    """Where the state is, for logs and `check` (no password)."""
-    url = urlsplit(settings.state.url.get_secret_value())
-    if not url.scheme:
-        return str(settings.state.path)
-    return f"{url.scheme}://{url.hostname}:{url.port or 5432}{url.path}"
 
 
 async def _supervise(app: App, stop: asyncio.Event) -> None:

@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import math
 import random
+import signal
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -61,6 +62,20 @@ def lease_store(
         raise
 
 
+def unserved(
+    url: str, accounts: Sequence[tuple[Settings, Templates]], build: Build, *, dry_run: bool
+) -> list[App]:
+    """`run --once`: an app for each account that no replica serves now (leased)."""
+    apps = []
+    for settings, templates in accounts:
+        leased = lease_store(url, settings, dry_run=dry_run)
+        if leased is None:
+            print(f"askfirst: {settings.name or 'default'}: served by another replica")
+            continue
+        apps.append(build(settings, templates, leased[0]))
+    return apps
+
+
 class Replica:
     """One process's share of the accounts, kept fair while replicas come and go."""
 
@@ -77,6 +92,14 @@ class Replica:
         self.dry_run, self.tick = dry_run, tick
         self.served: dict[str, Served] = {}
         self.keys = [account_key(s, dry_run=dry_run) for s, _ in self.accounts]
+
+    async def run_until_signalled(self) -> None:
+        """`run`, until SIGTERM or SIGINT."""
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await self.run(stop)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Serve a fair share until `stop`; on a lost database, let go of all and rejoin."""
@@ -115,11 +138,7 @@ class Replica:
         return control, ids
 
     async def _balance(self, control: pgstate.Session, ids: dict[str, int]) -> None:
-        rows = control.execute(
-            "SELECT classid::bigint, objid::bigint, pid FROM pg_locks "
-            "WHERE locktype = 'advisory' AND classid IN (%s, %s) AND objsubid = 2 AND granted",
-            (pgstate.ACCOUNT_LOCK, pgstate.REPLICA_LOCK),
-        ).fetchall()
+        rows = await asyncio.to_thread(_locks, control)  # a stalled network stalls no pass
         holders = {int(r[1]): int(r[2]) for r in rows if r[0] == pgstate.ACCOUNT_LOCK}
         live = max(1, sum(1 for r in rows if r[0] == pgstate.REPLICA_LOCK))
         for key, served in list(self.served.items()):
@@ -169,6 +188,15 @@ class Replica:
     async def _drop_all(self, why: str) -> None:
         for key in list(self.served):
             await self._drop(key, why)
+
+
+def _locks(control: pgstate.Session) -> list[pgstate.Row]:
+    """(class, id, session pid) of every account lease and replica lock held now."""
+    return control.execute(
+        "SELECT classid::bigint, objid::bigint, pid FROM pg_locks "
+        "WHERE locktype = 'advisory' AND classid IN (%s, %s) AND objsubid = 2 AND granted",
+        (pgstate.ACCOUNT_LOCK, pgstate.REPLICA_LOCK),
+    ).fetchall()
 
 
 async def _serve(app: App, stop: asyncio.Event) -> None:

@@ -11,15 +11,16 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 from askfirst.clock import from_epoch, to_epoch
-from askfirst.config import Settings, dry_run_path
+from askfirst.config import ConfigError, Settings, dry_run_path
 from askfirst.lifecycle import Invitation, State
 from askfirst.limits import History
 
@@ -146,6 +147,22 @@ def open_store(settings: Settings, *, dry_run: bool = False) -> Store:
     db = pgstate.connect(url, account_key(settings, dry_run=dry_run))
     with db.setting_up():
         return Store(settings.state.path, db=db)
+
+
+def shared_url(accounts: Sequence[Settings]) -> str:
+    """`state.url`, which every account shares (a config error if they differ)."""
+    urls = {settings.state.url.get_secret_value() for settings in accounts}
+    if len(urls) > 1:
+        raise ConfigError(["state.url: one PostgreSQL for all accounts (set it in [state])"])
+    return urls.pop()
+
+
+def state_where(settings: Settings) -> str:
+    """Where the state is, for logs and `check` (no password)."""
+    url = urlsplit(settings.state.url.get_secret_value())
+    if not url.scheme:
+        return str(settings.state.path)
+    return f"{url.scheme}://{url.hostname}:{url.port or 5432}{url.path}"
 
 
 def account_key(settings: Settings, *, dry_run: bool = False) -> str:
