@@ -186,3 +186,32 @@ def test_a_replica_cut_off_from_the_database_stops_and_rejoins(
     finally:
         codes = stop_all(procs)
     assert codes == [0, 0]
+
+
+@pytest.mark.timeout(120)
+def test_a_replica_picks_up_account_files_as_they_come_and_go(
+    rig: MailRig, tmp_path: Path, pg_url: str
+) -> None:
+    from test_accounts_dir import account_file
+
+    folder = tmp_path / "accounts.d"
+    folder.mkdir()
+    for user in OWNERS[:2]:
+        (folder / f"{user.split('@')[0]}.toml").write_text(account_file(rig, user))
+    config = tmp_path / "config.toml"
+    config.write_text(
+        'accounts_dir = "accounts.d"\n[lifecycle]\npoll_interval = "1h"\n'
+        + f'[state]\nurl = "{pg_url}"\n[templates]\ndir = "{REPO / "templates"}"\n'
+    )
+    log = tmp_path / "replica.log"
+    proc = spawn_daemon(config, log)
+    try:
+        assert wait_served(pg_url, time.monotonic() + 30, lambda s: s == {proc.pid: 2})
+        (folder / "third.toml").write_text(account_file(rig, OWNERS[2]))
+        now = wait_served(pg_url, time.monotonic() + 30, lambda s: s == {proc.pid: 3})
+        assert now == {proc.pid: 3}, log.read_text()[-3000:]
+        (folder / "third.toml").unlink()
+        now = wait_served(pg_url, time.monotonic() + 30, lambda s: s == {proc.pid: 2})
+        assert now == {proc.pid: 2}, log.read_text()[-3000:]
+    finally:
+        assert stop_all([proc]) == [0]

@@ -28,6 +28,7 @@ from askfirst.config import (
 )
 from askfirst.exits import EXIT_CONFIG, EXIT_OK, EXIT_UNREACHABLE
 from askfirst.explain import explain_command, preview_command
+from askfirst.fleet import Fleet, Reloader
 from askfirst.imap import ImapError, MailboxThread
 from askfirst.metrics import Metrics
 from askfirst.render import Templates
@@ -193,23 +194,26 @@ def _run(args: argparse.Namespace) -> int:
         )
         return build_app(settings, templates, dry_run=args.dry_run, metrics=metrics, store=store)
 
+    reload = Reloader(args.config, _load)  # accounts_dir files come and go
     url = shared_url([settings for settings, _ in accounts])
     if url:
         from askfirst import replicas  # psycopg only when PostgreSQL is configured
 
         if not args.once:
-            replica = replicas.Replica(url, accounts, build=make_app, dry_run=args.dry_run)
+            replica = replicas.Replica(
+                url, accounts, build=make_app, dry_run=args.dry_run, reload=reload
+            )
             asyncio.run(replica.run_until_signalled())
             log.info("askfirst.stopped")
             return EXIT_OK
         apps = replicas.unserved(url, accounts, make_app, dry_run=args.dry_run)
+    elif not args.once:
+        asyncio.run(_forever(Fleet(accounts, build=make_app, serve=_supervise, reload=reload)))
+        log.info("askfirst.stopped")
+        return EXIT_OK
     else:
         apps = [make_app(settings, templates) for settings, templates in accounts]
-    if args.once:
-        code = asyncio.run(_once(apps))
-    else:
-        asyncio.run(_forever(apps))
-        code = EXIT_OK
+    code = asyncio.run(_once(apps))
     log.info("askfirst.stopped")
     return code
 
@@ -231,12 +235,12 @@ async def _once(apps: list[App]) -> int:
     return code
 
 
-async def _forever(apps: list[App]) -> None:
+async def _forever(fleet: Fleet) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    await asyncio.gather(*(_supervise(app, stop) for app in apps))
+    await fleet.run(stop)
 
 
 async def _supervise(app: App, stop: asyncio.Event) -> None:

@@ -311,16 +311,23 @@ def load_accounts(path: Path) -> list[Settings]:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([f"config: {path}: not valid TOML: {exc}"]) from exc
     accounts = data.pop("accounts", None)
-    if accounts is None:
+    folder = data.pop("accounts_dir", None)
+    if accounts is None and folder is None:
         return [_account(data, path, prefix="")]
-    if not isinstance(accounts, list) or not accounts:
+    if accounts is not None and (not isinstance(accounts, list) or not accounts):
         raise ConfigError(["accounts: expected one or more [[accounts]] tables"])
+    prefixes = [f"accounts[{i}]." for i in range(len(accounts or []))]
+    if folder is not None:
+        files = account_files(path, folder)
+        accounts = [*(accounts or []), *(table for _, table in files)]
+        prefixes += [f"accounts_dir/{file.name}: " for file, _ in files]
     clash = [k for k in ("name", "owner", "imap", "smtp") if k in data]
     if clash:
         raise ConfigError([f"{k}: belongs inside each [[accounts]] table" for k in clash])
+    assert accounts is not None
     settings = [
-        _account({**data, **account}, path, prefix=f"accounts[{i}].")
-        for i, account in enumerate(accounts)
+        _account({**data, **account}, path, prefix=prefix)
+        for prefix, account in zip(prefixes, accounts, strict=True)
     ]
     names = [s.name for s in settings]
     if len(set(names)) != len(names) or "" in names:
@@ -330,6 +337,44 @@ def load_accounts(path: Path) -> list[Settings]:
             base = account.state.path
             account.state.path = base.with_name(f"{base.stem}.{account.name}{base.suffix}")
     return settings
+
+
+def account_files(path: Path, folder: object) -> list[tuple[Path, dict[str, Any]]]:
+    """`accounts_dir`: one TOML file per account (its tables as in `[[accounts]]`; `name`
+    defaults to the file's stem), read in name order; hidden files are skipped."""
+    if not isinstance(folder, str):
+        raise ConfigError(["accounts_dir: expected a folder name"])
+    where = path.parent / folder
+    if not where.is_dir():
+        raise ConfigError([f"accounts_dir: no such folder {str(where)!r}"])
+    found = []
+    for file in sorted(where.glob("*.toml")):
+        if file.name.startswith("."):
+            continue
+        try:
+            table = tomllib.loads(file.read_text("utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError([f"accounts_dir/{file.name}: not valid TOML: {exc}"]) from exc
+        table.setdefault("name", file.stem)
+        found.append((file, table))
+    if not found:
+        raise ConfigError([f"accounts_dir: no *.toml account files in {str(where)!r}"])
+    return found
+
+
+def accounts_signature(path: Path) -> tuple[tuple[str, int, int], ...]:
+    """What changes when the config file or a file of `accounts_dir` is added, removed or
+    edited (names, sizes, modification times), to reload only then."""
+    try:
+        files = [path]
+        with path.open("rb") as fh:
+            folder = tomllib.load(fh).get("accounts_dir")
+        if isinstance(folder, str) and (path.parent / folder).is_dir():
+            files += sorted((path.parent / folder).glob("*.toml"))
+        stats = [(str(f), f.stat()) for f in files]
+    except (OSError, tomllib.TOMLDecodeError):
+        return ()
+    return tuple((name, st.st_size, st.st_mtime_ns) for name, st in stats)
 
 
 def _account(data: dict[str, Any], path: Path, prefix: str) -> Settings:

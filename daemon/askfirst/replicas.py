@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from askfirst import logs, pgstate
 from askfirst.app import App
 from askfirst.config import Settings
+from askfirst.fleet import Accounts, changed
 from askfirst.render import Templates
 from askfirst.store import Store, account_key
 
@@ -87,11 +88,13 @@ class Replica:
         build: Build,
         dry_run: bool = False,
         tick: float = TICK,
+        reload: Callable[[], Accounts | None] | None = None,
     ) -> None:
         self.url, self.accounts, self.build = url, list(accounts), build
-        self.dry_run, self.tick = dry_run, tick
+        self.dry_run, self.tick, self.reload = dry_run, tick, reload
         self.served: dict[str, Served] = {}
         self.keys = [account_key(s, dry_run=dry_run) for s, _ in self.accounts]
+        self.ids: dict[str, int] = {}
 
     async def run_until_signalled(self) -> None:
         """`run`, until SIGTERM or SIGINT."""
@@ -108,10 +111,10 @@ class Replica:
             while not stop.is_set():
                 control: pgstate.Session | None = None
                 try:
-                    joined, ids = await asyncio.to_thread(self._join)
-                    control, backoff = joined, 1.0
+                    joined = control = await asyncio.to_thread(self._join)
+                    backoff = 1.0
                     while not stop.is_set():
-                        await self._balance(joined, ids)
+                        await self._balance(joined)
                         await _wait(stop, self.tick)
                 except pgstate.Error as exc:
                     log.warning("replica.state_lost", error=str(exc), rejoin_in=round(backoff, 1))
@@ -124,10 +127,10 @@ class Replica:
         finally:
             await self._drop_all("stopping")
 
-    def _join(self) -> tuple[pgstate.Session, dict[str, int]]:
+    def _join(self) -> pgstate.Session:
         control = pgstate.session(self.url, "replica")
         try:
-            ids = pgstate.register(control, self.keys)
+            self.ids = pgstate.register(control, self.keys)
             control.execute(
                 "SELECT pg_advisory_lock(%s, pg_backend_pid())", (pgstate.REPLICA_LOCK,)
             )
@@ -135,9 +138,11 @@ class Replica:
             control.close()
             raise
         log.info("replica.joined", replica=control.info.backend_pid, accounts=len(self.keys))
-        return control, ids
+        return control
 
-    async def _balance(self, control: pgstate.Session, ids: dict[str, int]) -> None:
+    async def _balance(self, control: pgstate.Session) -> None:
+        if self.reload is not None and (accounts := self.reload()) is not None:
+            await self._retarget(accounts, control)
         rows = await asyncio.to_thread(_locks, control)  # a stalled network stalls no pass
         holders = {int(r[1]): int(r[2]) for r in rows if r[0] == pgstate.ACCOUNT_LOCK}
         live = max(1, sum(1 for r in rows if r[0] == pgstate.REPLICA_LOCK))
@@ -152,7 +157,7 @@ class Replica:
         free = [
             (key, account)
             for key, account in zip(self.keys, self.accounts, strict=True)
-            if ids[key] not in holders and key not in self.served
+            if self.ids[key] not in holders and key not in self.served
         ]
         random.shuffle(free)  # replicas joining together do not all reach for the same ones
         for key, (settings, templates) in free:
@@ -161,6 +166,18 @@ class Replica:
             leased = await asyncio.to_thread(lease_store, self.url, settings, dry_run=self.dry_run)
             if leased is not None:
                 self._start(key, settings, templates, *leased)
+
+    async def _retarget(self, accounts: Accounts, control: pgstate.Session) -> None:
+        """The accounts after a reload: removed or edited ones are let go (an edited one is
+        taken again, with its new settings, by whoever has room)."""
+        new = {account_key(s, dry_run=self.dry_run): (s, t) for s, t in accounts}
+        for key, served in list(self.served.items()):
+            if key not in new:
+                await self._drop(key, "removed from the configuration")
+            elif changed(served.app.settings, new[key][0]):
+                await self._drop(key, "changed in the configuration")
+        self.ids = await asyncio.to_thread(pgstate.register, control, list(new))
+        self.accounts, self.keys = list(new.values()), list(new)
 
     def _start(
         self,
