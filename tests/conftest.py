@@ -18,13 +18,18 @@ _DOVECOT_HINT = "dovecot not installed: apt-get install -y dovecot-imapd dovecot
 _POSTGRES_HINT = "PostgreSQL not installed: apt-get install -y postgresql"
 
 
+def _require(found: bool, what: str, hint: str) -> None:
+    """Skip the tests that need a missing server; in CI, fail them."""
+    if not found:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI must run {what} tests: {hint}")
+        pytest.skip(hint)
+
+
 @pytest.fixture(scope="session")
 def mailrig() -> Iterator[MailRig]:
     """One real Dovecot + SMTP bridge for the whole session (start ~0.3 s, stop ~1.1 s)."""
-    if find_dovecot() is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI must run the mail rig tests: {_DOVECOT_HINT}")
-        pytest.skip(_DOVECOT_HINT)
+    _require(find_dovecot() is not None, "the mail rig", _DOVECOT_HINT)
     rig = start_rig()
     try:
         yield rig
@@ -54,10 +59,7 @@ def h(rig: MailRig, tmp_path: Path, clock: FakeClock) -> Harness:
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[PgCluster]:
     """One private PostgreSQL cluster for the whole session (initdb + start ~2 s)."""
-    if find_postgres() is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI must run the PostgreSQL tests: {_POSTGRES_HINT}")
-        pytest.skip(_POSTGRES_HINT)
+    _require(find_postgres() is not None, "the PostgreSQL", _POSTGRES_HINT)
     cluster = start_cluster()
     try:
         yield cluster

@@ -18,6 +18,7 @@ from askfirst.pgstate import ACCOUNT_LOCK
 from askfirst.testing.rig import MailRig
 from harness import REPO, askfirst, spawn_daemon
 from mails import linkedin_2012
+from test_accounts_dir import account_file
 
 # Twelve mailboxes served, 24 others inviting them (two each).
 OWNERS = [f"inviter{n:02d}@example.test" for n in range(29, 41)]
@@ -26,24 +27,10 @@ FAILOVER_LIMIT = 30.0
 
 
 def replica_config(rig: MailRig, tmp_path: Path, url: str) -> Path:
+    """Twelve [[accounts]] sharing one [state] url."""
     accounts = "".join(
-        f"""
-[[accounts]]
-name = "box{n:02d}"
-[accounts.owner]
-name = "Box Owner{n:02d}"
-email = "{user}"
-[accounts.imap]
-host = "127.0.0.1"
-port = {rig.imap_port}
-username = "{user}"
-password = "{rig.password(user)}"
-tls = "none"
-[accounts.smtp]
-host = "127.0.0.1"
-port = {rig.smtp_port}
-tls = "none"
-"""
+        f'\n[[accounts]]\nname = "box{n:02d}"\n'
+        + account_file(rig, user).replace("[", "[accounts.")
         for n, user in enumerate(OWNERS)
     )
     path = tmp_path / "config.toml"
@@ -54,6 +41,15 @@ tls = "none"
         + f'[state]\nurl = "{url}"\n[templates]\ndir = "{REPO / "templates"}"\n'
     )
     return path
+
+
+def start_replicas(
+    n: int, config: Path, log: Path, url: str
+) -> tuple[list[subprocess.Popen[bytes]], dict[int, int]]:
+    """N replicas of one config, once they serve every account in fair shares."""
+    procs = [spawn_daemon(config, log) for _ in range(n)]
+    fair = dict.fromkeys((p.pid for p in procs), len(OWNERS) // n)
+    return procs, wait_served(url, time.monotonic() + 60, lambda s: s == fair)
 
 
 def served_by(url: str) -> dict[int, int]:
@@ -116,14 +112,9 @@ def test_sigkill_of_a_replica_during_a_burst_asks_everyone_exactly_once(
 ) -> None:
     config = replica_config(rig, tmp_path, pg_url)
     log = tmp_path / "replicas.log"
-    procs = [spawn_daemon(config, log) for _ in range(3)]
+    procs, spread = start_replicas(3, config, log, pg_url)
     try:
         pids = {p.pid for p in procs}
-        spread = wait_served(
-            pg_url,
-            time.monotonic() + 60,
-            lambda s: sum(s.values()) == 12 and set(s) == pids and max(s.values()) == 4,
-        )
         assert spread == dict.fromkeys(pids, 4), log.read_text()[-3000:]  # a fair share each
 
         sender = burst(rig, INVITERS, pause=0.15)
@@ -158,10 +149,10 @@ def test_a_replica_cut_off_from_the_database_stops_and_rejoins(
 ) -> None:
     config = replica_config(rig, tmp_path, pg_url)
     log = tmp_path / "replicas.log"
-    procs = [spawn_daemon(config, log) for _ in range(2)]
+    procs, spread = start_replicas(2, config, log, pg_url)
     try:
         pids = {p.pid for p in procs}
-        wait_served(pg_url, time.monotonic() + 60, lambda s: s == dict.fromkeys(pids, 6))
+        assert spread == dict.fromkeys(pids, 6), log.read_text()[-3000:]
         cut = procs[0]
         with psycopg.connect(pg_url, autocommit=True) as conn:
             ended = conn.execute(
@@ -192,8 +183,6 @@ def test_a_replica_cut_off_from_the_database_stops_and_rejoins(
 def test_a_replica_picks_up_account_files_as_they_come_and_go(
     rig: MailRig, tmp_path: Path, pg_url: str
 ) -> None:
-    from test_accounts_dir import account_file
-
     folder = tmp_path / "accounts.d"
     folder.mkdir()
     for user in OWNERS[:2]:
