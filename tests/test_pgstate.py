@@ -174,3 +174,16 @@ def test_migrate_copies_a_sqlite_state_into_postgresql(
     again = askfirst("migrate", "--from", str(sqlite), "--to", pg_url)
     assert again.returncode == 2
     assert "already has state" in again.stdout
+
+
+def test_check_reaches_the_database(rig: MailRig, tmp_path: Path, pg_url: str) -> None:
+    config = config_text(rig, tmp_path, f'[state]\nurl = "{pg_url}"')
+    done = askfirst("check", "--config", str(config))
+    assert done.returncode == 0, done.stdout
+    assert f"state: ok, {pg_url.replace('postgres@', '')}" in done.stdout
+
+    gone = pg_url.rsplit(":", 1)[0] + ":1/askfirst"  # nobody listens on port 1
+    config = config_text(rig, tmp_path, f'[state]\nurl = "{gone}"')
+    done = askfirst("check", "--config", str(config))
+    assert done.returncode == 1
+    assert "state: FAILED: postgresql://127.0.0.1:1/askfirst: " in done.stdout

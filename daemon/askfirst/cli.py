@@ -34,7 +34,7 @@ from askfirst.metrics import Metrics
 from askfirst.render import Templates
 from askfirst.smtp import SendError, SmtpSender
 from askfirst.status import health_command, status_command
-from askfirst.store import Store, shared_url, state_where
+from askfirst.store import Store, open_store, shared_url, state_where
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -308,8 +308,24 @@ def _check_account(settings: Settings, path: Path) -> bool:
             print(f"smtp: FAILED: {exc}")
 
     asyncio.run(probe())
-    print(f"state: {state_where(settings)}")
-    return ok
+    return _check_state(settings) and ok
+
+
+def _check_state(settings: Settings) -> bool:
+    """With `state.url`: reach the database, and bring the account's schema up to date."""
+    where = state_where(settings)
+    if not settings.state.url.get_secret_value():
+        print(f"state: {where}")
+        return True
+    from askfirst import pgstate  # psycopg only when PostgreSQL is configured
+
+    try:
+        open_store(settings).close()
+    except pgstate.Error as exc:
+        print(f"state: FAILED: {where}: {exc}")
+        return False
+    print(f"state: ok, {where}")
+    return True
 
 
 def _migrate(args: argparse.Namespace) -> int:
