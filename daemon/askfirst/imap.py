@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import socket
 import threading
 import time
@@ -224,6 +225,15 @@ class Mailbox:
             with contextlib.suppress(OSError):
                 client.socket().shutdown(socket.SHUT_RDWR)
 
+    def take_news(self) -> bool:
+        """Did the server announce mail (EXISTS) since the last call? Mail that arrives
+        during a pass can come with a command's answer after the search that missed it;
+        IDLE would not announce it again. imaplib keeps such untagged answers until asked."""
+        client = self._client
+        if client is None:
+            return False
+        return client._imap.untagged_responses.pop("EXISTS", None) is not None
+
     def wait_for_change(self, stop: threading.Event, timeout: float) -> bool:
         """IDLE until the server reports a change (True) or `timeout` passes (False)."""
         client = self.client
@@ -232,11 +242,12 @@ class Mailbox:
         changed = False
         while not (stop.is_set() or changed) and time.monotonic() < deadline:
             started = time.monotonic()
-            responses = self.guarded(lambda: client.idle_check(timeout=IDLE_SLICE_SECONDS))
+            wait = min(IDLE_SLICE_SECONDS, max(0.05, deadline - started))
+            responses = self.guarded(functools.partial(client.idle_check, timeout=wait))
             if stop.is_set():  # woken by `interrupt`: the connection is being dropped anyway
                 self.close()
                 return False
-            quick = time.monotonic() - started < IDLE_SLICE_SECONDS / 2
+            quick = time.monotonic() - started < wait / 2
             problem = _idle_problem(responses, quick)
             if problem:
                 self.close()

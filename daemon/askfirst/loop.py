@@ -1,13 +1,16 @@
-"""The long-running loop: a pass on every IDLE push, on the sweep timer, when a decline or
-retry falls due, and (without IDLE) on the poll timer, until asked to stop.
+"""The long-running loop: a pass, then IDLE on the same IMAP connection until the server
+reports a change, the next sweep or due decline or retry, or a stop; without IDLE, a pass
+on every sweep and poll tick. One connection (and one thread) per account.
 
-IDLE runs on a second IMAP connection in its own thread; it only wakes the loop, and
-after every (re)connect it wakes it too, so a pass catches up by UID on anything missed.
+A mail that arrives during a pass, after its search, is announced in the answer to a
+later command of the pass, and IDLE would not announce it again: such news means another
+pass before IDLE. After every (re)connect the pass catches up by UID on anything missed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import threading
 from datetime import UTC
@@ -16,30 +19,35 @@ from typing import TYPE_CHECKING
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from askfirst import logs
-from askfirst.config import Settings
-from askfirst.imap import ImapError, MailboxThread
+from askfirst.imap import ImapError
 
 if TYPE_CHECKING:
     from askfirst.app import App
 
 log = logs.get()
+NEWS_PASSES = 3  # passes in a row for mail that came during a pass, then IDLE reports it
 
 
 async def run_forever(app: App, stop: asyncio.Event) -> None:
-    """Passes on every IDLE push, every `sweep_interval`, and (without IDLE) every
-    `poll_interval`, until `stop` is set; the pass in hand is finished first."""
+    """Passes until `stop` is set; the pass in hand is finished first."""
     wake = asyncio.Event()
     scheduler = AsyncIOScheduler(timezone=UTC)
     _wake_every(scheduler, "sweep", app.settings.lifecycle.sweep_interval.total_seconds(), wake)
     scheduler.start()
-    watcher: asyncio.Task[None] | None = None
-    watching = False
-    backoff = 1.0
+    polling, backoff, news = False, 1.0, 0
     try:
         while not stop.is_set():
             try:
                 await app.run_once()
                 backoff = 1.0
+                if _idles(app):
+                    mb = app.mailbox.mailbox
+                    if news < NEWS_PASSES and await app.mailbox.call(mb.take_news):
+                        news += 1
+                        continue
+                    news = 0
+                    await _idle(app, stop)
+                    continue
             except ImapError as exc:
                 log.warning("imap.unavailable", error=str(exc), retry_in=round(backoff, 1))
                 app.heartbeat(connected=False, error=str(exc))
@@ -48,15 +56,40 @@ async def run_forever(app: App, stop: asyncio.Event) -> None:
                 await _wait_any(stop, within=backoff)
                 backoff = _next_backoff(backoff)
                 continue
-            if not watching:
-                watcher, watching = _start_watcher(app, scheduler, wake, stop), True
+            if not polling:
+                seconds = app.settings.lifecycle.poll_interval.total_seconds()
+                _wake_every(scheduler, "poll", seconds, wake)
+                log.info("imap.polling", every=seconds)
+                polling = True
             await _wait_any(stop, wake, within=_seconds_to_next_due(app))
             wake.clear()
     finally:
         scheduler.shutdown(wait=False)
-        if watcher is not None:
-            await watcher
         await app.mailbox.close()
+
+
+def _idles(app: App) -> bool:
+    return app.settings.imap.idle and "IDLE" in app.mailbox.mailbox.capabilities
+
+
+async def _idle(app: App, stop: asyncio.Event) -> None:
+    """IDLE on the pass's connection until a change, the next sweep or due time, or `stop`
+    (which shuts the socket: the connection is being closed anyway)."""
+    mb, halt = app.mailbox.mailbox, threading.Event()
+    due = _seconds_to_next_due(app)
+    sweep = app.settings.lifecycle.sweep_interval.total_seconds()
+    within = min(sweep, due) if due is not None else sweep
+    idling = asyncio.ensure_future(app.mailbox.call(mb.wait_for_change, halt, within))
+    stopping = asyncio.ensure_future(stop.wait())
+    await asyncio.wait((idling, stopping), return_when=asyncio.FIRST_COMPLETED)
+    stopping.cancel()
+    if not idling.done():
+        halt.set()
+        mb.interrupt()  # a waiting idle_check returns at once
+        with contextlib.suppress(ImapError):
+            await idling
+    else:
+        idling.result()  # a dead connection raises ImapError here
 
 
 def _seconds_to_next_due(app: App) -> float | None:
@@ -82,53 +115,6 @@ def _wake_every(scheduler: AsyncIOScheduler, job: str, seconds: float, wake: asy
         max_instances=1,
         misfire_grace_time=None,
     )
-
-
-def _start_watcher(
-    app: App, scheduler: AsyncIOScheduler, wake: asyncio.Event, stop: asyncio.Event
-) -> asyncio.Task[None] | None:
-    """IDLE on a second connection when the server offers it; else poll on a timer."""
-    settings = app.settings
-    if settings.imap.idle and "IDLE" in app.mailbox.mailbox.capabilities:
-        return asyncio.create_task(_idle_watch(settings, wake, stop))
-
-    _wake_every(scheduler, "poll", settings.lifecycle.poll_interval.total_seconds(), wake)
-    log.info("imap.polling", every=settings.lifecycle.poll_interval.total_seconds())
-    return None
-
-
-async def _idle_watch(settings: Settings, wake: asyncio.Event, stop: asyncio.Event) -> None:
-    """Wake the main loop whenever the server reports a change; reconnect when it breaks."""
-    thread = MailboxThread(settings.imap, "idle")
-    halt = threading.Event()
-    stopper = asyncio.create_task(stop.wait())
-
-    def wake_idle(_: object) -> None:
-        halt.set()
-        thread.mailbox.interrupt()  # a waiting idle_check returns at once
-
-    stopper.add_done_callback(wake_idle)
-    backoff = 1.0
-    try:
-        while not stop.is_set():
-            try:
-                await thread.ensure_connected()
-                wake.set()  # after every (re)connect, catch up by UID
-                while not stop.is_set():
-                    if await thread.call(
-                        thread.mailbox.wait_for_change,
-                        halt,
-                        settings.lifecycle.poll_interval.total_seconds(),
-                    ):
-                        wake.set()
-                    backoff = 1.0
-            except ImapError as exc:
-                log.warning("imap.idle_lost", error=str(exc), reconnect_in=round(backoff, 1))
-                await _wait_any(stop, within=backoff)
-                backoff = _next_backoff(backoff)
-    finally:
-        stopper.cancel()
-        await thread.close()
 
 
 async def _wait_any(
