@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import functools
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -32,6 +33,9 @@ CHUNK = 500  # UIDs per FETCH / STORE command
 IDLE_RENEW_SECONDS = 600.0  # RFC 2177 asks for < 29 minutes; 10 is what imapclient advises
 IDLE_SLICE_SECONDS = 60.0  # one wait; shutdown does not wait for it (see `interrupt`)
 T = TypeVar("T")
+# Logins at once per process: a thousand accounts starting together would otherwise queue
+# in the server's login processes until their connect timeouts fire.
+CONNECTING = threading.BoundedSemaphore(32)
 
 
 class ImapError(Exception):
@@ -75,18 +79,8 @@ class Mailbox:
         timeout = SocketTimeout(connect=15, read=s.timeout.total_seconds())
         ctx = tls_context(str(s.ca_file) if s.ca_file else None) if s.tls != "none" else None
         try:
-            client = IMAPClient(
-                s.host, port=s.effective_port, ssl=s.tls == "ssl", ssl_context=ctx, timeout=timeout
-            )
-            if s.tls == "starttls":
-                client.starttls(ctx)  # raises when not offered: never a silent plaintext login
-            client.normalise_times = False
-            if s.auth == "xoauth2":
-                token = access_token(s)
-                logs.hide(token)
-                client.oauth2_login(s.username, token)
-            else:
-                client.login(s.username, s.password.get_secret_value())
+            with CONNECTING:
+                client = self._login(s, ctx, timeout)
             self.capabilities = frozenset(c.decode() for c in client.capabilities())
             selected = client.select_folder(s.folder)
         except LoginError as exc:
@@ -96,6 +90,27 @@ class Mailbox:
         self._client = client
         self.uidvalidity = int(selected[b"UIDVALIDITY"])
         self.uidnext = int(selected.get(b"UIDNEXT", 1))
+
+    @staticmethod
+    def _login(s: Imap, ctx: ssl.SSLContext | None, timeout: SocketTimeout) -> IMAPClient:
+        client = IMAPClient(
+            s.host, port=s.effective_port, ssl=s.tls == "ssl", ssl_context=ctx, timeout=timeout
+        )
+        try:
+            if s.tls == "starttls":
+                client.starttls(ctx)  # raises when not offered: never a silent plaintext login
+            client.normalise_times = False
+            if s.auth == "xoauth2":
+                token = access_token(s)
+                logs.hide(token)
+                client.oauth2_login(s.username, token)
+            else:
+                client.login(s.username, s.password.get_secret_value())
+        except BaseException:
+            with contextlib.suppress(Exception):
+                client.shutdown()
+            raise
+        return client
 
     def close(self) -> None:
         client, self._client = self._client, None
