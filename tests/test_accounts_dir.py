@@ -64,17 +64,17 @@ def test_files_added_and_removed_are_picked_up_while_running(rig: MailRig, tmp_p
     proc = spawn_daemon(path, log)
     try:
         rig.deliver(linkedin_2012("Carol Example", CAROL), OWNER)
-        rig.wait_for(CAROL, 1, timeout=15)
+        rig.wait_for(CAROL, 1, timeout=30)
 
         (tmp_path / "accounts.d" / "bob.toml").write_text(account_file(rig, BOB))
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 30
         while '"account": "bob"' not in log.read_text() and time.monotonic() < deadline:
             time.sleep(0.2)
         rig.deliver(linkedin_2012("Dave Example", DAVE), BOB)
-        rig.wait_for(DAVE, 1, timeout=20)  # the new account, served without a restart
+        rig.wait_for(DAVE, 1, timeout=30)  # the new account, served without a restart
 
         (tmp_path / "accounts.d" / "main.toml").unlink()
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 30
         while "removed from the configuration" not in log.read_text():
             assert time.monotonic() < deadline, log.read_text()[-3000:]
             time.sleep(0.2)
