@@ -415,7 +415,7 @@ class App:
         return start + self.settings.lifecycle.ooo_grace
 
     def _enqueue_notice(self, inv: Invitation, effect: Notify) -> None:
-        context = self._context(inv) | {"reason": effect.reason}
+        context = self._context(inv) | {"reason": effect.reason, "flagged": list(effect.flagged)}
         if inv.decision.get("rule") == "unreachable" and inv.state is State.HANDED_OVER:
             context["ask_text"] = self.templates.render(self._template("ask", inv), context).body
         rendered = self.templates.render("handover", context)

@@ -10,12 +10,13 @@ import sys
 from datetime import timedelta
 from typing import Any
 
+from askfirst.answer import answer_kind
 from askfirst.classify import classify
 from askfirst.config import Classify, Settings, load_settings
 from askfirst.exits import EXIT_CONFIG, EXIT_OK, EXIT_UNREACHABLE
 from askfirst.imap import ImapError, MailboxThread
 from askfirst.lifecycle import Invitation
-from askfirst.message import parse
+from askfirst.message import Mail, parse
 from askfirst.render import (
     TemplateProblem,
     Templates,
@@ -128,7 +129,7 @@ def explain_command(args: argparse.Namespace) -> int:
         "rule": decision.rule,
         "reasons": [*verdict.reasons, *decision.reasons],
         "defects": list(mail.defects),
-    }
+    } | _as_answer(mail)
     if args.json:
         print(json.dumps(record, indent=2, ensure_ascii=False))
         return EXIT_OK
@@ -149,4 +150,38 @@ def explain_command(args: argparse.Namespace) -> int:
     print("  why:")
     for reason in record["reasons"]:
         print(f"    - {reason}")
+    print(f"  as an answer to an invitation: {record['answer_kind']} ({record['answer_reason']})")
+    for line in record["delivery"]:
+        print(
+            f"    - {line['action']} for {line['recipient']}: {line['status']} {line['diagnostic']}"
+        )
     return EXIT_OK
+
+
+ANSWER_EFFECTS = {
+    "genuine": "hands the invitation to you (answered)",
+    "automatic": "changes nothing (an out-of-office may move the deadline)",
+    "bounce": "fails an asked invitation and tells you, quoting the report",
+    "report": "changes nothing: delivery news, not a failure",
+}
+
+
+def _as_answer(mail: Mail) -> dict[str, Any]:
+    """What the daemon makes of this mail when it belongs to an invitation (`answer_kind`,
+    the same call): a bounce fails it, delivery news (`report`) changes nothing."""
+    kind, why = answer_kind(mail)
+    lines = mail.delivery.recipients if mail.delivery else ()
+    return {
+        "answer_kind": kind,
+        "answer_reason": why,
+        "answer_effect": ANSWER_EFFECTS[kind],
+        "delivery": [
+            {
+                "recipient": r.recipient,
+                "action": r.action,
+                "status": r.status,
+                "diagnostic": r.diagnostic,
+            }
+            for r in lines
+        ],
+    }

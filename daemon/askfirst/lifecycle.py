@@ -8,7 +8,10 @@
                                                     └── out-of-office ──▶ asked (a return
                                                         date moves the deadline later)
  declined ── genuine answer (late) ──▶ answered      declined ── decline failed ──▶ failed
+ failed / cancelled ── genuine answer ──▶ answered (an answer always reaches the owner)
 ```
+A bounce is a delivery report that says `Action: failed` (`dsn`); a delay warning or a
+relay report (kind `report`) changes nothing. Every notice says what it flagged.
 Effects come back as data; the app applies them (outbox, IMAP flags). Anything not in the
 table leaves the invitation as it is, so replaying an event is harmless.
 """
@@ -112,9 +115,11 @@ class Send:
 
 @dataclass(frozen=True)
 class Notify:
-    """Tell the owner (the `handover` template), with the reason."""
+    """Tell the owner (the `handover` template), with the reason and what was flagged
+    (filled in by `transition` from the `Flag` effects beside it)."""
 
     reason: str
+    flagged: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -128,6 +133,27 @@ Result = tuple[Invitation, list[Effect]]
 
 
 def transition(inv: Invitation, event: Event, now: datetime, decline_after: timedelta) -> Result:
+    after, effects = _transition(inv, event, now, decline_after)
+    if not any(isinstance(e, Notify) for e in effects):
+        return after, effects
+    flagged = tuple(
+        _what(e.message_id, inv, event)
+        for e in effects
+        if isinstance(e, Flag) and FLAGGED in e.flags
+    )
+    return after, [replace(e, flagged=flagged) if isinstance(e, Notify) else e for e in effects]
+
+
+def _what(message_id: str, inv: Invitation, event: Event) -> str:
+    """A flagged mail, as the notice names it."""
+    if message_id == inv.source_message_id:
+        return "the invitation"
+    if isinstance(event, Answered) and event.kind == "bounce":
+        return "the delivery report"
+    return "their answer"
+
+
+def _transition(inv: Invitation, event: Event, now: datetime, decline_after: timedelta) -> Result:
     match inv.state, event:
         case None, Detected(decision=d) if d.action == "ask":
             asked = replace(
@@ -146,9 +172,15 @@ def transition(inv: Invitation, event: Event, now: datetime, decline_after: time
             ]
         case None, Detected(decision=d):
             return replace(inv, state=State.SKIPPED, reason=d.reasons[-1] if d.reasons else ""), []
-        case ((State.ASKED | State.DECLINED), Answered(kind="genuine", message_id=mid)):
-            late = inv.state is State.DECLINED
-            reason = "answered after the decline was sent" if late else "the inviter answered"
+        case (
+            (State.ASKED | State.DECLINED | State.FAILED | State.CANCELLED),
+            Answered(kind="genuine", message_id=mid),
+        ):
+            reason = {
+                State.DECLINED: "answered after the decline was sent",
+                State.FAILED: f"the inviter answered, although askfirst had noted: {inv.reason}",
+                State.CANCELLED: "the inviter wrote, after you deleted the draft",
+            }.get(inv.state or State.ASKED, "the inviter answered")
             flags = (FLAGGED, KW_ANSWERED)
             return replace(inv, state=State.ANSWERED, reason=reason, answered_at=now), [
                 Flag(inv.source_message_id, flags),
@@ -164,9 +196,13 @@ def transition(inv: Invitation, event: Event, now: datetime, decline_after: time
             return replace(inv, state=State.CANCELLED, reason=f"you deleted the {what} draft"), []
         case State.ASKED, AskSent(at=at, decline_due_at=due):
             return replace(inv, asked_at=at, decline_due_at=due), []
-        case State.ASKED, Answered(kind="bounce", reason=why):
+        case State.ASKED, Answered(kind="bounce", reason=why, message_id=mid):
             reason = f"the ask bounced: {why}"
-            return replace(inv, state=State.FAILED, reason=reason), [Notify(reason)]
+            return replace(inv, state=State.FAILED, reason=reason), [
+                Flag(inv.source_message_id, (FLAGGED,)),
+                Flag(mid, (FLAGGED,)),
+                Notify(reason),
+            ]
         case State.ASKED, DeadlinePassed() if inv.decline_due_at and now >= inv.decline_due_at:
             return replace(
                 inv, state=State.DECLINED, reason="no answer in time", declined_at=now

@@ -19,6 +19,8 @@ from email.message import Message
 from email.utils import getaddresses
 from html.parser import HTMLParser
 
+from askfirst.dsn import DeliveryReport, read_report
+
 _MSGID = re.compile(r"<[^<>\s]+>")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 # Headers kept verbatim (cleaned) for the classifier and the answer detector.
@@ -62,6 +64,7 @@ class Mail:
     report_ids: tuple[str, ...] = ()
     auth_results: tuple[str, ...] = ()  # every Authentication-Results header, in order
     defects: tuple[str, ...] = ()
+    delivery: DeliveryReport | None = None  # what a delivery status notification says (dsn)
 
     def header(self, name: str) -> str:
         return self.headers.get(name.lower(), "")
@@ -114,6 +117,7 @@ def parse(raw: bytes) -> Mail:
         report_ids=_report_ids(msg, raw),
         auth_results=_all(msg, "authentication-results"),
         defects=tuple(defects),
+        delivery=_delivery(msg, defects),
     )
 
 
@@ -135,6 +139,14 @@ def _report_ids(msg: Message, raw: bytes) -> tuple[str, ...]:
         return ()
     text = raw[:200_000].decode("ascii", errors="replace")
     return tuple(dict.fromkeys(_MSGID.findall(text)))
+
+
+def _delivery(msg: Message, defects: list[str]) -> DeliveryReport | None:
+    try:
+        return read_report(msg)
+    except Exception as exc:  # a broken report is still a mail; say so and go on
+        defects.append(f"delivery report: {exc!r}"[:200])
+        return None
 
 
 def _synthetic_id(raw: bytes) -> str:
@@ -169,7 +181,8 @@ def _addresses(value: str) -> list[tuple[str, str]]:
     for name, addr in getaddresses([value]):
         addr = addr.strip().lower()
         domain = addr.partition("@")[2]  # an apostrophe is fine before it: o'brien@example.ie
-        if addr.count("@") != 1 or any(c in addr for c in ' <>"(),;:') or "'" in domain:
+        bad = any(c in addr for c in ' <>"(),;:') or "'" in domain or _CONTROL.search(addr)
+        if addr.count("@") != 1 or bad:
             addr = ""
         pairs.append((clean(name, 200), addr))
     return pairs

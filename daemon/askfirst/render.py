@@ -130,6 +130,7 @@ def sample_context() -> dict[str, Any]:
         "reason": "the inviter answered",
         "state": "answered",
         "ask_text": "Hi Sam, ...",
+        "flagged": ["the invitation", "their answer"],
     }
 
 
@@ -146,6 +147,7 @@ def context_for(
         "reason": inv.reason,
         "state": str(inv.state),
         "ask_text": "",
+        "flagged": [],
     }
 
 
