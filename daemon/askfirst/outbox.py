@@ -74,6 +74,7 @@ class Outbox:
         self.metrics = metrics
         self._apply = apply  # the lifecycle transition, recorded (App._apply)
         self.dry_run = dry_run
+        self.hold: Brake | None = None  # the brake holding due mail after the last pass
 
     async def recover(self) -> None:
         """Finish what a killed process left half done, without sending anything twice."""
@@ -128,13 +129,27 @@ class Outbox:
                     await self._to_drafts(row, report)
                 else:
                     await self._send_row(row, report)
-        if held and report.held:
-            until = held.until.isoformat() if held.until else "lifted"
-            log.warning("outbox.held", count=report.held, reason=held.reason, until=until)
-        shown = held.reason if held and report.held else ""
-        if (self.store.meta("brake") or "") != shown:
+        self.hold = held if held and report.held else None
+        shown = self.hold.reason if self.hold else ""
+        before = self.store.meta("brake") or ""
+        if before != shown:  # logged once per change, not once per pass
+            if self.hold:
+                until = self.hold.until.isoformat() if self.hold.until else "lifted"
+                log.warning("outbox.held", count=report.held, reason=shown, until=until)
+            else:
+                log.info("outbox.released", reason=before)
             with self.store.transaction():
                 self.store.set_meta("brake", shown)
+
+    def next_wake(self) -> datetime | None:
+        """When the outbox next needs a pass: its next retry or send time; while a brake
+        holds the due mail, when the brake can lift (None: a kill switch, lifted by hand,
+        is looked at again on the sweep or when the mailbox changes)."""
+        upcoming = self.store.next_attempt()
+        if self.hold is None or upcoming is None or upcoming > self.clock.now():
+            return upcoming
+        # the store keeps whole seconds: a second later, the brake has surely lifted
+        return self.hold.until + timedelta(seconds=1) if self.hold.until else None
 
     def _pretend_sent(self, row: OutboxRow, report: Report) -> None:
         """--dry-run: record what would have gone out, and let the lifecycle go on."""
