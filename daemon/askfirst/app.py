@@ -42,7 +42,7 @@ from askfirst.metrics import Metrics
 from askfirst.ooo import return_date
 from askfirst.outbox import Outbox
 from askfirst.render import Templates, compose, context_for, new_message_id
-from askfirst.rules import Context, decide, template_set
+from askfirst.rules import Context, decide, records_invitation, template_set
 from askfirst.schedule import jittered, next_send_time
 from askfirst.smtp import SmtpSender
 from askfirst.store import (
@@ -283,7 +283,7 @@ class App:
             rule=decision.rule,
             hits=[r for r in (*verdict.reasons, *decision.reasons) if not _plain_miss(r)],
         )
-        if not verdict.is_invitation or decision.rule == "own-address":
+        if not records_invitation(verdict, decision):
             return f"ignored: {decision.reasons[-1]}"
         earlier = verdict.invitation_key and self.store.by_key(verdict.invitation_key)
         if earlier:

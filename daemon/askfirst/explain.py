@@ -24,7 +24,7 @@ from askfirst.render import (
     person,
     sample_context,
 )
-from askfirst.rules import Context, decide
+from askfirst.rules import Context, decide, records_invitation
 
 
 def preview_command(args: argparse.Namespace) -> int:
@@ -127,6 +127,7 @@ def explain_command(args: argparse.Namespace) -> int:
         "phishing_suspect": verdict.phishing_suspect,
         "action": decision.action,
         "rule": decision.rule,
+        "recorded": records_invitation(verdict, decision),
         "reasons": [*verdict.reasons, *decision.reasons],
         "defects": list(mail.defects),
     } | _as_answer(mail)
@@ -134,6 +135,8 @@ def explain_command(args: argparse.Namespace) -> int:
         print(json.dumps(record, indent=2, ensure_ascii=False))
         return EXIT_OK
     print(f"{source}: {decision.action.upper()} (rule {decision.rule})")
+    if verdict.is_invitation and not record["recorded"]:
+        print("  not recorded as an invitation: the mail is no invitation, whatever it quotes")
     for key in (
         "from",
         "subject",
