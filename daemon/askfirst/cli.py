@@ -31,7 +31,7 @@ from askfirst.explain import explain_command, preview_command
 from askfirst.imap import ImapError, MailboxThread
 from askfirst.metrics import Metrics
 from askfirst.render import Templates
-from askfirst.smtp import SendError, SmtpSender
+from askfirst.smtp import SenderRefused, SendError, SmtpSender
 from askfirst.status import health_command, status_command
 from askfirst.store import Store
 
@@ -273,12 +273,17 @@ def _check_account(settings: Settings, path: Path) -> bool:
         finally:
             await thread.close()
         try:
-            await SmtpSender(settings.smtp).probe()
+            owner = settings.owner.email
+            await SmtpSender(settings.smtp).probe(owner, owner)
             login = "logged in" if settings.smtp.username else "no login configured"
             print(
                 f"smtp: ok, {settings.smtp.host}:{settings.smtp.effective_port} "
-                f"({settings.smtp.tls}), {login}"
+                f"({settings.smtp.tls}), {login}, MAIL FROM <{owner}> accepted (RSET: "
+                "nothing sent)"
             )
+        except SenderRefused as exc:
+            ok = False
+            print(f"smtp: FAILED: owner.email may not be used as sender with this login: {exc}")
         except SendError as exc:
             ok = False
             print(f"smtp: FAILED: {exc}")

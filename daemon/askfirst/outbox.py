@@ -22,7 +22,7 @@ from askfirst.message import parse
 from askfirst.metrics import Metrics
 from askfirst.render import Templates
 from askfirst.schedule import decline_due
-from askfirst.smtp import Envelope, SendError, SmtpSender
+from askfirst.smtp import Envelope, SenderRefused, SendError, SmtpSender
 from askfirst.store import (
     AWAITING,
     CANCELLED,
@@ -49,6 +49,7 @@ RETRY_AFTER = tuple(
 KILL_ENV = "ASKFIRST_STOP"  # set (non-empty) in the daemon's environment: nothing is sent
 KW_DRAFT = "$askfirst-draft"  # a draft waiting for the owner's approval ...
 KW_AWAITING = "$askfirst-awaiting"  # ... and the invitation it answers
+CONFIG_ERROR = "config_error"  # meta: a configuration problem found while sending (health)
 
 
 class Outbox:
@@ -75,6 +76,7 @@ class Outbox:
         self._apply = apply  # the lifecycle transition, recorded (App._apply)
         self.dry_run = dry_run
         self.hold: Brake | None = None  # the brake holding due mail after the last pass
+        self.refused: Brake | None = None  # the sender was refused: all mail waits (restart)
 
     async def recover(self) -> None:
         """Finish what a killed process left half done, without sending anything twice."""
@@ -120,7 +122,8 @@ class Outbox:
             for row in rows:
                 tried.add(row.message_id)
                 now = self.clock.now()
-                held = brake(now, self.store.history(now), self.settings.limits, kill_switch)
+                history = self.store.history(now)
+                held = self.refused or brake(now, history, self.settings.limits, kill_switch)
                 if held and (held.holds_notices or row.kind != "handover"):
                     report.held += 1
                 elif self.dry_run:
@@ -129,6 +132,7 @@ class Outbox:
                     await self._to_drafts(row, report)
                 else:
                     await self._send_row(row, report)
+        held = self.refused or held
         self.hold = held if held and report.held else None
         shown = self.hold.reason if self.hold else ""
         before = self.store.meta("brake") or ""
@@ -266,12 +270,17 @@ class Outbox:
             await self.sender.send(
                 envelope, before_data=lambda: self.store.set_outbox_state(row.message_id, DATA)
             )
+        except SenderRefused as exc:
+            self._hold_for_sender(row, exc, report)
+            return
         except SendError as exc:
             self._send_failed(row, row.attempts + 1, exc, report)
             return
         now = self.clock.now()
         with self.store.transaction():
             self.store.set_outbox_state(row.message_id, SENT, sent_at=now)
+            if self.store.meta(CONFIG_ERROR):  # the sender is accepted again
+                self.store.set_meta(CONFIG_ERROR, "")
             self._mark_sent(row, now)
             if row.approved:
                 count = int(self.store.meta("approved_sends") or 0) + 1
@@ -279,6 +288,21 @@ class Outbox:
         self.metrics.mails_sent.labels(row.kind).inc()
         report.sent += 1
         log.info("outbox.sent", kind=row.kind, to=row.recipient, message_id=row.message_id)
+
+    def _hold_for_sender(self, row: OutboxRow, exc: SenderRefused, report: Report) -> None:
+        """A refused sender is a configuration error for all mail, notices included (they
+        use the same sender): hold everything, fail nothing (so the breaker stays quiet),
+        say why in `health` and `status`. The next start tries again."""
+        owner = self.settings.owner.email
+        reason = f"configuration: the SMTP server refuses owner.email {owner} as sender: {exc}"
+        self.refused = Brake(reason, holds_notices=True)
+        with self.store.transaction():
+            self.store.set_outbox_state(
+                row.message_id, PENDING, attempts=row.attempts, last_error=str(exc)[:500]
+            )
+            self.store.set_meta(CONFIG_ERROR, reason)
+        report.held += 1
+        log.error("smtp.sender_refused", sender=owner, error=str(exc), message_id=row.message_id)
 
     def _send_failed(self, row: OutboxRow, attempts: int, exc: SendError, report: Report) -> None:
         now = self.clock.now()

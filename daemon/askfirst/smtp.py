@@ -28,6 +28,16 @@ class SendError(Exception):
         self.transient = transient
 
 
+class SenderRefused(SendError):
+    """The server refuses the envelope sender for good (5xx to MAIL FROM), e.g. Postfix's
+    `553 5.7.1 Sender address rejected: not owned by user`: `owner.email` may not be used
+    with this login. A configuration problem for every mail, not a fault of one recipient;
+    the outbox holds all mail until the configuration is fixed (and askfirst restarted)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, transient=False)
+
+
 @dataclass(frozen=True)
 class Envelope:
     sender: str
@@ -74,13 +84,23 @@ class SmtpSender:
             raise
         return client
 
-    async def probe(self) -> None:
-        """Connect and log in, for `askfirst check`; raises `SendError` when that fails."""
+    async def probe(self, sender: str = "", recipient: str = "") -> None:
+        """Connect and log in, for `askfirst check`; raises `SendError` when that fails.
+        With a `sender`, also MAIL FROM it and RCPT TO `recipient`, then RSET: a refused
+        sender (`SenderRefused`) is found before any mail, and nothing is sent."""
         try:
             client = await self._open()
         except (aiosmtplib.SMTPException, OSError) as exc:
             raise _as_send_error(exc) from exc
-        await _quit(client)
+        try:
+            if sender:
+                await _mail_from(client, sender)
+                await client.rcpt(recipient or sender)
+                await client.rset()
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            raise _as_send_error(exc) from exc
+        finally:
+            await _quit(client)
 
     async def send(self, envelope: Envelope, before_data: Callable[[], None]) -> None:
         """Deliver one message to one recipient, or raise `SendError`."""
@@ -89,7 +109,7 @@ class SmtpSender:
         except (aiosmtplib.SMTPException, OSError) as exc:
             raise _as_send_error(exc) from exc
         try:
-            await client.mail(envelope.sender)
+            await _mail_from(client, envelope.sender)
             await client.rcpt(envelope.recipient)  # raises on refusal: nothing is silently dropped
             before_data()
             await client.data(envelope.raw)
@@ -97,6 +117,15 @@ class SmtpSender:
             raise _as_send_error(exc) from exc
         finally:
             await _quit(client)
+
+
+async def _mail_from(client: aiosmtplib.SMTP, sender: str) -> None:
+    try:
+        await client.mail(sender)
+    except aiosmtplib.SMTPSenderRefused as exc:
+        if 500 <= exc.code < 600:
+            raise SenderRefused(f"sender <{sender}> refused: {exc.code} {exc.message}") from exc
+        raise
 
 
 async def _quit(client: aiosmtplib.SMTP) -> None:

@@ -148,6 +148,7 @@ def health_of(settings: Settings) -> int:
         last = store.meta("last_pass_at")
         connected = store.meta("imap_connected") == "1"
         error = store.meta("last_error") or ""
+        config_error = store.meta("config_error") or ""
     finally:
         store.close()
     limit = health_limit(settings)
@@ -157,6 +158,9 @@ def health_of(settings: Settings) -> int:
         return EXIT_UNREACHABLE
     if not connected:
         print(f"unhealthy: IMAP not connected: {error}")
+        return EXIT_UNREACHABLE
+    if config_error:
+        print(f"unhealthy: {config_error}")
         return EXIT_UNREACHABLE
     print(f"healthy: last pass {age:.0f} s ago")
     return EXIT_OK
