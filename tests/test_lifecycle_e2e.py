@@ -29,6 +29,12 @@ ALICE = "alice@example.test"
 BOB = "bob@example.test"
 
 
+@pytest.fixture
+def h(h_any: Harness) -> Harness:
+    """Every case here runs on Dovecot and on Cyrus."""
+    return h_any
+
+
 async def ask_alice(h: Harness) -> bytes:
     """Deliver a boilerplate invitation from Alice and let askfirst ask her; the ask's bytes."""
     h.invite(linkedin_2012("Alice Example", ALICE))

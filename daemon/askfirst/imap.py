@@ -25,6 +25,7 @@ from imapclient.exceptions import IMAPClientError, LoginError
 
 from askfirst import logs
 from askfirst.config import Imap, access_token
+from askfirst.folders import Personal, personal_of
 from askfirst.smtp import tls_context
 
 CHUNK = 500  # UIDs per FETCH / STORE command
@@ -58,6 +59,7 @@ class Mailbox:
         self.capabilities: frozenset[str] = frozenset()
         self.uidvalidity = 0
         self.uidnext = 1
+        self.personal = Personal()  # how the server spells folder names (`folders`)
 
     @property
     def connected(self) -> bool:
@@ -87,6 +89,8 @@ class Mailbox:
             else:
                 client.login(s.username, s.password.get_secret_value())
             self.capabilities = frozenset(c.decode() for c in client.capabilities())
+            if "NAMESPACE" in self.capabilities:
+                self.personal = personal_of(client.namespace())
             selected = client.select_folder(s.folder)
         except LoginError as exc:
             raise ImapLoginError(f"IMAP login refused for {s.username!r}: {_text(exc)}") from exc
@@ -160,7 +164,11 @@ class Mailbox:
 
     def special_folder(self, use: bytes, fallback: str) -> str:
         found = self.guarded(lambda: self.client.find_special_folder(use))
-        return str(found) if found else fallback
+        return str(found) if found else self.folder_name(fallback)
+
+    def folder_name(self, folder: str) -> str:
+        """A folder askfirst names (`Sent`, `askfirst/Approve`) as this server spells it."""
+        return self.personal.name(folder)
 
     def look_up(self, folder: str, message_id: str) -> tuple[int, frozenset[str]] | None:
         """The UID and flags of the mail with this Message-ID in another folder, if any."""
@@ -201,7 +209,10 @@ class Mailbox:
         return bool(self.guarded(lambda: self.client.search(["KEYWORD", keyword])))
 
     def sent_folder(self) -> str:
-        return self._settings.sent_folder or self.special_folder(b"\\Sent", "Sent")
+        configured = self._settings.sent_folder
+        return (
+            self.folder_name(configured) if configured else self.special_folder(b"\\Sent", "Sent")
+        )
 
     def append(self, folder: str, raw: bytes, flags: Sequence[str], when: datetime) -> None:
         self.guarded(lambda: self.client.append(folder, raw, list(flags), msg_time=when))

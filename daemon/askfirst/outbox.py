@@ -228,7 +228,7 @@ class Outbox:
                 continue  # still waiting for the owner
             found = (drafts, in_drafts)
             if in_drafts is None:
-                folder = self.settings.approve_folder
+                folder = mb.folder_name(self.settings.approve_folder)
                 found = (folder, await self.mailbox.call(mb.look_up, folder, row.message_id))
             folder, hit = found
             if hit is None:

@@ -70,6 +70,7 @@ def _chunks(seq: Sequence[int], size: int) -> Iterator[Sequence[int]]:
 class MailRig:
     """A running Dovecot + SMTP bridge in one temp dir; see the module docstring."""
 
+    server = "dovecot"  # which IMAP server (`testing.cyrus.CyrusRig` says "cyrus")
     root: Path
     imap_port: int
     imaps_port: int
@@ -176,6 +177,12 @@ class MailRig:
         """Stop Dovecot by pid and start it again on the same ports (a server outage)."""
         self.dovecot.stop()
         self.dovecot.start()
+
+    @staticmethod
+    def folder(name: str) -> str:
+        """A folder name written as for Dovecot (`Drafts`, `askfirst/Approve`), as this
+        rig's server spells it (Cyrus: `INBOX.Drafts`)."""
+        return name
 
     # -- users and access --------------------------------------------------------------
     def password(self, user: str) -> str:
