@@ -11,7 +11,7 @@ from askfirst.clock import SystemClock
 from askfirst.folders import Personal, personal_of
 from askfirst.imap import MailboxThread
 from askfirst.testing.rig import MailRig
-from harness import OWNER, Harness, make_harness
+from harness import OWNER, Harness, askfirst, make_harness, write_config
 from mails import linkedin_2012
 
 CYRUS = Personal("INBOX.", ".")
@@ -78,3 +78,18 @@ async def test_idle_wakes_the_loop_on_each_server(anyrig: MailRig, tmp_path: Pat
         stop.set()
         await asyncio.wait_for(task, 10)
         app.store.close()
+
+
+def test_check_names_every_folder_run_will_use(anyrig: MailRig, tmp_path: Path) -> None:
+    config = write_config(anyrig, tmp_path)
+    text = config.read_text().replace("[smtp]", 'sent_folder = "Archive/Sent"\n\n[smtp]', 1)
+    config.write_text(text)
+    result = askfirst("check", "--config", str(config))
+    assert result.returncode == 0, result.stdout + result.stderr
+    if anyrig.server == "cyrus":
+        assert "namespace: personal prefix 'INBOX.', separator '.'" in result.stdout
+        assert "folder 'INBOX.Archive.Sent' (copies of sent mail): absent" in result.stdout
+    else:
+        assert "namespace: personal prefix '', separator '/'" in result.stdout
+        assert "folder 'Archive/Sent' (copies of sent mail): absent" in result.stdout
+    assert "created at the first send" in result.stdout

@@ -35,12 +35,14 @@ from askfirst.lifecycle import (
     Notify,
     Send,
     State,
+    Unflag,
+    keywords,
     transition,
 )
 from askfirst.message import Mail, parse
 from askfirst.metrics import Metrics
 from askfirst.ooo import return_date
-from askfirst.outbox import Outbox
+from askfirst.outbox import UNFLAG, Outbox
 from askfirst.render import Templates, compose, context_for, new_message_id
 from askfirst.rules import Context, decide, records_invitation, template_set
 from askfirst.schedule import jittered, next_send_time
@@ -208,6 +210,10 @@ class App:
         uids = await self.mailbox.call(mb.uids_since, floor)
         if cursor is not None:
             log.warning("imap.uidvalidity_changed", folder=folder, rescan_since=floor.isoformat())
+            with self.store.transaction():  # the mails are the same, their keywords are gone
+                for inv in self.store.invitations():
+                    if inv.state in (State.ASKED, State.DECLINED) and keywords(inv):
+                        self.store.add_flag_op(inv.source_message_id, keywords(inv))
         with self.store.transaction():  # with nothing in the window, start after the newest
             self.store.set_cursor(folder, mb.uidvalidity, min(uids) - 1 if uids else mb.uidnext - 1)
         return uids
@@ -351,6 +357,10 @@ class App:
                     self._enqueue_notice(after, effect)
                 elif isinstance(effect, Flag):
                     self.store.add_flag_op(effect.message_id, effect.flags)
+                elif isinstance(effect, Unflag):
+                    self.store.add_flag_op(
+                        effect.message_id, tuple(UNFLAG + f for f in effect.flags)
+                    )
         log.info(
             f"invitation.{after.state}",
             id=after.id,

@@ -28,7 +28,7 @@ from askfirst.config import (
 )
 from askfirst.exits import EXIT_CONFIG, EXIT_OK, EXIT_UNREACHABLE
 from askfirst.explain import explain_command, preview_command
-from askfirst.imap import ImapError, MailboxThread
+from askfirst.imap import ImapError, Mailbox, MailboxThread
 from askfirst.metrics import Metrics
 from askfirst.render import Templates
 from askfirst.smtp import SenderRefused, SendError, SmtpSender
@@ -239,6 +239,29 @@ async def _supervise(app: App, stop: asyncio.Event) -> None:
         app.store.close()
 
 
+def _folders(mb: Mailbox, settings: Settings) -> list[str]:
+    """Every folder `run` will use, as the server spells it, and what `run` would do."""
+    drafts = mb.special_folder(b"\\Drafts", "Drafts")
+    approving = settings.mode == "approve" or settings.approve_first > 0
+    uses = [
+        (mb.sent_folder(), "copies of sent mail", "created at the first send"),
+        (drafts, "drafts awaiting approval", "created at the first draft" if approving else ""),
+        (
+            mb.folder_name(settings.approve_folder),
+            "approve_folder: moving a draft here approves it",
+            "not created: make it to approve by moving" if approving else "",
+        ),
+    ]
+    ns = mb.personal
+    lines = [f"namespace: personal prefix {ns.prefix!r}, separator {ns.separator!r}"]
+    for name, what, absent in uses:
+        if not absent and not mb.folder_exists(name):
+            continue  # a folder this configuration never uses
+        state = "exists" if mb.folder_exists(name) else f"absent, {absent}"
+        lines.append(f"folder {name!r} ({what}): {state}")
+    return lines
+
+
 def _check(args: argparse.Namespace) -> int:
     accounts = _load(args.config)
     ok = True
@@ -267,6 +290,8 @@ def _check_account(settings: Settings, path: Path) -> bool:
                 f"{settings.imap.folder!r} (UIDVALIDITY {mb.uidvalidity}), sent folder "
                 f"{sent!r}, {idle}"
             )
+            for line in await thread.call(_folders, mb, settings):
+                print(f"  {line}")
         except ImapError as exc:
             ok = False
             print(f"imap: FAILED: {exc}")

@@ -155,6 +155,13 @@ class Mailbox:
         for start in range(0, len(uids), CHUNK):
             self._store(list(uids[start : start + CHUNK]), list(flags))
 
+    def remove_flags(self, uids: Sequence[int], flags: Sequence[str]) -> None:
+        for start in range(0, len(uids), CHUNK):
+            self._unstore(list(uids[start : start + CHUNK]), list(flags))
+
+    def _unstore(self, uids: list[int], flags: list[str]) -> None:
+        self.guarded(lambda: self.client.remove_flags(uids, flags, silent=True))
+
     def _store(self, uids: list[int], flags: list[str]) -> None:
         self.guarded(lambda: self.client.add_flags(uids, flags, silent=True))
 
@@ -200,6 +207,9 @@ class Mailbox:
                 self.client.select_folder(self._settings.folder)
 
         self.guarded(delete)
+
+    def folder_exists(self, folder: str) -> bool:
+        return bool(self.guarded(lambda: self.client.folder_exists(folder)))
 
     def ensure_folder(self, folder: str) -> None:
         if not self.guarded(lambda: self.client.folder_exists(folder)):

@@ -31,6 +31,7 @@ KW_ASKED = "$askfirst-asked"
 KW_ANSWERED = "$askfirst-answered"
 KW_HANDOVER = "$askfirst-handover"
 KW_DECLINED = "$askfirst-declined"
+KW_AWAITING = "$askfirst-awaiting"  # the ask or decline waits as a draft for the owner
 
 
 class State(StrEnum):
@@ -128,8 +129,27 @@ class Flag:
     flags: tuple[str, ...]
 
 
-Effect = Send | Notify | Flag
+@dataclass(frozen=True)
+class Unflag:
+    """Take keywords off a mail again (a cancelled ask was never asked)."""
+
+    message_id: str
+    flags: tuple[str, ...]
+
+
+Effect = Send | Notify | Flag | Unflag
 Result = tuple[Invitation, list[Effect]]
+
+
+def keywords(inv: Invitation) -> tuple[str, ...]:
+    """The keywords the invitation mail carries in its state (set again after the folder's
+    UIDVALIDITY changed)."""
+    return {
+        State.ASKED: (KW_ASKED,),
+        State.DECLINED: (KW_ASKED, KW_DECLINED),
+        State.ANSWERED: (FLAGGED, KW_ANSWERED),
+        State.HANDED_OVER: (FLAGGED, KW_HANDOVER),
+    }.get(inv.state or State.SKIPPED, ())
 
 
 def transition(inv: Invitation, event: Event, now: datetime, decline_after: timedelta) -> Result:
@@ -193,7 +213,10 @@ def _transition(inv: Invitation, event: Event, now: datetime, decline_after: tim
             return replace(inv, decline_due_at=back, reason="out of office until the due date"), []
         case (State.ASKED, Cancelled(kind="ask")) | (State.DECLINED, Cancelled(kind="decline")):
             what = "ask" if inv.state is State.ASKED else "decline"
-            return replace(inv, state=State.CANCELLED, reason=f"you deleted the {what} draft"), []
+            said = KW_ASKED if inv.state is State.ASKED else KW_DECLINED
+            return replace(inv, state=State.CANCELLED, reason=f"you deleted the {what} draft"), [
+                Unflag(inv.source_message_id, (said, KW_AWAITING))
+            ]
         case State.ASKED, AskSent(at=at, decline_due_at=due):
             return replace(inv, asked_at=at, decline_due_at=due), []
         case State.ASKED, Answered(kind="bounce", reason=why, message_id=mid):

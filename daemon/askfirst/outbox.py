@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Literal
 
-from askfirst import logs
+from askfirst import lifecycle, logs
 from askfirst.config import Settings
 from askfirst.imap import MailboxThread
 from askfirst.lifecycle import AskSent, Cancelled, Event, Invitation, SendFailed
@@ -48,7 +48,8 @@ RETRY_AFTER = tuple(
 )
 KILL_ENV = "ASKFIRST_STOP"  # set (non-empty) in the daemon's environment: nothing is sent
 KW_DRAFT = "$askfirst-draft"  # a draft waiting for the owner's approval ...
-KW_AWAITING = "$askfirst-awaiting"  # ... and the invitation it answers
+KW_AWAITING = lifecycle.KW_AWAITING  # ... and the invitation it answers
+UNFLAG = "-"  # a flag op's keyword with this prefix is taken off, not set (`Unflag`)
 CONFIG_ERROR = "config_error"  # meta: a configuration problem found while sending (health)
 
 
@@ -240,7 +241,14 @@ class Outbox:
                     row.message_id, PENDING, approved=1, next_attempt_at=self.clock.now()
                 )
             await self.mailbox.call(mb.remove, folder, hit[0])
+            self._no_longer_awaiting(row)
             log.info("outbox.approved", kind=row.kind, to=row.recipient, message_id=row.message_id)
+
+    def _no_longer_awaiting(self, row: OutboxRow) -> None:
+        if row.invitation_id is not None:
+            inv = self.store.invitation(row.invitation_id)
+            with self.store.transaction():
+                self.store.add_flag_op(inv.source_message_id, (UNFLAG + KW_AWAITING,))
 
     def _cancel(self, row: OutboxRow) -> None:
         with self.store.transaction():
@@ -341,8 +349,12 @@ class Outbox:
             uid = self.store.uid_of(folder, mb.uidvalidity, op.message_id)
             uids = [uid] if uid else await self.mailbox.call(mb.find, op.message_id)
             by_flags.setdefault(op.flags, []).extend(uids)
+        for flags, uids in by_flags.items():  # set first, then take off (the later ops)
+            if added := [f for f in flags if not f.startswith(UNFLAG)]:
+                await self.mailbox.call(mb.add_flags, uids, added)
         for flags, uids in by_flags.items():
-            await self.mailbox.call(mb.add_flags, uids, flags)
+            if taken := [f.removeprefix(UNFLAG) for f in flags if f.startswith(UNFLAG)]:
+                await self.mailbox.call(mb.remove_flags, uids, taken)
         if ops:
             with self.store.transaction():
                 for op in ops:
