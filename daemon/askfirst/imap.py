@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from imapclient import IMAPClient, SocketTimeout
-from imapclient.exceptions import IMAPClientError, LoginError
+from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginError
 
 from askfirst import logs
 from askfirst.config import Imap, access_token
@@ -40,6 +40,16 @@ class ImapError(Exception):
 
 class ImapLoginError(ImapError):
     """The server refused the credentials."""
+
+
+class ImapRefused(ImapError):
+    """The server answered NO to CREATE or APPEND (no permission, an invalid name, over
+    quota): a configuration problem that reconnecting does not cure. The connection is
+    fine and stays open; `folder` says where."""
+
+    def __init__(self, message: str, folder: str) -> None:
+        super().__init__(message)
+        self.folder = folder
 
 
 @dataclass(frozen=True)
@@ -213,7 +223,17 @@ class Mailbox:
 
     def ensure_folder(self, folder: str) -> None:
         if not self.guarded(lambda: self.client.folder_exists(folder)):
-            self.guarded(lambda: self.client.create_folder(folder))
+            self.refusable("CREATE", folder, lambda: self.client.create_folder(folder))
+
+    def refusable(self, command: str, folder: str, action: Callable[[], T]) -> T:
+        """Like `guarded`, but a NO from the server is `ImapRefused`, not a lost link."""
+        try:
+            return action()
+        except (IMAPClientAbortError, OSError) as exc:
+            self.close()
+            raise ImapError(f"IMAP: {_text(exc)}") from exc
+        except IMAPClientError as exc:
+            raise ImapRefused(f"{command} {folder!r} refused: {_text(exc)}", folder) from exc
 
     def has_keyword(self, keyword: str) -> bool:
         return bool(self.guarded(lambda: self.client.search(["KEYWORD", keyword])))
@@ -225,7 +245,9 @@ class Mailbox:
         )
 
     def append(self, folder: str, raw: bytes, flags: Sequence[str], when: datetime) -> None:
-        self.guarded(lambda: self.client.append(folder, raw, list(flags), msg_time=when))
+        self.refusable(
+            "APPEND", folder, lambda: self.client.append(folder, raw, list(flags), msg_time=when)
+        )
 
     def append_many(
         self, folder: str, raws: Sequence[bytes], flags: Sequence[str], when: datetime
@@ -236,7 +258,7 @@ class Mailbox:
                 self.append(folder, raw, flags, when)
             return
         items = [{"msg": raw, "flags": list(flags), "date": when} for raw in raws]
-        self.guarded(lambda: self.client.multiappend(folder, items))
+        self.refusable("APPEND", folder, lambda: self.client.multiappend(folder, items))
 
     def interrupt(self) -> None:
         """Wake a waiting IDLE from another thread (at shutdown): shut its socket down."""

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Literal
 
 from askfirst import lifecycle, logs
 from askfirst.config import Settings
-from askfirst.imap import MailboxThread
+from askfirst.imap import ImapRefused, MailboxThread
 from askfirst.lifecycle import AskSent, Cancelled, Event, Invitation, SendFailed
 from askfirst.limits import Brake, brake
 from askfirst.message import parse
@@ -51,6 +51,7 @@ KW_DRAFT = "$askfirst-draft"  # a draft waiting for the owner's approval ...
 KW_AWAITING = lifecycle.KW_AWAITING  # ... and the invitation it answers
 UNFLAG = "-"  # a flag op's keyword with this prefix is taken off, not set (`Unflag`)
 CONFIG_ERROR = "config_error"  # meta: a configuration problem found while sending (health)
+FOLDER_ERROR = "folder_error"  # meta: the IMAP server refused a folder askfirst needs
 
 
 class Outbox:
@@ -78,9 +79,13 @@ class Outbox:
         self.dry_run = dry_run
         self.hold: Brake | None = None  # the brake holding due mail after the last pass
         self.refused: Brake | None = None  # the sender was refused: all mail waits (restart)
+        self.refused_folders: dict[str, str] = {}  # folder -> the server's refusal (restart)
 
     async def recover(self) -> None:
         """Finish what a killed process left half done, without sending anything twice."""
+        if self.store.meta(FOLDER_ERROR):  # a new start looks at every folder again
+            with self.store.transaction():
+                self.store.set_meta(FOLDER_ERROR, "")
         for row in self.store.outbox((SENDING,)):
             # DATA never started: the server cannot have accepted it. Send it again.
             self.store.set_outbox_state(row.message_id, PENDING)
@@ -197,11 +202,17 @@ class Outbox:
         `approve_folder`) and cancels by deleting it."""
         mb = self.mailbox.mailbox
         drafts = await self.mailbox.call(mb.special_folder, b"\\Drafts", "Drafts")
-        await self.mailbox.call(mb.ensure_folder, drafts)
-        if await self.mailbox.call(mb.look_up, drafts, row.message_id) is None:
-            await self.mailbox.call(
-                mb.append, drafts, row.raw, ["\\Draft", KW_DRAFT], self.clock.now()
-            )
+        try:
+            await self.mailbox.call(mb.ensure_folder, drafts)
+            if await self.mailbox.call(mb.look_up, drafts, row.message_id) is None:
+                await self.mailbox.call(
+                    mb.append, drafts, row.raw, ["\\Draft", KW_DRAFT], self.clock.now()
+                )
+        except ImapRefused as exc:  # no drafts, no approval: asks and declines wait
+            self._folder_refused(exc, "drafts awaiting approval")
+            self.refused = self.refused or Brake(f"configuration: {exc}")
+            report.held += 1
+            return
         with self.store.transaction():
             self.store.set_outbox_state(row.message_id, AWAITING)
             if row.invitation_id is not None:
@@ -363,12 +374,27 @@ class Outbox:
         if not uncopied:
             return
         sent = await self.mailbox.call(mb.sent_folder)
-        await self.mailbox.call(mb.ensure_folder, sent)  # a mailbox without one gets one
-        for start in range(0, len(uncopied), 50):
-            batch = uncopied[start : start + 50]
-            await self.mailbox.call(
-                mb.append_many, sent, [r.raw for r in batch], ["\\Seen"], self.clock.now()
-            )
-            with self.store.transaction():
-                for row in batch:
-                    self.store.mark_copied(row.message_id)
+        if sent in self.refused_folders:
+            return  # refused in this run: the copies wait for the fix and a restart
+        try:
+            await self.mailbox.call(mb.ensure_folder, sent)  # a mailbox without one gets one
+            for start in range(0, len(uncopied), 50):
+                batch = uncopied[start : start + 50]
+                await self.mailbox.call(
+                    mb.append_many, sent, [r.raw for r in batch], ["\\Seen"], self.clock.now()
+                )
+                with self.store.transaction():
+                    for row in batch:
+                        self.store.mark_copied(row.message_id)
+        except ImapRefused as exc:  # the mail went out; only its copy waits
+            self._folder_refused(exc, "copies of sent mail")
+
+    def _folder_refused(self, exc: ImapRefused, what: str) -> None:
+        """Say once what the server refused and where (log, `health`, `status`); the rest
+        of the work goes on."""
+        problem = f"IMAP server refused the folder for {what}: {exc}"
+        if exc.folder not in self.refused_folders:
+            log.error("imap.refused", folder=exc.folder, what=what, error=str(exc))
+        self.refused_folders[exc.folder] = problem
+        with self.store.transaction():
+            self.store.set_meta(FOLDER_ERROR, problem)

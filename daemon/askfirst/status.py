@@ -80,6 +80,8 @@ def status_text(store: Store, now: datetime, limit: int = 20) -> str:
     lines.append("outbox: " + (", ".join(f"{n} {s}" for s, n in sorted(outbox.items())) or "empty"))
     held = store.meta("brake") or ""
     lines.append(f"sending: held ({held})" if held else "sending: on")
+    if folder_error := store.meta("folder_error"):
+        lines.append(f"configuration: {folder_error}")
     last = store.meta("last_pass_at")
     connected = store.meta("imap_connected") == "1"
     lines.append(
@@ -148,7 +150,7 @@ def health_of(settings: Settings) -> int:
         last = store.meta("last_pass_at")
         connected = store.meta("imap_connected") == "1"
         error = store.meta("last_error") or ""
-        config_error = store.meta("config_error") or ""
+        config_error = store.meta("config_error") or store.meta("folder_error") or ""
     finally:
         store.close()
     limit = health_limit(settings)

@@ -1,11 +1,13 @@
 """A private Cyrus IMAP for the rig, beside Dovecot: a second, independent server.
 
 Cyrus keeps personal folders under `INBOX.` with `.` as the separator, refuses top-level
-`Sent` or `askfirst`, and pushes IDLE only while its `idled` runs (else every 60 s). The
-Debian packages `cyrus-imapd` and `dovecot-imapd` conflict, so only Cyrus's shared parts
-are installed (`cyrus-common`, `sasl2-bin`) and `imapd`/`idled` are unpacked from the
-`cyrus-imapd` package into a folder (`scripts/test` does both; see `find_cyrus`). Everything
-lives in one temp dir, on OS-assigned loopback ports; stopped by its own master pid only.
+`Sent` or `askfirst`, refuses to delete a special-use folder, and pushes IDLE only while
+its `idled` runs (else every 60 s). The Debian packages `cyrus-imapd` and `dovecot-imapd`
+conflict, so only Cyrus's shared parts are installed (`cyrus-common`, `sasl2-bin`) and
+`imapd`/`idled` are unpacked from the `cyrus-imapd` package into a folder (`scripts/test`
+does both; see `find_cyrus`). Everything lives in one temp dir, on OS-assigned loopback
+ports; stopped by its own master pid only. `set_quota` makes APPEND (STORAGE) or CREATE
+(X-NUM-FOLDERS) go over quota, as a full mailbox does.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from datetime import datetime
 from pathlib import Path
 
 from imapclient import IMAPClient
+from imapclient.imapclient import Quota
 
 from askfirst.folders import Personal
 from askfirst.testing.dovecot import free_ports, read_banner
@@ -250,9 +253,8 @@ class CyrusRig(MailRig):
         self.faults.clear()
         self.accepted.clear()
         self.tokens.clear()
-        client = IMAPClient("127.0.0.1", port=self.imap_port, ssl=False, timeout=30)
+        client = self.admin()
         try:
-            client.login(ADMIN, ADMIN_PASSWORD)
             for _flags, _sep, name in client.list_folders():
                 if not USER_INBOX.match(name):
                     continue  # a user's INBOX takes its folders along
@@ -260,6 +262,18 @@ class CyrusRig(MailRig):
                 client.delete_folder(name)
         finally:
             client.logout()
+
+    def admin(self) -> IMAPClient:
+        """A client logged in as the Cyrus admin; the caller logs out."""
+        client = IMAPClient("127.0.0.1", port=self.imap_port, ssl=False, timeout=30)
+        client.login(ADMIN, ADMIN_PASSWORD)
+        return client
+
+    def set_quota(self, user: str, limit: int, resource: str = "STORAGE") -> None:
+        """A quota on all of `user`'s folders (STORAGE in KB: APPEND refused beyond it;
+        X-NUM-FOLDERS: CREATE refused)."""
+        with self.admin() as client:
+            client.set_quota([Quota(f"user.{user}", resource, 0, limit)])
 
     def kick(self, user: str) -> None:
         raise NotImplementedError("the Cyrus rig has no kick")
