@@ -93,3 +93,31 @@ def test_check_names_every_folder_run_will_use(anyrig: MailRig, tmp_path: Path) 
         assert "namespace: personal prefix '', separator '/'" in result.stdout
         assert "folder 'Archive/Sent' (copies of sent mail): absent" in result.stdout
     assert "created at the first send" in result.stdout
+
+
+async def test_idle_follows_a_folder_made_anew(anyrig: MailRig, tmp_path: Path) -> None:
+    """Deleted and created again while watched: Cyrus keeps the IDLE session and sends
+    EXPUNGEs; Dovecot says nothing, so the IDLE renewal (every `poll_interval`) finds it.
+    Either way the new folder is selected again and its mail is read."""
+    h = make_harness(anyrig, tmp_path, SystemClock(), poll_interval="2s")
+    invites = anyrig.folder("Invites")
+    h.settings.imap.folder = invites
+    with anyrig.imap(OWNER) as client:
+        client.create_folder(invites)
+    app, stop = h.build(), asyncio.Event()
+    task = asyncio.create_task(app.run_forever(stop))
+    try:
+        await asyncio.sleep(1.1)  # a second later: a new UIDVALIDITY
+        with anyrig.imap(OWNER) as client:
+            client.delete_folder(invites)
+            client.create_folder(invites)
+        anyrig.append(OWNER, linkedin_2012("Alice Example", "alice@example.test"), "Invites")
+        for _ in range(150):
+            if anyrig.messages("alice@example.test"):
+                break
+            await asyncio.sleep(0.1)
+        assert len(anyrig.messages("alice@example.test")) == 1
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+        app.store.close()

@@ -203,6 +203,7 @@ class App:
         """UIDs not yet handled. The very first time, only mail inside `lifecycle.lookback`."""
         mb = self.mailbox.mailbox
         folder = self.settings.imap.folder
+        await self.mailbox.call(mb.follow_folder)  # the folder may have been made anew
         cursor = self.store.cursor(folder)
         if cursor is not None and cursor[0] == mb.uidvalidity:
             return await self.mailbox.call(mb.uids_after, cursor[1])

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import socket
 import threading
 import time
@@ -32,6 +33,7 @@ CHUNK = 500  # UIDs per FETCH / STORE command
 IDLE_RENEW_SECONDS = 600.0  # RFC 2177 asks for < 29 minutes; 10 is what imapclient advises
 IDLE_SLICE_SECONDS = 60.0  # one wait; shutdown does not wait for it (see `interrupt`)
 T = TypeVar("T")
+log = logs.get()
 
 
 class ImapError(Exception):
@@ -267,26 +269,49 @@ class Mailbox:
             with contextlib.suppress(OSError):
                 client.socket().shutdown(socket.SHUT_RDWR)
 
+    def follow_folder(self) -> bool:
+        """SELECT the watched folder again; True when it was deleted and made anew (a new
+        UIDVALIDITY). Cyrus keeps such a session open and only sends EXPUNGEs; Dovecot
+        answers STATUS on the selected folder from its old view, so only SELECT tells."""
+        before = self.uidvalidity
+        selected = self.guarded(lambda: self.client.select_folder(self._settings.folder))
+        self.uidvalidity = int(selected[b"UIDVALIDITY"])
+        self.uidnext = int(selected.get(b"UIDNEXT", 1))
+        if self.uidvalidity == before:
+            return False
+        log.info("imap.folder_renewed", folder=self._settings.folder, uidvalidity=self.uidvalidity)
+        return True
+
     def wait_for_change(self, stop: threading.Event, timeout: float) -> bool:
-        """IDLE until the server reports a change (True) or `timeout` passes (False)."""
+        """IDLE until the server reports a change (True) or `timeout` passes (False);
+        renewed every `timeout` (`poll_interval`, at most 10 minutes). A NO to IDLE or a
+        new UIDVALIDITY selects the folder again and counts as a change."""
         client = self.client
-        self.guarded(client.idle)
+        try:
+            client.idle()
+        except (IMAPClientAbortError, OSError) as exc:
+            self.close()
+            raise ImapError(f"IMAP: {_text(exc)}") from exc
+        except IMAPClientError:  # NO to IDLE: the selected folder is gone or changed
+            self.follow_folder()
+            return True
         deadline = time.monotonic() + min(timeout, IDLE_RENEW_SECONDS)
         changed = False
         while not (stop.is_set() or changed) and time.monotonic() < deadline:
             started = time.monotonic()
-            responses = self.guarded(lambda: client.idle_check(timeout=IDLE_SLICE_SECONDS))
+            wait = max(0.5, min(IDLE_SLICE_SECONDS, deadline - started))
+            responses = self.guarded(functools.partial(client.idle_check, timeout=wait))
             if stop.is_set():  # woken by `interrupt`: the connection is being dropped anyway
                 self.close()
                 return False
-            quick = time.monotonic() - started < IDLE_SLICE_SECONDS / 2
+            quick = time.monotonic() - started < wait / 2
             problem = _idle_problem(responses, quick)
             if problem:
                 self.close()
                 raise ImapError(problem)
             changed = any(_is_change(r) for r in responses)
         self.guarded(client.idle_done)
-        return changed
+        return self.follow_folder() or changed
 
 
 class MailboxThread:
