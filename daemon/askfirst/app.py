@@ -272,7 +272,8 @@ class App:
             back_at = self._back_at(mail) if kind == "automatic" else None
             facts.update(answer=kind, invitation=related.id, state_before=str(related.state))
             report.answers += 1
-            after = self._apply(related, Answered(mail.message_id, kind, why, back_at))
+            withdrawn = self.outbox.withdraw_unsent(related) if kind == "genuine" else ""
+            after = self._apply(related, Answered(mail.message_id, kind, why, back_at, withdrawn))
             return f"answer ({kind}: {why}) to invitation {related.id}: {after.state}"
         ask_again = self.clock.now() - self.settings.lifecycle.ask_again_after
         reply = verdict.reply_address

@@ -191,21 +191,38 @@ class Mailbox:
 
     def look_up(self, folder: str, message_id: str) -> tuple[int, frozenset[str]] | None:
         """The UID and flags of the mail with this Message-ID in another folder, if any."""
+        return self.look_up_where(folder, ["HEADER", "Message-ID", message_id])
+
+    def look_up_where(self, folder: str, criteria: list[str]) -> tuple[int, frozenset[str]] | None:
+        """The UID and flags of the newest mail in another folder that matches `criteria`."""
 
         def look() -> tuple[int, frozenset[str]] | None:
             if not self.client.folder_exists(folder):
                 return None
             self.client.select_folder(folder)
             try:
-                uids = self.client.search(["HEADER", "Message-ID", message_id])
+                uids = sorted(self.client.search(criteria))
                 if not uids:
                     return None
-                flags = self.client.get_flags(uids[:1]).get(uids[0], ())
-                return uids[0], frozenset(f.decode() if isinstance(f, bytes) else f for f in flags)
+                flags = self.client.get_flags(uids[-1:]).get(uids[-1], ())
+                return uids[-1], frozenset(f.decode() if isinstance(f, bytes) else f for f in flags)
             finally:
                 self.client.select_folder(self._settings.folder)
 
         return self.guarded(look)
+
+    def read(self, folder: str, uid: int) -> bytes:
+        """One mail from another folder, read with BODY.PEEK (it stays as it is)."""
+
+        def fetch() -> bytes:
+            self.client.select_folder(folder)
+            try:
+                found = self.client.fetch([uid], ["BODY.PEEK[]"])
+                return _body(found[uid]) if uid in found else b""
+            finally:
+                self.client.select_folder(self._settings.folder)
+
+        return self.guarded(fetch)
 
     def remove(self, folder: str, uid: int) -> None:
         """Delete one mail from another folder (STORE \\Deleted, then UID EXPUNGE)."""

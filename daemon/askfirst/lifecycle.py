@@ -76,6 +76,7 @@ class Answered:
     kind: AnswerKind
     reason: str
     back_at: datetime | None = None  # an out-of-office's return date (plus grace), if given
+    withdrawn: str = ""  # what of ours was still unsent and is withdrawn now, said for the notice
 
 
 @dataclass(frozen=True)
@@ -173,6 +174,15 @@ def _what(message_id: str, inv: Invitation, event: Event) -> str:
     return "their answer"
 
 
+def _answered(inv: Invitation) -> str:
+    """Why the owner hears of an answer, by the state it came in."""
+    return {
+        State.DECLINED: "answered after the decline was sent",
+        State.FAILED: f"the inviter answered, although askfirst had noted: {inv.reason}",
+        State.CANCELLED: "the inviter wrote, after you deleted the draft",
+    }.get(inv.state or State.ASKED, "the inviter answered")
+
+
 def _transition(inv: Invitation, event: Event, now: datetime, decline_after: timedelta) -> Result:
     match inv.state, event:
         case None, Detected(decision=d) if d.action == "ask":
@@ -194,13 +204,9 @@ def _transition(inv: Invitation, event: Event, now: datetime, decline_after: tim
             return replace(inv, state=State.SKIPPED, reason=d.reasons[-1] if d.reasons else ""), []
         case (
             (State.ASKED | State.DECLINED | State.FAILED | State.CANCELLED),
-            Answered(kind="genuine", message_id=mid),
+            Answered(kind="genuine", message_id=mid, withdrawn=withdrawn),
         ):
-            reason = {
-                State.DECLINED: "answered after the decline was sent",
-                State.FAILED: f"the inviter answered, although askfirst had noted: {inv.reason}",
-                State.CANCELLED: "the inviter wrote, after you deleted the draft",
-            }.get(inv.state or State.ASKED, "the inviter answered")
+            reason = f"the inviter answered; {withdrawn}" if withdrawn else _answered(inv)
             flags = (FLAGGED, KW_ANSWERED)
             return replace(inv, state=State.ANSWERED, reason=reason, answered_at=now), [
                 Flag(inv.source_message_id, flags),

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Literal
 
 from askfirst import lifecycle, logs
 from askfirst.config import Settings
+from askfirst.drafts import as_approved, reply_criteria
 from askfirst.imap import ImapRefused, MailboxThread
 from askfirst.lifecycle import AskSent, Cancelled, Event, Invitation, SendFailed
 from askfirst.limits import Brake, brake
@@ -50,6 +51,7 @@ KILL_ENV = "ASKFIRST_STOP"  # set (non-empty) in the daemon's environment: nothi
 KW_DRAFT = "$askfirst-draft"  # a draft waiting for the owner's approval ...
 KW_AWAITING = lifecycle.KW_AWAITING  # ... and the invitation it answers
 UNFLAG = "-"  # a flag op's keyword with this prefix is taken off, not set (`Unflag`)
+WITHDRAWN = "withdrawn"  # outbox: a draft the inviter's answer made moot; leaves Drafts next
 CONFIG_ERROR = "config_error"  # meta: a configuration problem found while sending (health)
 FOLDER_ERROR = "folder_error"  # meta: the IMAP server refused a folder askfirst needs
 
@@ -228,32 +230,81 @@ class Outbox:
         )
 
     async def review_drafts(self, report: Report) -> None:
-        """Flagged (or moved) drafts are approved, deleted ones cancelled."""
-        waiting = self.store.outbox((AWAITING,))
+        """Flagged (or moved) drafts are approved, with the owner's edits; deleted ones
+        cancelled; withdrawn ones (the inviter answered first) taken out of Drafts."""
+        waiting = self.store.outbox((AWAITING, WITHDRAWN))
         if not waiting or self.dry_run:
             return
         mb = self.mailbox.mailbox
         drafts = await self.mailbox.call(mb.special_folder, b"\\Drafts", "Drafts")
         for row in waiting:
-            in_drafts = await self.mailbox.call(mb.look_up, drafts, row.message_id)
+            in_drafts = await self._find_draft(drafts, row)
+            if row.state == WITHDRAWN:
+                await self._withdraw(row, drafts, in_drafts)
+                continue
             if in_drafts is not None and "\\Flagged" not in in_drafts[1]:
                 continue  # still waiting for the owner
             found = (drafts, in_drafts)
             if in_drafts is None:
                 folder = mb.folder_name(self.settings.approve_folder)
-                found = (folder, await self.mailbox.call(mb.look_up, folder, row.message_id))
+                found = (folder, await self._find_draft(folder, row))
             folder, hit = found
             if hit is None:
                 self._cancel(row)
                 report.cancelled += 1
                 continue
+            draft = await self.mailbox.call(mb.read, folder, hit[0])
+            text = as_approved(draft, row.message_id) if draft else row.raw
             with self.store.transaction():  # recorded first: a lost draft must not cancel it
                 self.store.set_outbox_state(
-                    row.message_id, PENDING, approved=1, next_attempt_at=self.clock.now()
+                    row.message_id, PENDING, approved=1, next_attempt_at=self.clock.now(), raw=text
                 )
             await self.mailbox.call(mb.remove, folder, hit[0])
             self._no_longer_awaiting(row)
-            log.info("outbox.approved", kind=row.kind, to=row.recipient, message_id=row.message_id)
+            log.info(
+                "outbox.approved",
+                kind=row.kind,
+                to=row.recipient,
+                message_id=row.message_id,
+                edited=text != row.raw,
+            )
+
+    async def _find_draft(self, folder: str, row: OutboxRow) -> tuple[int, frozenset[str]] | None:
+        """The draft of `row` in `folder`, as filed or as the owner's client saved an edit
+        (see `drafts`)."""
+        mb = self.mailbox.mailbox
+        hit = await self.mailbox.call(mb.look_up, folder, row.message_id)
+        criteria = reply_criteria(row.raw, row.recipient)
+        if hit is None and criteria is not None:
+            hit = await self.mailbox.call(mb.look_up_where, folder, criteria)
+        return hit
+
+    def withdraw_unsent(self, inv: Invitation) -> str:
+        """The inviter answered: an ask or decline of theirs not yet sent never will be
+        (a draft leaves Drafts on the next review). What was withdrawn, for the notice;
+        the caller holds the transaction."""
+        said = []
+        for row in self.store.outbox((PENDING, AWAITING)):
+            if row.invitation_id != inv.id or row.kind not in ("ask", "decline"):
+                continue
+            if row.state == AWAITING:
+                self.store.set_outbox_state(row.message_id, WITHDRAWN)
+                said.append(f"the {row.kind} waiting for your approval is withdrawn from Drafts")
+            else:
+                self.store.set_outbox_state(row.message_id, CANCELLED)
+                said.append(f"the {row.kind} not yet sent is withdrawn")
+        return "; ".join(said)
+
+    async def _withdraw(
+        self, row: OutboxRow, drafts: str, hit: tuple[int, frozenset[str]] | None
+    ) -> None:
+        """The inviter answered while this draft waited: out of Drafts, never sent."""
+        if hit is not None:
+            await self.mailbox.call(self.mailbox.mailbox.remove, drafts, hit[0])
+        with self.store.transaction():
+            self.store.set_outbox_state(row.message_id, CANCELLED)
+        self._no_longer_awaiting(row)
+        log.info("outbox.withdrawn", kind=row.kind, to=row.recipient, message_id=row.message_id)
 
     def _no_longer_awaiting(self, row: OutboxRow) -> None:
         if row.invitation_id is not None:
