@@ -16,22 +16,19 @@ import os
 import pwd
 import re
 import shutil
-import signal
 import string
 import subprocess
 import tempfile
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 
 from imapclient import IMAPClient
 from imapclient.imapclient import Quota
 
 from askfirst.folders import Personal
-from askfirst.testing.dovecot import free_ports, read_banner
-from askfirst.testing.rig import MailRig, RigMessage
+from askfirst.testing.dovecot import free_ports, read_banner, terminate
+from askfirst.testing.rig import MailRig
 from askfirst.testing.users import USERS, password_of
 
 CYRUS_BIN = Path("/usr/lib/cyrus/bin")  # master, lmtpd, ctl_cyrusdb, makedirs (cyrus-common)
@@ -177,14 +174,7 @@ class Cyrus:
     def stop(self) -> None:
         """SIGTERM our own master pid only; it stops its children."""
         proc, self._proc = self._proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
+        terminate(proc)
 
 
 PERSONAL = Personal("INBOX.", ".")  # how Cyrus spells the owner's folders
@@ -214,38 +204,16 @@ class CyrusRig(MailRig):
             raise
         return self
 
-    def stop(self) -> None:
-        controller, self._controller = self._controller, None
-        if controller is not None:
-            controller.stop()
+    def _stop_imap(self) -> None:
         self.cyrus.stop()
-        if os.environ.get("MAILRIG_KEEP") != "1":
-            shutil.rmtree(self.root, ignore_errors=True)
 
     def log_tail(self, lines: int = 30) -> str:
         return "(cyrus logs to syslog)"
 
     @staticmethod
     def folder(name: str) -> str:
+        """`Drafts` -> `INBOX.Drafts`: the rig's helpers take names as for Dovecot."""
         return PERSONAL.name(name)
-
-    def messages(self, user: str, folder: str = "INBOX") -> list[RigMessage]:
-        return super().messages(user, self.folder(folder))
-
-    def wait_for(
-        self, user: str, count: int, folder: str = "INBOX", timeout: float = 10.0
-    ) -> list[RigMessage]:
-        return super().wait_for(user, count, self.folder(folder), timeout)
-
-    def append(
-        self,
-        user: str,
-        raw: bytes,
-        folder: str = "INBOX",
-        when: datetime | None = None,
-        flags: Sequence[str] = (),
-    ) -> int:
-        return super().append(user, raw, self.folder(folder), when, flags)
 
     def reset(self) -> None:
         """Delete every user's mailboxes (as the admin); the next login or delivery makes

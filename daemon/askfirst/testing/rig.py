@@ -168,10 +168,13 @@ class MailRig:
         controller, self._controller = self._controller, None
         if controller is not None:
             controller.stop()
-        self.dovecot.stop()
+        self._stop_imap()
         self._stop_token_server()
         if os.environ.get("MAILRIG_KEEP") != "1":
             shutil.rmtree(self.root, ignore_errors=True)
+
+    def _stop_imap(self) -> None:
+        self.dovecot.stop()
 
     def restart_dovecot(self) -> None:
         """Stop Dovecot by pid and start it again on the same ports (a server outage)."""
@@ -229,6 +232,7 @@ class MailRig:
         flags: Sequence[str] = (),
     ) -> int:
         """APPEND (creating `folder` if needed) and return the new UID from APPENDUID."""
+        folder = self.folder(folder)
         with self.imap(user) as client:
             if not client.folder_exists(folder):
                 client.create_folder(folder)
@@ -242,7 +246,7 @@ class MailRig:
     def messages(self, user: str, folder: str = "INBOX") -> list[RigMessage]:
         """Every message in `folder`, by UID, read with BODY.PEEK[] so nothing gets \\Seen."""
         with self.imap(user) as client:
-            return self._fetch_all(client, folder)
+            return self._fetch_all(client, self.folder(folder))
 
     @staticmethod
     def _fetch_all(client: IMAPClient, folder: str) -> list[RigMessage]:
@@ -264,6 +268,7 @@ class MailRig:
         self, user: str, count: int, folder: str = "INBOX", timeout: float = 10.0
     ) -> list[RigMessage]:
         """Poll (STATUS, cheap) until `folder` holds at least `count` messages."""
+        folder = self.folder(folder)
         deadline = time.monotonic() + timeout
         with self.imap(user) as client:
             while True:
