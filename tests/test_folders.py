@@ -83,7 +83,7 @@ async def test_idle_wakes_the_loop_on_each_server(anyrig: MailRig, tmp_path: Pat
 def test_check_names_every_folder_run_will_use(anyrig: MailRig, tmp_path: Path) -> None:
     config = write_config(anyrig, tmp_path)
     text = config.read_text().replace("[smtp]", 'sent_folder = "Archive/Sent"\n\n[smtp]', 1)
-    config.write_text(text)
+    config.write_text('mode = "approve"\n' + text)
     result = askfirst("check", "--config", str(config))
     assert result.returncode == 0, result.stdout + result.stderr
     if anyrig.server == "cyrus":
@@ -93,6 +93,9 @@ def test_check_names_every_folder_run_will_use(anyrig: MailRig, tmp_path: Path) 
         assert "namespace: personal prefix '', separator '/'" in result.stdout
         assert "folder 'Archive/Sent' (copies of sent mail): absent" in result.stdout
     assert "created at the first send" in result.stdout
+    approve = anyrig.folder("askfirst/Approve")
+    assert f"folder {anyrig.folder('Drafts')!r} (drafts awaiting approval): exists" in result.stdout
+    assert f"folder {approve!r} (approve_folder: moving a draft here" in result.stdout
 
 
 async def test_idle_follows_a_folder_made_anew(anyrig: MailRig, tmp_path: Path) -> None:
