@@ -19,7 +19,7 @@ from typing import Any
 
 import structlog
 
-from askfirst import logs, loop
+from askfirst import logs, loop, rebuild
 from askfirst.answer import answer_kind
 from askfirst.classify import classify
 from askfirst.clock import Clock, from_epoch, to_epoch
@@ -120,6 +120,8 @@ class App:
         async with self._lock:
             await self.mailbox.ensure_connected()
             await self.outbox.recover()
+            if self.store.cursor(self.settings.imap.folder) is None:
+                await self._rebuild()
             await self._read_mail(report)
             started = time.monotonic()
             self._sweep(report)
@@ -207,6 +209,19 @@ class App:
         with self.store.transaction():  # with nothing in the window, start after the newest
             self.store.set_cursor(folder, mb.uidvalidity, min(uids) - 1 if uids else mb.uidnext - 1)
         return uids
+
+    async def _rebuild(self) -> None:
+        """A new or lost state file: first read back what askfirst already did (once)."""
+        if self.store.meta(rebuild.META_KEY) is not None:
+            return
+        await rebuild.rebuild(
+            store=self.store,
+            mailbox=self.mailbox,
+            settings=self.settings,
+            since=self._not_before() - self.settings.lifecycle.decline_after,
+            now=self.clock.now(),
+            decline_due=self.outbox.decline_due,
+        )
 
     def _not_before(self) -> datetime:
         """Mail older than this is never acted on: fixed on the first start, kept after

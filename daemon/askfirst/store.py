@@ -376,6 +376,24 @@ class Store:
             ),
         )
 
+    def record_sent(
+        self,
+        message_id: str,
+        invitation_id: int,
+        kind: str,
+        recipient: str,
+        raw: bytes,
+        sent_at: datetime,
+    ) -> None:
+        """A mail found in the Sent folder (rebuild): sent, and its copy is filed."""
+        at = to_epoch(sent_at)
+        self._db.execute(
+            "INSERT OR IGNORE INTO outbox (message_id, invitation_id, kind, recipient, raw, "
+            "state, next_attempt_at, created_at, sent_at, copied) VALUES (?, ?, ?, ?, ?, ?, ?, "
+            "?, ?, 1)",
+            (message_id, invitation_id, kind, recipient, raw, SENT, at, at, at),
+        )
+
     def is_ours(self, message_id: str) -> bool:
         row = self._db.execute("SELECT 1 FROM outbox WHERE message_id = ?", (message_id,))
         return row.fetchone() is not None
