@@ -170,3 +170,41 @@ async def test_two_invitations_sharing_a_message_id_are_both_handled(h: Harness)
     h.invite(first)  # the same mail delivered again is still known
     await h.step()
     assert len(h.invitations()) == 2 and len(h.inbox(ALICE)) == 1
+
+
+def with_header(raw: bytes, name: str, value: str) -> bytes:
+    """`raw` with one header replaced by a raw UTF-8 value (RFC 6532)."""
+    pattern = rb"(?m)^" + name.encode() + rb": [^\r\n]+"
+    return re.sub(pattern, f"{name}: {value}".encode(), raw, count=1)
+
+
+async def test_a_non_ascii_message_id_is_answered_with_smtputf8(h: Harness) -> None:
+    mid = "<einladung-jörg-ü@example.test>"
+    h.invite(with_header(linkedin_2012("Alice Example", ALICE), "Message-ID", mid))
+    assert (await h.step()).sent == 1
+    (ask,) = h.inbox(ALICE)
+    assert mid.encode() in ask.raw  # In-Reply-To, in UTF-8
+    assert h.only_invitation().state is State.ASKED
+
+
+async def test_a_non_ascii_address_without_smtputf8_is_handed_over(h: Harness) -> None:
+    h.rig.offer_smtputf8(False)
+    invite = linkedin_2012("Jörg Example", ALICE)
+    h.invite(with_header(invite, "From", "Jörg Example <jörg@example.test>"))
+    await h.step()
+    inv = h.only_invitation()
+    assert inv.state is State.HANDED_OVER
+    assert "SMTPUTF8" in inv.reason and "jörg@example.test" in inv.reason
+    (mail,) = h.inbox(OWNER)[:1]
+    assert "$askfirst-error" not in mail.flags and "$askfirst-handover" in mail.flags
+    assert any("handed over" in s for s in notices(h))
+
+
+async def test_a_non_ascii_address_goes_with_smtputf8(h: Harness) -> None:
+    invite = linkedin_2012("Jörg Example", ALICE)
+    h.invite(with_header(invite, "From", "Jörg Example <jörg@example.test>"))
+    await h.step()
+    inv = h.only_invitation()
+    # The rig has no such user: the server refused it at RCPT, after MAIL with SMTPUTF8.
+    assert inv.state is State.FAILED
+    assert "5.1.1 <jörg@example.test>: no such user here" in inv.reason

@@ -97,8 +97,10 @@ class SmtpSender:
         on_the_wire = False
         try:
             options = await _utf8_options(client, envelope)
-            await client.mail(envelope.sender, options=options)
-            await client.rcpt(envelope.recipient)  # raises on refusal: nothing is silently dropped
+            encoding = "utf-8" if options else "ascii"
+            await client.mail(envelope.sender, options=options, encoding=encoding)
+            # raises on refusal: nothing is silently dropped
+            await client.rcpt(envelope.recipient, encoding=encoding)
             before_data()
             on_the_wire = True
             await client.data(envelope.raw)
