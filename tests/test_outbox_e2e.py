@@ -208,3 +208,20 @@ async def test_a_non_ascii_address_goes_with_smtputf8(h: Harness) -> None:
     # The rig has no such user: the server refused it at RCPT, after MAIL with SMTPUTF8.
     assert inv.state is State.FAILED
     assert "5.1.1 <jörg@example.test>: no such user here" in inv.reason
+
+
+async def test_an_ask_waiting_for_approval_is_not_sent_after_the_inviter_wrote(
+    h: Harness,
+) -> None:
+    h.settings.mode = "approve"
+    h.invite(linkedin_2012("Alice Example", ALICE))
+    assert (await h.step()).awaiting == 1
+    h.invite(plain(f"Alice Example <{ALICE}>", subject="Coffee next week?"))
+    await h.step()
+    with h.rig.imap(OWNER) as client:  # the owner approves the draft after all
+        client.select_folder("Drafts")
+        client.add_flags(client.search(["ALL"]), ["\\Flagged"])
+    await h.step()
+    assert h.inbox(ALICE) == []
+    assert h.only_invitation().state is State.ANSWERED
+    assert outbox_states(h)["ask"] == CANCELLED
