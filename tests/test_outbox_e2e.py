@@ -167,6 +167,7 @@ async def test_two_invitations_sharing_a_message_id_are_both_handled(h: Harness)
     await h.step()
     assert sorted(i.inviter_email for i in h.invitations()) == [ALICE, BOB]
     assert len(h.inbox(ALICE)) == 1 and len(h.inbox(BOB)) == 1
+    assert all("$askfirst-asked" in m.flags for m in h.inbox(OWNER)[:2])
     h.invite(first)  # the same mail delivered again is still known
     await h.step()
     assert len(h.invitations()) == 2 and len(h.inbox(ALICE)) == 1

@@ -169,8 +169,8 @@ def test_mark_seen_records_the_mail_and_moves_the_cursor(store: Store) -> None:
     assert store.seen_message("<m@example.net>")
     assert not store.seen_message("<other@example.net>")
     assert store.cursor("INBOX") == (100, 42)
-    assert store.uid_of("INBOX", 100, "<m@example.net>") == 42
-    assert store.uid_of("INBOX", 101, "<m@example.net>") is None
+    assert store.uids_of("INBOX", 100, "<m@example.net>") == [42]
+    assert store.uids_of("INBOX", 101, "<m@example.net>") == []
 
 
 # -- outbox --------------------------------------------------------------------------------

@@ -362,8 +362,8 @@ class Outbox:
         ops = self.store.flag_ops()
         by_flags: dict[tuple[str, ...], list[int]] = {}
         for op in ops:
-            uid = self.store.uid_of(folder, mb.uidvalidity, op.message_id)
-            uids = [uid] if uid else await self.mailbox.call(mb.find, op.message_id)
+            uids = self.store.uids_of(folder, mb.uidvalidity, op.message_id)  # maybe several
+            uids = uids or await self.mailbox.call(mb.find, op.message_id)
             by_flags.setdefault(op.flags, []).extend(uids)
         for flags, uids in by_flags.items():
             await self.mailbox.call(mb.add_flags, uids, flags)

@@ -341,12 +341,13 @@ class Store:
         )
         self.set_cursor(folder, uidvalidity, uid)
 
-    def uid_of(self, folder: str, uidvalidity: int, message_id: str) -> int | None:
-        row = self._db.execute(
+    def uids_of(self, folder: str, uidvalidity: int, message_id: str) -> list[int]:
+        """Every mail seen with this Message-ID (two different mails may share one)."""
+        rows = self._db.execute(
             "SELECT uid FROM seen WHERE folder = ? AND uidvalidity = ? AND message_id = ?",
             (folder, uidvalidity, message_id),
-        ).fetchone()
-        return int(row["uid"]) if row else None
+        )
+        return [int(r["uid"]) for r in rows]
 
     # -- outbox ----------------------------------------------------------------------------
 
