@@ -1,6 +1,7 @@
 """One pass of askfirst (`App.run_once`); the loop around it is in `loop.py`.
 
-A pass: read new mail in the watched folder and act on each message (one transaction per
+A pass: on a first start (no cursor), read back from the mailbox what askfirst already did
+(`rebuild.py`); read new mail in the watched folder and act on each message (one transaction per
 message), then turn due deadlines into declines, then look at drafts awaiting approval,
 then send what the outbox holds, then set the flags and file the Sent copies still owed
 (those three in `outbox.py`). Each stage only reads what the previous stages committed,

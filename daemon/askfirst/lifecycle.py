@@ -130,6 +130,8 @@ Result = tuple[Invitation, list[Effect]]
 
 
 def transition(inv: Invitation, event: Event, now: datetime, decline_after: timedelta) -> Result:
+    # `decline_after` is kept for callers; the deadline now comes with `AskSent`, when the
+    # ask has left (the outbox computes it with the send window and business days).
     match inv.state, event:
         case None, Detected(decision=d) if d.action == "ask":
             # No deadline yet: the wait counts from the moment the ask leaves (AskSent).
