@@ -1,6 +1,7 @@
 """One pass of askfirst (`App.run_once`); the loop around it is in `loop.py`.
 
-A pass: read new mail in the watched folder and act on each message (one transaction per
+A pass: on a first start (no cursor), read back from the mailbox what askfirst already did
+(`rebuild.py`); read new mail in the watched folder and act on each message (one transaction per
 message), then turn due deadlines into declines, then look at drafts awaiting approval,
 then send what the outbox holds, then set the flags and file the Sent copies still owed
 (those three in `outbox.py`). Each stage only reads what the previous stages committed,
@@ -19,7 +20,7 @@ from typing import Any
 
 import structlog
 
-from askfirst import logs, loop
+from askfirst import logs, loop, rebuild
 from askfirst.answer import answer_kind
 from askfirst.classify import classify
 from askfirst.clock import Clock, from_epoch, to_epoch
@@ -45,9 +46,7 @@ from askfirst.render import Templates, compose, context_for, new_message_id
 from askfirst.rules import Context, decide, template_set
 from askfirst.schedule import jittered, next_send_time
 from askfirst.smtp import SmtpSender
-from askfirst.store import (
-    Store,
-)
+from askfirst.store import Store, mail_key
 
 log = logs.get()
 
@@ -106,10 +105,10 @@ class App:
             templates=templates,
             metrics=self.metrics,
             apply=self._apply,
+            notify=lambda inv, reason: self._enqueue_notice(inv, Notify(reason)),
             dry_run=dry_run,
         )
         self._lock = asyncio.Lock()
-        self._recovered = False
         self._floor: datetime | None = None
 
     # -- one pass ------------------------------------------------------------------------
@@ -121,9 +120,9 @@ class App:
         structlog.contextvars.bind_contextvars(account=self.account)
         async with self._lock:
             await self.mailbox.ensure_connected()
-            if not self._recovered:
-                await self.outbox.recover()
-                self._recovered = True
+            await self.outbox.recover()
+            if self.store.cursor(self.settings.imap.folder) is None:
+                await self._rebuild()
             await self._read_mail(report)
             started = time.monotonic()
             self._sweep(report)
@@ -212,6 +211,19 @@ class App:
             self.store.set_cursor(folder, mb.uidvalidity, min(uids) - 1 if uids else mb.uidnext - 1)
         return uids
 
+    async def _rebuild(self) -> None:
+        """A new or lost state file: first read back what askfirst already did (once)."""
+        if self.store.meta(rebuild.META_KEY) is not None:
+            return
+        await rebuild.rebuild(
+            store=self.store,
+            mailbox=self.mailbox,
+            settings=self.settings,
+            since=self._not_before() - self.settings.lifecycle.decline_after,
+            now=self.clock.now(),
+            decline_due=self.outbox.decline_due,
+        )
+
     def _not_before(self) -> datetime:
         """Mail older than this is never acted on: fixed on the first start, kept after
         (so it is read from the store once, not once per message)."""
@@ -227,12 +239,13 @@ class App:
     def _handle(self, fetched: Fetched, uidvalidity: int, report: Report) -> str:
         folder = self.settings.imap.folder
         mail = parse(fetched.raw)
+        key = mail_key(mail)
         now = self.clock.now()
         facts: dict[str, object] = {}
         with self.store.transaction():
             if fetched.internaldate and _aware(fetched.internaldate) < self._not_before():
                 outcome = "ignored: older than the lookback window"
-            elif self.store.seen_message(mail.message_id):
+            elif self.store.seen_message(mail.message_id, key):
                 outcome = "ignored: already handled (same Message-ID)"
             elif self.store.is_ours(mail.message_id):
                 outcome = "ignored: a message askfirst sent"
@@ -240,7 +253,9 @@ class App:
                 outcome = self._act(mail, report, facts)
             if outcome.startswith("ignored"):
                 report.ignored += 1
-            self.store.mark_seen(folder, uidvalidity, fetched.uid, mail.message_id, outcome, now)
+            self.store.mark_seen(
+                folder, uidvalidity, fetched.uid, mail.message_id, outcome, now, key
+            )
         log.info(  # the one canonical line per message
             "mail.processed",
             uid=fetched.uid,
@@ -344,6 +359,8 @@ class App:
                 after = replace(after, asked_message_id=mid)
         with self.store.transaction():
             after = self.store.save(after, now)
+            if after.state is not inv.state and after.id is not None:
+                self._cancel_unwanted(after)
             for send, mid in sends:
                 self._enqueue_reply(after, send, mid)
             for effect in effects:
@@ -360,6 +377,14 @@ class App:
             state_before=str(inv.state),
         )
         return after
+
+    def _cancel_unwanted(self, inv: Invitation) -> None:
+        """Held mail the invitation no longer calls for (the inviter wrote first, or the
+        ask failed) never leaves; `Outbox` checks again when it claims a row."""
+        for kind, wanted in (("ask", State.ASKED), ("decline", State.DECLINED)):
+            if inv.state is not wanted:
+                for mid in self.store.cancel_open(inv.id or 0, kind):
+                    log.info("outbox.not_sent", kind=kind, message_id=mid, why=inv.reason)
 
     def _context(self, inv: Invitation) -> dict[str, Any]:
         owner = self.settings.owner

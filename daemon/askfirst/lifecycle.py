@@ -5,6 +5,7 @@
  (new) ─────┼── boilerplate + reachable ──▶ asked ──┬── genuine answer ──▶ answered
             │                                       ├── deadline passed ──▶ declined
             └── a gate refuses ─▶ skipped           ├── ask bounced / failed ──▶ failed
+                                                    ├── ask cannot go ──▶ handed_over
                                                     └── out-of-office ──▶ asked (a return
                                                         date moves the deadline later)
  declined ── genuine answer (late) ──▶ answered      declined ── decline failed ──▶ failed
@@ -31,7 +32,7 @@ KW_DECLINED = "$askfirst-declined"
 
 
 class State(StrEnum):
-    ASKED = "asked"  # the ask is recorded (and sent, or in the outbox); waiting for an answer
+    ASKED = "asked"  # the ask is recorded; once it left (asked_at), waiting for an answer
     ANSWERED = "answered"  # the inviter answered; the owner has it
     DECLINED = "declined"  # no answer in time; the decline is recorded
     HANDED_OVER = "handed_over"  # personal note or unreachable: straight to the owner
@@ -99,6 +100,7 @@ class Cancelled:
 class SendFailed:
     kind: Literal["ask", "decline"]
     reason: str
+    hand_over: bool = False  # the ask cannot go as it is (no SMTPUTF8): a person writes
 
 
 Event = Detected | Answered | AskSent | DeadlinePassed | SendFailed | Cancelled
@@ -128,15 +130,12 @@ Result = tuple[Invitation, list[Effect]]
 
 
 def transition(inv: Invitation, event: Event, now: datetime, decline_after: timedelta) -> Result:
+    # `decline_after` is kept for callers; the deadline now comes with `AskSent`, when the
+    # ask has left (the outbox computes it with the send window and business days).
     match inv.state, event:
         case None, Detected(decision=d) if d.action == "ask":
-            asked = replace(
-                inv,
-                state=State.ASKED,
-                reason=d.rule,
-                asked_at=now,
-                decline_due_at=now + decline_after,
-            )
+            # No deadline yet: the wait counts from the moment the ask leaves (AskSent).
+            asked = replace(inv, state=State.ASKED, reason=d.rule)
             return asked, [Send("ask", inv.inviter_email), Flag(inv.source_message_id, (KW_ASKED,))]
         case None, Detected(decision=d) if d.action == "hand_over":
             reason = d.reasons[-1] if d.reasons else d.rule
@@ -173,6 +172,12 @@ def transition(inv: Invitation, event: Event, now: datetime, decline_after: time
             ), [
                 Send("decline", inv.inviter_email),
                 Flag(inv.source_message_id, (KW_DECLINED,)),
+            ]
+        case State.ASKED, SendFailed(kind="ask", reason=why, hand_over=True):
+            reason = f"the ask could not be sent: {why}"
+            return replace(inv, state=State.HANDED_OVER, reason=reason, handed_over_at=now), [
+                Flag(inv.source_message_id, (FLAGGED, KW_HANDOVER)),
+                Notify(reason),
             ]
         case (State.ASKED, SendFailed(kind="ask", reason=why)) | (
             State.DECLINED,

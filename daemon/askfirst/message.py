@@ -23,6 +23,7 @@ _MSGID = re.compile(r"<[^<>\s]+>")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 # Headers kept verbatim (cleaned) for the classifier and the answer detector.
 KEPT_HEADERS = (
+    "date",  # with Message-ID, From and Subject it tells two mails apart (store.mail_key)
     "auto-submitted",
     "precedence",
     "x-autoreply",

@@ -196,7 +196,9 @@ def compose(
         ("Content-Type", 'text/plain; charset="utf-8"'),
         ("Content-Transfer-Encoding", "quoted-printable"),
     ]
-    head = "".join(f"{name}: {value}\r\n" for name, value in headers).encode("ascii")
+    # ASCII, unless an address or a Message-ID is not: then UTF-8 (RFC 6532), sent with
+    # SMTPUTF8 (smtp.py) or not at all.
+    head = "".join(f"{name}: {value}\r\n" for name, value in headers).encode("utf-8")
     body = rendered.body.replace("\r\n", "\n")
     encoded = quopri.encodestring(body.encode("utf-8")).replace(b"\n", b"\r\n")
     return Outgoing(message_id=message_id, raw=head + b"\r\n" + encoded)

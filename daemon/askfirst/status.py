@@ -78,6 +78,13 @@ def status_text(store: Store, now: datetime, limit: int = 20) -> str:
     lines.append("")
     outbox = store.outbox_counts()
     lines.append("outbox: " + (", ".join(f"{n} {s}" for s, n in sorted(outbox.items())) or "empty"))
+    rebuilt = json.loads(store.meta("rebuilt") or "null")
+    if rebuilt:
+        lines.append(
+            f"rebuilt from the mailbox at {_when(datetime.fromisoformat(rebuilt['at']))}: "
+            f"{rebuilt['asked']} asked, {rebuilt['answered']} answered, "
+            f"{rebuilt['declined']} declined, {rebuilt['handed_over']} handed over"
+        )
     held = store.meta("brake") or ""
     lines.append(f"sending: held ({held})" if held else "sending: on")
     last = store.meta("last_pass_at")
