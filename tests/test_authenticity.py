@@ -5,6 +5,9 @@ from __future__ import annotations
 import pytest
 from askfirst.authenticity import aligned, judge, trusted_block
 from askfirst.authresults import read
+from askfirst.posing import skeleton
+from hypothesis import given
+from hypothesis import strategies as st
 
 OURS = "mx.example.test"
 
@@ -124,3 +127,20 @@ def test_check_advises_where_to_find_the_authserv_id() -> None:
     assert all(w in advice for w in ("OpenDKIM", "rspamd", "mx.google.com", "prod.outlook.com"))
     assert authserv_advice(OURS, "require") is None
     assert authserv_advice("", "off") is None
+
+
+def test_a_leading_wildcard_matches_any_host_under_it() -> None:
+    from askfirst.authenticity import ours
+
+    assert ours("BN8PR12MB3284.namprd12.prod.outlook.com", "*.prod.outlook.com")
+    assert not ours("prod.outlook.com.attacker.example", "*.prod.outlook.com")
+    assert not ours("evilprod.outlook.com", "*.prod.outlook.com")
+    assert not ours(".prod.outlook.com", "*.prod.outlook.com")
+    assert ours("MX.Example.Test", "mx.example.test") and not ours("", "")
+
+
+@given(st.text())
+def test_reading_any_text_never_raises(text: str) -> None:
+    block = read(text)
+    assert block.error or block.results or "none" in text.lower()
+    assert isinstance(skeleton(text), str)

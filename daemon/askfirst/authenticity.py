@@ -36,14 +36,22 @@ def aligned(domain: str, other: str) -> bool:
     return "." in shorter and (domain.endswith("." + other) or other.endswith("." + domain))
 
 
+def ours(stamp: str, authserv_id: str) -> bool:
+    """Is `stamp` the configured id? A leading `*.` stands for any host under the rest
+    (`*.prod.outlook.com`: Microsoft's stamping host differs from mail to mail)."""
+    stamp, wanted = stamp.strip().lower(), authserv_id.strip().lower()
+    if wanted.startswith("*."):
+        return stamp.endswith(wanted[1:]) and len(stamp) > len(wanted) - 1
+    return bool(wanted) and stamp == wanted
+
+
 def trusted_block(headers: list[str], authserv_id: str) -> AuthResults | None:
     """The topmost header stamped with `authserv_id` (headers in the order of the mail)."""
-    wanted = authserv_id.strip().lower()
-    if not wanted:
+    if not authserv_id.strip():
         return None
     for header in headers:
         block = read(header)
-        if block.authserv_id.lower() == wanted:
+        if ours(block.authserv_id, authserv_id):
             return block
     return None
 
@@ -94,5 +102,6 @@ def authserv_advice(authserv_id: str, mode: str) -> str | None:
         f"every network invitation is handed over (authenticity = {mode!r}). Set it to the "
         "first word of the Authentication-Results header your own server adds to incoming "
         "mail (look at one in the raw source): your host name with Dovecot/Postfix and "
-        "OpenDKIM or rspamd, mx.google.com at Gmail, *.prod.outlook.com at Microsoft."
+        "OpenDKIM or rspamd, mx.google.com at Gmail, *.prod.outlook.com at Microsoft (a "
+        "leading *. matches any host under it)."
     )
