@@ -22,10 +22,10 @@ import structlog
 
 from askfirst import logs, loop, rebuild
 from askfirst.answer import answer_kind
-from askfirst.classify import classify
 from askfirst.clock import Clock, from_epoch, to_epoch
 from askfirst.config import Settings, health_limit
 from askfirst.imap import Fetched, MailboxThread
+from askfirst.judgement import choose_template, judge
 from askfirst.lifecycle import (
     Answered,
     DeadlinePassed,
@@ -43,7 +43,6 @@ from askfirst.metrics import Metrics
 from askfirst.ooo import return_date
 from askfirst.outbox import Outbox
 from askfirst.render import Templates, compose, context_for, new_message_id
-from askfirst.rules import Context, decide, template_set
 from askfirst.schedule import jittered, next_send_time
 from askfirst.smtp import SmtpSender
 from askfirst.store import Store, mail_key
@@ -271,8 +270,14 @@ class App:
     def _act(self, mail: Mail, report: Report, facts: dict[str, object]) -> str:
         """Act on one new mail; `facts` collects the verdict for the log line."""
         related = self.store.by_thread(mail.thread_ids)
-        owner = self.settings.owner.addresses()
-        verdict = classify(mail, self.settings.classify, owner)
+        ask_again = self.clock.now() - self.settings.lifecycle.ask_again_after
+        judgement = judge(
+            mail,
+            self.settings,
+            self.templates,
+            recently_asked=lambda address: self.store.asked_since(address, ask_again),
+        )
+        verdict, decision = judgement.verdict, judgement.decision
         if related is None and not verdict.is_invitation and mail.from_addr:
             related = self.store.open_by_email(mail.from_addr)
         if related is not None:
@@ -282,21 +287,12 @@ class App:
             report.answers += 1
             after = self._apply(related, Answered(mail.message_id, kind, why, back_at))
             return f"answer ({kind}: {why}) to invitation {related.id}: {after.state}"
-        ask_again = self.clock.now() - self.settings.lifecycle.ask_again_after
-        reply = verdict.reply_address
-        ctx = Context(
-            owner_addresses=owner,
-            allow=tuple(self.settings.rules.allow),
-            deny=tuple(self.settings.rules.deny),
-            recently_asked=bool(reply) and self.store.asked_since(reply or "", ask_again),
-        )
-        decision = decide(mail, verdict, ctx)
         facts.update(
             invitation_found=verdict.is_invitation,
             network=verdict.network,
             action=decision.action,
             rule=decision.rule,
-            hits=[r for r in (*verdict.reasons, *decision.reasons) if not _plain_miss(r)],
+            hits=[r for r in judgement.reasons if not _plain_miss(r)],
         )
         if not verdict.is_invitation or decision.rule == "own-address":
             return f"ignored: {decision.reasons[-1]}"
@@ -308,14 +304,15 @@ class App:
             source_message_id=mail.message_id,
             network=verdict.network or "email",
             inviter_name=verdict.inviter_name,
-            inviter_email=verdict.reply_address or mail.from_addr,
+            inviter_email=judgement.inviter_email,
             subject=mail.subject,
             references=(*mail.references, mail.message_id)[-20:],
             invitation_key=verdict.invitation_key,
             decision={
                 "action": decision.action,
                 "rule": decision.rule,
-                "reasons": [*verdict.reasons, *decision.reasons],
+                "reasons": list(judgement.reasons),
+                "template": judgement.template,
                 "note": verdict.personal_note[:2000],
                 "language": verdict.language,
                 "authenticated": verdict.authenticated,
@@ -392,9 +389,10 @@ class App:
 
     def _template(self, kind: str, inv: Invitation) -> str:
         """A rule's template set and the invitation's language pick the file (README)."""
-        language = inv.decision.get("language")
-        chosen = template_set(self.settings.rules.template_sets, inv.inviter_email, inv.network)
-        return self.templates.choose(kind, chosen, language if isinstance(language, str) else None)
+        stored = inv.decision.get("language")
+        language = stored if isinstance(stored, str) else None
+        sets = self.settings.rules.template_sets
+        return choose_template(self.templates, sets, kind, inv.inviter_email, inv.network, language)
 
     def _enqueue_reply(self, inv: Invitation, effect: Send, message_id: str) -> None:
         rendered = self.templates.render(self._template(effect.kind, inv), self._context(inv))

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from askfirst import __version__, logs
 from askfirst.app import App
+from askfirst.authenticity import authserv_advice
 from askfirst.clock import SystemClock
 from askfirst.config import (
     ConfigError,
@@ -296,7 +297,8 @@ def _check_account(settings: Settings, path: Path) -> bool:
             print(f"smtp: FAILED: {exc}")
 
     asyncio.run(probe())
-    print(f"state: {settings.state.path}")
+    advice = authserv_advice(settings.classify.authserv_id, settings.classify.authenticity)
+    print(f"state: {settings.state.path}" + (f"\n{advice}" if advice else ""))
     return ok
 
 

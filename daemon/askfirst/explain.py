@@ -7,13 +7,15 @@ import argparse
 import asyncio
 import json
 import sys
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from askfirst.classify import classify
-from askfirst.config import Classify, Settings, load_settings
+from askfirst.clock import SystemClock
+from askfirst.config import Settings, load_settings
 from askfirst.exits import EXIT_CONFIG, EXIT_OK, EXIT_UNREACHABLE
 from askfirst.imap import ImapError, MailboxThread
+from askfirst.judgement import choose_template, judge
 from askfirst.lifecycle import Invitation
 from askfirst.message import parse
 from askfirst.render import (
@@ -23,7 +25,7 @@ from askfirst.render import (
     person,
     sample_context,
 )
-from askfirst.rules import Context, decide
+from askfirst.store import Store
 
 
 def preview_command(args: argparse.Namespace) -> int:
@@ -39,20 +41,23 @@ def preview_command(args: argparse.Namespace) -> int:
         except OSError as exc:
             print(f"askfirst: cannot read {args.invite}: {exc.strerror}", file=sys.stderr)
             return EXIT_CONFIG
-        verdict = classify(mail, settings.classify if settings else None)
+        judgement = judge(mail, settings, templates)
+        verdict = judgement.verdict
         inv = Invitation(
             source_message_id=mail.message_id,
             network=verdict.network or "email",
             inviter_name=verdict.inviter_name,
             subject=mail.subject,
-            inviter_email=verdict.reply_address or mail.from_addr,
+            inviter_email=judgement.inviter_email,
             decision={"note": verdict.personal_note, "language": verdict.language},
         )
         owner = (str(context["owner"]["name"]), str(context["owner"]["email"]))
         wait = settings.lifecycle.decline_after if settings else timedelta(days=7)
         context = context_for(inv, owner, wait) | {"reason": context["reason"]}
-        if "." not in name:
-            name = templates.choose(name, verdict.language)
+        sets = settings.rules.template_sets if settings else {}
+        name = choose_template(
+            templates, sets, name, inv.inviter_email, inv.network, verdict.language
+        )
     try:
         rendered = templates.render(name, context)
     except TemplateProblem as exc:
@@ -79,12 +84,17 @@ def _fetch_uid(settings: Settings, uid: int) -> bytes:
     return asyncio.run(fetch())
 
 
+def _recently_asked(settings: Settings | None) -> tuple[Callable[[str], bool], Store | None]:
+    """The daemon's "asked recently?" from its state file, when there is one to read."""
+    if settings is None or not settings.state.path.exists():
+        return (lambda address: False), None
+    store = Store(settings.state.path)
+    since = SystemClock().now() - settings.lifecycle.ask_again_after
+    return (lambda address: store.asked_since(address, since)), store
+
+
 def explain_command(args: argparse.Namespace) -> int:
-    owner: frozenset[str] = frozenset()
-    policy = Classify()
     settings = load_settings(args.config) if args.config is not None else None
-    if settings is not None:
-        owner, policy = settings.owner.addresses(), settings.classify
     if (args.file is None) == (args.uid is None):
         print("askfirst explain: give FILE.eml or --uid N (with --config)", file=sys.stderr)
         return EXIT_CONFIG
@@ -106,8 +116,14 @@ def explain_command(args: argparse.Namespace) -> int:
             return EXIT_CONFIG
         source = str(args.file)
     mail = parse(raw)
-    verdict = classify(mail, policy, owner)
-    decision = decide(mail, verdict, Context(owner_addresses=owner))
+    recently_asked, store = _recently_asked(settings)
+    try:
+        templates = Templates(settings.templates.dir if settings else None)
+        judgement = judge(mail, settings, templates, recently_asked=recently_asked)
+    finally:
+        if store is not None:
+            store.close()
+    verdict, decision = judgement.verdict, judgement.decision
     record: dict[str, Any] = {
         "message_id": mail.message_id,
         "from": mail.from_addr,
@@ -126,7 +142,8 @@ def explain_command(args: argparse.Namespace) -> int:
         "phishing_suspect": verdict.phishing_suspect,
         "action": decision.action,
         "rule": decision.rule,
-        "reasons": [*verdict.reasons, *decision.reasons],
+        "template": judgement.template if decision.action == "ask" else None,
+        "reasons": list(judgement.reasons),
         "defects": list(mail.defects),
     }
     if args.json:
@@ -143,6 +160,7 @@ def explain_command(args: argparse.Namespace) -> int:
         "personal_note",
         "language",
         "authenticated",
+        "template",
     ):
         if record[key] not in (None, ""):
             print(f"  {key}: {record[key]}")

@@ -120,6 +120,10 @@ def _phishing_suspect(mail: Mail, verdict: Verdict, ctx: Context) -> str | None:
     return None
 
 
+def _unverified(mail: Mail, verdict: Verdict, ctx: Context) -> str | None:
+    return f"not authenticated: {verdict.unverified}" if verdict.unverified else None
+
+
 def _suppressed(mail: Mail, verdict: Verdict, ctx: Context) -> str | None:
     value = mail.header("x-auto-response-suppress").lower()
     tokens = {t.strip() for t in value.replace(";", ",").split(",")}
@@ -177,6 +181,7 @@ RULES: tuple[Rule, ...] = (
     Rule("own-address", _own_address, "ignore", "Pigeonhole vacation: never answer oneself"),
     Rule("not-invitation", _not_invitation, "ignore"),
     Rule("phishing-suspect", _phishing_suspect, "hand_over", "RFC 8601; DKIM/DMARC alignment"),
+    Rule("unverified", _unverified, "hand_over", "RFC 8601 §5; classify.authenticity = require"),
     Rule("auto-submitted", _auto_submitted, "ignore", "RFC 3834 §2, RFC 5230 §4.6"),
     Rule("list-or-bulk", _list_or_bulk, "ignore", "RFC 3834 §2, RFC 5230 §4.6"),
     Rule("auto-response-suppress", _suppressed, "ignore", "Microsoft; honoured by Pigeonhole"),
