@@ -21,24 +21,31 @@ import structlog
 
 from askfirst import logs, loop
 from askfirst.answer import answer_kind
+from askfirst.byhand import match, starts_by_hand
 from askfirst.classify import classify
 from askfirst.clock import Clock, from_epoch, to_epoch
 from askfirst.config import Settings, health_limit
 from askfirst.imap import Fetched, MailboxThread
 from askfirst.lifecycle import (
+    FLAGGED,
     Answered,
+    ByHandStarted,
     DeadlinePassed,
     Detected,
     Event,
     Flag,
     Invitation,
+    NetworkMessage,
     Notify,
+    OwnerStepsOut,
+    ReminderDue,
     Send,
     State,
     transition,
 )
 from askfirst.message import Mail, parse
 from askfirst.metrics import Metrics
+from askfirst.notifications import invitation_slug, recognise
 from askfirst.ooo import return_date
 from askfirst.outbox import Outbox
 from askfirst.render import Templates, compose, context_for, new_message_id
@@ -71,6 +78,8 @@ class Report:
     held: int = 0
     awaiting: int = 0
     cancelled: int = 0
+    reminded: int = 0
+    stepped_out: int = 0
     outcomes: list[str] = field(default_factory=list)
 
 
@@ -125,6 +134,7 @@ class App:
                 await self.outbox.recover()
                 self._recovered = True
             await self._read_mail(report)
+            await self._stepped_out(report)
             started = time.monotonic()
             self._sweep(report)
             self.metrics.sweep_seconds.set(time.monotonic() - started)
@@ -267,6 +277,10 @@ class App:
             report.answers += 1
             after = self._apply(related, Answered(mail.message_id, kind, why, back_at))
             return f"answer ({kind}: {why}) to invitation {related.id}: {after.state}"
+        if not verdict.is_invitation:
+            heard = self._network_message(mail, report, facts)
+            if heard:
+                return heard
         ask_again = self.clock.now() - self.settings.lifecycle.ask_again_after
         reply = verdict.reply_address
         ctx = Context(
@@ -306,9 +320,12 @@ class App:
                 "authenticated": verdict.authenticated,
                 "phishing_suspect": verdict.phishing_suspect,
                 "profile_url": verdict.profile_url,
+                "profile_slug": invitation_slug(mail, verdict.network or ""),
             },
         )
-        after = self._apply(inv, Detected(decision))
+        by_hand = starts_by_hand(verdict, decision, self.settings.lifecycle.by_hand)
+        due = self.outbox.decline_due(self.clock.now())
+        after = self._apply(inv, ByHandStarted(decision, due) if by_hand else Detected(decision))
         return f"invitation {after.id}: {after.state} ({decision.rule})"
 
     # -- deadlines -------------------------------------------------------------------------
@@ -322,6 +339,57 @@ class App:
                 if current.state is State.ASKED:
                     after = self._apply(current, DeadlinePassed())
                     report.declined += after.state is State.DECLINED
+        for due in self.store.reminders_due(now):
+            with self.store.transaction():
+                current = self.store.invitation(due.id or 0)
+                if current.state is State.BY_HAND:
+                    after = self._apply(current, ReminderDue())
+                    report.reminded += after.state is State.REMINDED
+
+    # -- networks that hide the inviter (byhand.py) ----------------------------------------
+
+    def _network_message(self, mail: Mail, report: Report, facts: dict[str, object]) -> str:
+        """A network's notification that someone wrote: the answer to a by-hand invitation
+        when it is authentic and names its inviter; "" when the mail is no notification."""
+        notification = recognise(mail, self.settings.classify.authserv_id)
+        if notification is None:
+            return ""
+        facts.update(notification=notification.network, authentic=notification.authentic)
+        if not notification.authentic:
+            return f"ignored: {notification.describe()}, but it does not count: {notification.why}"
+        found = match(notification, self.store.open_by_hand())
+        if found.ambiguous:
+            first = found.ambiguous[0]
+            reason = f"{notification.describe()}; {found.why}: look, and take the flag off "
+            self._enqueue_notice(first, Notify(reason + "the invitation they did not answer"))
+            return f"ignored: {found.why} (you were asked)"
+        if not found.invitations:
+            return f"ignored: {notification.describe()}; {found.why}"
+        report.answers += 1
+        for inv in found.invitations:
+            self._apply(inv, NetworkMessage(mail.message_id, notification.describe()))
+        return f"network message to invitation {found.why}: answered"
+
+    async def _stepped_out(self, report: Report) -> None:
+        """The owner's gesture: taking the flag off a by-hand invitation lets it go."""
+        if self.dry_run:
+            return
+        owed = {op.message_id for op in self.store.flag_ops()}
+        mb, folder = self.mailbox.mailbox, self.settings.imap.folder
+        watched: dict[int, Invitation] = {}
+        for inv in self.store.open_by_hand():
+            uid = self.store.uid_of(folder, mb.uidvalidity, inv.source_message_id)
+            if uid and inv.source_message_id not in owed:
+                watched[uid] = inv
+        if not watched:
+            return
+        flags = await self.mailbox.call(mb.flags_of, list(watched))
+        for uid, inv in watched.items():
+            if uid in flags and FLAGGED not in flags[uid]:
+                with self.store.transaction():
+                    why = "you took the flag off the invitation"
+                    self._apply(self.store.invitation(inv.id or 0), OwnerStepsOut(why))
+                report.stepped_out += 1
 
     # -- effects ---------------------------------------------------------------------------
 
@@ -416,9 +484,18 @@ class App:
 
     def _enqueue_notice(self, inv: Invitation, effect: Notify) -> None:
         context = self._context(inv) | {"reason": effect.reason}
-        if inv.decision.get("rule") == "unreachable" and inv.state is State.HANDED_OVER:
+        if inv.decision.get("rule") == "unreachable" and inv.state in (
+            State.HANDED_OVER,
+            State.BY_HAND,
+        ):
             context["ask_text"] = self.templates.render(self._template("ask", inv), context).body
-        rendered = self.templates.render("handover", context)
+        if effect.template == "remind":
+            decline = self.templates.render(self._template("decline", inv), context)
+            context["decline_text"] = decline.body
+        name = effect.template
+        rendered = self.templates.render(
+            name if name == "handover" else self._template(name, inv), context
+        )
         owner = self.settings.owner
         domain = owner.email.rpartition("@")[2]
         out = compose(

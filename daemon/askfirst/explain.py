@@ -16,6 +16,7 @@ from askfirst.exits import EXIT_CONFIG, EXIT_OK, EXIT_UNREACHABLE
 from askfirst.imap import ImapError, MailboxThread
 from askfirst.lifecycle import Invitation
 from askfirst.message import parse
+from askfirst.notifications import NetworkNotification, invitation_slug, recognise
 from askfirst.render import (
     TemplateProblem,
     Templates,
@@ -46,13 +47,22 @@ def preview_command(args: argparse.Namespace) -> int:
             inviter_name=verdict.inviter_name,
             subject=mail.subject,
             inviter_email=verdict.reply_address or mail.from_addr,
-            decision={"note": verdict.personal_note, "language": verdict.language},
+            decision={
+                "note": verdict.personal_note,
+                "language": verdict.language,
+                "profile_url": verdict.profile_url,
+                "profile_slug": invitation_slug(mail, verdict.network or ""),
+            },
         )
         owner = (str(context["owner"]["name"]), str(context["owner"]["email"]))
         wait = settings.lifecycle.decline_after if settings else timedelta(days=7)
         context = context_for(inv, owner, wait) | {"reason": context["reason"]}
         if "." not in name:
             name = templates.choose(name, verdict.language)
+        if name.split(".")[0] in ("byhand", "remind"):  # the texts the owner pastes
+            for kind in ("ask", "decline"):
+                chosen = templates.choose(kind, verdict.language)
+                context[f"{kind}_text"] = _body(templates, chosen, context)
     try:
         rendered = templates.render(name, context)
     except TemplateProblem as exc:
@@ -60,6 +70,30 @@ def preview_command(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
     print(f"Subject: {rendered.subject}\n\n{rendered.body}", end="")
     return EXIT_OK
+
+
+def notification_record(notification: NetworkNotification) -> dict[str, Any]:
+    """A network's "someone wrote to you" mail: who, whether it counts, and why."""
+    counts = (
+        f"notification: {notification.describe()}; it counts as their answer to a by-hand "
+        f"invitation ({notification.why})"
+        if notification.authentic
+        else f"notification: {notification.describe()}, but it changes nothing: {notification.why}"
+    )
+    return {
+        "network": notification.network,
+        "kind": notification.kind,
+        "senders": [{"name": s.name, "profile_slug": s.slug} for s in notification.senders],
+        "authentic": notification.authentic,
+        "verdict": counts,
+    }
+
+
+def _body(templates: Templates, name: str, context: dict[str, Any]) -> str:
+    try:
+        return templates.render(name, context).body
+    except TemplateProblem as exc:
+        return f"({exc})"
 
 
 def _fetch_uid(settings: Settings, uid: int) -> bytes:
@@ -129,6 +163,10 @@ def explain_command(args: argparse.Namespace) -> int:
         "reasons": [*verdict.reasons, *decision.reasons],
         "defects": list(mail.defects),
     }
+    notification = recognise(mail, policy.authserv_id) if not verdict.is_invitation else None
+    if notification is not None:
+        record["notification"] = notification_record(notification)
+        record["reasons"].append(record["notification"]["verdict"])
     if args.json:
         print(json.dumps(record, indent=2, ensure_ascii=False))
         return EXIT_OK

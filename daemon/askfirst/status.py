@@ -63,6 +63,15 @@ def status_text(store: Store, now: datetime, limit: int = 20) -> str:
             f"  next decline: {_when(inv.decline_due_at)} {_who(inv)} "
             f"(in {_age((inv.decline_due_at or now) - now)})"
         )
+    reminders = sorted(
+        (i for i in invitations if i.state is State.BY_HAND and i.decline_due_at),
+        key=lambda i: i.decline_due_at or now,
+    )
+    for inv in reminders[:5]:
+        lines.append(
+            f"  next reminder (by hand on {inv.network}): {_when(inv.decline_due_at)} "
+            f"{_who(inv)} (in {_age((inv.decline_due_at or now) - now)})"
+        )
     if invitations:
         lines.append("")
         lines.append(
