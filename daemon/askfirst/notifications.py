@@ -215,7 +215,8 @@ def invitation_slug(mail: Mail, network_id: str) -> str | None:
 
 
 def strip_via(name: str) -> str:
-    return re.sub(r"\s*\(?via (LinkedIn|Facebook|XING)\)?\s*$", "", name, flags=re.I).strip(' "')
+    name = name.strip().strip('"')
+    return re.sub(r"\s*\(?via (LinkedIn|Facebook|XING)\)?\s*$", "", name, flags=re.I).strip()
 
 
 def normalise_name(name: str) -> str:
