@@ -272,3 +272,49 @@ def test_network_addresses_are_known(address: str, network: str | None) -> None:
 
 def test_the_owners_own_networks_count_as_networks() -> None:
     assert network_of("robot@mail.meetup.example", ("meetup.example",)) == "meetup.example"
+
+
+def _config(tmp_path: Path) -> Path:
+    config = tmp_path / "config.toml"
+    config.write_text(
+        '[owner]\nname = "Pat Owner"\nemail = "owner@example.test"\n'
+        '[imap]\nhost = "127.0.0.1"\nusername = "owner"\npassword = "x"\n'
+        '[smtp]\nhost = "127.0.0.1"\n'
+        f'[classify]\nauthserv_id = "{TRUSTED}"\n[state]\npath = "{tmp_path / "s.sqlite3"}"\n'
+    )
+    return config
+
+
+@pytest.mark.parametrize(
+    ("stem", "counts", "why"),
+    [
+        ("message_notification-linkedin-solheim-just-messaged-2024", True, "linkedin.com verified"),
+        ("forged_notification-linkedin-homograph-idn-okonkwo", False, "not LinkedIn's domain"),
+        ("forged_notification-linkedin-no-auth-results-marquez", False, "not authenticated"),
+    ],
+)
+def test_explain_says_whether_a_notification_counts_and_why(
+    tmp_path: Path, stem: str, counts: bool, why: str
+) -> None:
+    from harness import askfirst
+
+    config = str(_config(tmp_path))
+    result = askfirst("explain", str(SAMPLES / f"{stem}.eml"), "--config", config, "--json")
+    record = json.loads(result.stdout)
+    assert record["notification"]["authentic"] is counts
+    assert why in record["notification"]["verdict"]
+    assert record["reasons"][-1] == record["notification"]["verdict"]
+    text = askfirst("explain", str(SAMPLES / f"{stem}.eml"), "--config", config).stdout
+    assert ("changes nothing" in text) is not counts
+
+
+@pytest.mark.parametrize("template", ["byhand", "remind"])
+def test_preview_renders_the_new_notices_from_a_real_invitation(template: str) -> None:
+    from harness import askfirst
+
+    invite = SAMPLES / "invitation-linkedin-solheim-m2m-2024.eml"
+    result = askfirst("preview", template, "--invite", str(invite))
+    assert result.returncode == 0, result.stderr
+    assert "Ingrid Solheim" in result.stdout.splitlines()[0]
+    assert "https://www.linkedin.com/in/ingrid-solheim-4b2a91/" in result.stdout
+    assert "Hi Ingrid," in result.stdout  # the ask or the decline, ready to paste
