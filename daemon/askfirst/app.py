@@ -331,20 +331,23 @@ class App:
     # -- deadlines -------------------------------------------------------------------------
 
     def _sweep(self, report: Report) -> None:
-        """Every invitation whose decline is due gets its decline, once."""
+        """Every invitation whose decline is due gets its decline, once; every one asked
+        by hand whose wait is over, its one reminder."""
         now = self.clock.now()
-        for due in self.store.due(now):
+        report.declined += self._fall_due(self.store.due(now), DeadlinePassed(), State.DECLINED)
+        reminders = self.store.reminders_due(now)
+        report.reminded += self._fall_due(reminders, ReminderDue(), State.REMINDED)
+
+    def _fall_due(self, found: list[Invitation], event: Event, outcome: State) -> int:
+        """Apply `event` to each invitation still in the state it was found in; how many
+        reached `outcome`."""
+        count = 0
+        for due in found:
             with self.store.transaction():
                 current = self.store.invitation(due.id or 0)
-                if current.state is State.ASKED:
-                    after = self._apply(current, DeadlinePassed())
-                    report.declined += after.state is State.DECLINED
-        for due in self.store.reminders_due(now):
-            with self.store.transaction():
-                current = self.store.invitation(due.id or 0)
-                if current.state is State.BY_HAND:
-                    after = self._apply(current, ReminderDue())
-                    report.reminded += after.state is State.REMINDED
+                if current.state is due.state:
+                    count += self._apply(current, event).state is outcome
+        return count
 
     # -- networks that hide the inviter (byhand.py) ----------------------------------------
 

@@ -200,12 +200,7 @@ def transition(inv: Invitation, event: Event, now: datetime, decline_after: time
         case ((State.ASKED | State.DECLINED), Answered(kind="genuine", message_id=mid)):
             late = inv.state is State.DECLINED
             reason = "answered after the decline was sent" if late else "the inviter answered"
-            flags = (FLAGGED, KW_ANSWERED)
-            return replace(inv, state=State.ANSWERED, reason=reason, answered_at=now), [
-                Flag(inv.source_message_id, flags),
-                Flag(mid, flags),
-                Notify(reason),
-            ]
+            return _answered(inv, mid, reason, now)
         case State.ASKED, Answered(kind="automatic", back_at=back) if (
             back and inv.decline_due_at and back > inv.decline_due_at
         ):
@@ -249,13 +244,7 @@ def _by_hand(inv: Invitation, event: Event, now: datetime, decline_after: timede
             ), [Flag(inv.source_message_id, (FLAGGED, KW_BY_HAND)), Notify(reason, "byhand")]
         case ((State.BY_HAND | State.REMINDED), NetworkMessage(message_id=mid, reason=why)):
             late = " after the reminder" if inv.state is State.REMINDED else ""
-            reason = f"the inviter answered{late}: {why}"
-            flags = (FLAGGED, KW_ANSWERED)
-            return replace(inv, state=State.ANSWERED, reason=reason, answered_at=now), [
-                Flag(inv.source_message_id, flags),
-                Flag(mid, flags),
-                Notify(reason),
-            ]
+            return _answered(inv, mid, f"the inviter answered{late}: {why}", now)
         case State.BY_HAND, ReminderDue() if inv.decline_due_at and now >= inv.decline_due_at:
             reason = "no answer in time: decline by hand"
             return replace(inv, state=State.REMINDED, reason=reason), [
@@ -265,3 +254,13 @@ def _by_hand(inv: Invitation, event: Event, now: datetime, decline_after: timede
         case ((State.BY_HAND | State.REMINDED), OwnerStepsOut(reason=why)):
             return replace(inv, state=State.CANCELLED, reason=why), []
     return inv, []
+
+
+def _answered(inv: Invitation, message_id: str, reason: str, now: datetime) -> Result:
+    """The owner has it: invitation and answer flagged, and a notice."""
+    flags = (FLAGGED, KW_ANSWERED)
+    return replace(inv, state=State.ANSWERED, reason=reason, answered_at=now), [
+        Flag(inv.source_message_id, flags),
+        Flag(message_id, flags),
+        Notify(reason),
+    ]
