@@ -120,6 +120,23 @@ async def test_a_network_reminder_neither_starts_a_second_invitation_nor_the_clo
     assert hb.only_invitation().decline_due_at == due
     assert hb.only_invitation().state is State.BY_HAND
     assert len(notices(hb)) == 1
+    config = str(hb.settings.state.path.parent / "config.toml")
+    status = askfirst("status", "--config", config).stdout
+    assert "1 by_hand" in status and "next reminder (by hand):" in status
+
+
+async def test_a_name_that_could_be_two_invitations_is_asked_not_guessed(hb: Harness) -> None:
+    name = "Foo Bar"  # profiles without a vanity slug: only the name links them
+    hb.invite(linkedin_invitation(name, ""), LINKEDIN)
+    hb.invite(linkedin_invitation(name, ""), LINKEDIN)
+    await hb.step()
+    assert [i.state for i in hb.invitations()] == [State.BY_HAND, State.BY_HAND]
+    hb.invite(linkedin_message(name, ""), "m-x@bounce.linkedin.com")
+    report = await hb.step()
+    assert report.answers == 0
+    assert [i.state for i in hb.invitations()] == [State.BY_HAND, State.BY_HAND]
+    (asked,) = [m for m in hb.inbox(OWNER)[-1:] if m.subject.startswith("[askfirst]")]
+    assert "does not guess" in load(asked.raw).get_content()
 
 
 async def test_taking_the_flag_off_the_invitation_lets_it_go(hb: Harness, clock: FakeClock) -> None:
