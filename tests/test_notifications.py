@@ -318,3 +318,24 @@ def test_preview_renders_the_new_notices_from_a_real_invitation(template: str) -
     assert "Ingrid Solheim" in result.stdout.splitlines()[0]
     assert "https://www.linkedin.com/in/ingrid-solheim-4b2a91/" in result.stdout
     assert "Hi Ingrid," in result.stdout  # the ask or the decline, ready to paste
+
+
+@pytest.mark.parametrize(
+    ("stem", "by_hand"),
+    [
+        ("invitation-linkedin-solheim-m2m-2024", True),
+        ("invitation-linkedin-marquez-m2m-note-2025", False),
+    ],
+)
+def test_explain_knows_an_invitation_the_owner_asks_by_hand(
+    tmp_path: Path, stem: str, by_hand: bool
+) -> None:
+    from harness import askfirst
+
+    config = str(_config(tmp_path))
+    result = askfirst("explain", str(SAMPLES / f"{stem}.eml"), "--config", config, "--json")
+    record = json.loads(result.stdout)
+    assert record["by_hand"] is by_hand
+    assert any(r.startswith("by-hand: LinkedIn hides") for r in record["reasons"]) is by_hand
+    text = askfirst("explain", str(SAMPLES / f"{stem}.eml"), "--config", config).stdout
+    assert ("HAND_OVER, BY HAND (rule unreachable)" in text) is by_hand

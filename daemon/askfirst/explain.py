@@ -10,6 +10,7 @@ import sys
 from datetime import timedelta
 from typing import Any
 
+from askfirst.byhand import starts_by_hand
 from askfirst.classify import classify
 from askfirst.config import Classify, Settings, load_settings
 from askfirst.exits import EXIT_CONFIG, EXIT_OK, EXIT_UNREACHABLE
@@ -18,6 +19,7 @@ from askfirst.lifecycle import Invitation
 from askfirst.message import parse
 from askfirst.notifications import NetworkNotification, invitation_slug, recognise
 from askfirst.render import (
+    NETWORK_NAMES,
     TemplateProblem,
     Templates,
     context_for,
@@ -163,6 +165,15 @@ def explain_command(args: argparse.Namespace) -> int:
         "reasons": [*verdict.reasons, *decision.reasons],
         "defects": list(mail.defects),
     }
+    by_hand = starts_by_hand(verdict, decision, settings.lifecycle.by_hand if settings else True)
+    record["by_hand"] = by_hand
+    if by_hand:
+        network = NETWORK_NAMES.get(verdict.network or "", verdict.network)
+        record["reasons"].append(
+            f"by-hand: {network} hides the inviter, so you ask there with the text askfirst "
+            f"gives you; askfirst watches for {network}'s notification that they wrote and "
+            "reminds you once after lifecycle.decline_after (state by_hand)"
+        )
     notification = recognise(mail, policy.authserv_id) if not verdict.is_invitation else None
     if notification is not None:
         record["notification"] = notification_record(notification)
@@ -170,7 +181,8 @@ def explain_command(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(record, indent=2, ensure_ascii=False))
         return EXIT_OK
-    print(f"{source}: {decision.action.upper()} (rule {decision.rule})")
+    manner = ", BY HAND" if by_hand else ""
+    print(f"{source}: {decision.action.upper()}{manner} (rule {decision.rule})")
     for key in (
         "from",
         "subject",
