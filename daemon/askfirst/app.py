@@ -21,13 +21,13 @@ import structlog
 
 from askfirst import logs, loop
 from askfirst.answer import answer_kind
-from askfirst.byhand import match, starts_by_hand
+from askfirst.byhand import starts_by_hand
+from askfirst.byhand_watch import ByHandWatch
 from askfirst.classify import classify
 from askfirst.clock import Clock, from_epoch, to_epoch
 from askfirst.config import Settings, health_limit
 from askfirst.imap import Fetched, MailboxThread
 from askfirst.lifecycle import (
-    FLAGGED,
     Answered,
     ByHandStarted,
     DeadlinePassed,
@@ -35,9 +35,7 @@ from askfirst.lifecycle import (
     Event,
     Flag,
     Invitation,
-    NetworkMessage,
     Notify,
-    OwnerStepsOut,
     ReminderDue,
     Send,
     State,
@@ -45,7 +43,7 @@ from askfirst.lifecycle import (
 )
 from askfirst.message import Mail, parse
 from askfirst.metrics import Metrics
-from askfirst.notifications import invitation_slug, recognise
+from askfirst.notifications import invitation_slug
 from askfirst.ooo import return_date
 from askfirst.outbox import Outbox
 from askfirst.render import Templates, compose, context_for, new_message_id
@@ -117,6 +115,13 @@ class App:
             apply=self._apply,
             dry_run=dry_run,
         )
+        self.by_hand = ByHandWatch(
+            settings=settings,
+            store=store,
+            mailbox=mailbox,
+            apply=self._apply,
+            notify=self._enqueue_notice,
+        )
         self._lock = asyncio.Lock()
         self._recovered = False
         self._floor: datetime | None = None
@@ -134,7 +139,8 @@ class App:
                 await self.outbox.recover()
                 self._recovered = True
             await self._read_mail(report)
-            await self._stepped_out(report)
+            if not self.dry_run:  # nothing was flagged: nothing can have been unflagged
+                await self.by_hand.stepped_out(report)
             started = time.monotonic()
             self._sweep(report)
             self.metrics.sweep_seconds.set(time.monotonic() - started)
@@ -278,7 +284,7 @@ class App:
             after = self._apply(related, Answered(mail.message_id, kind, why, back_at))
             return f"answer ({kind}: {why}) to invitation {related.id}: {after.state}"
         if not verdict.is_invitation:
-            heard = self._network_message(mail, report, facts)
+            heard = self.by_hand.network_message(mail, report, facts)
             if heard:
                 return heard
         ask_again = self.clock.now() - self.settings.lifecycle.ask_again_after
@@ -348,51 +354,6 @@ class App:
                 if current.state is due.state:
                     count += self._apply(current, event).state is outcome
         return count
-
-    # -- networks that hide the inviter (byhand.py) ----------------------------------------
-
-    def _network_message(self, mail: Mail, report: Report, facts: dict[str, object]) -> str:
-        """A network's notification that someone wrote: the answer to a by-hand invitation
-        when it is authentic and names its inviter; "" when the mail is no notification."""
-        notification = recognise(mail, self.settings.classify.authserv_id)
-        if notification is None:
-            return ""
-        facts.update(notification=notification.network, authentic=notification.authentic)
-        if not notification.authentic:
-            return f"ignored: {notification.describe()}, but it does not count: {notification.why}"
-        found = match(notification, self.store.open_by_hand())
-        if found.ambiguous:
-            first = found.ambiguous[0]
-            reason = f"{notification.describe()}; {found.why}: look, and take the flag off "
-            self._enqueue_notice(first, Notify(reason + "the invitation they did not answer"))
-            return f"ignored: {found.why} (you were asked)"
-        if not found.invitations:
-            return f"ignored: {notification.describe()}; {found.why}"
-        report.answers += 1
-        for inv in found.invitations:
-            self._apply(inv, NetworkMessage(mail.message_id, notification.describe()))
-        return f"network message to invitation {found.why}: answered"
-
-    async def _stepped_out(self, report: Report) -> None:
-        """The owner's gesture: taking the flag off a by-hand invitation lets it go."""
-        if self.dry_run:
-            return
-        owed = {op.message_id for op in self.store.flag_ops()}
-        mb, folder = self.mailbox.mailbox, self.settings.imap.folder
-        watched: dict[int, Invitation] = {}
-        for inv in self.store.open_by_hand():
-            uid = self.store.uid_of(folder, mb.uidvalidity, inv.source_message_id)
-            if uid and inv.source_message_id not in owed:
-                watched[uid] = inv
-        if not watched:
-            return
-        flags = await self.mailbox.call(mb.flags_of, list(watched))
-        for uid, inv in watched.items():
-            if uid in flags and FLAGGED not in flags[uid]:
-                with self.store.transaction():
-                    why = "you took the flag off the invitation"
-                    self._apply(self.store.invitation(inv.id or 0), OwnerStepsOut(why))
-                report.stepped_out += 1
 
     # -- effects ---------------------------------------------------------------------------
 
