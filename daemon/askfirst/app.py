@@ -448,9 +448,9 @@ class App:
 
     def _enqueue_notice(self, inv: Invitation, effect: Notify) -> None:
         context = self._context(inv) | {"reason": effect.reason}
-        if inv.decision.get("rule") == "unreachable" and inv.state in (
-            State.HANDED_OVER,
-            State.BY_HAND,
+        asked_by_hand = effect.template == "byhand"
+        if inv.decision.get("rule") == "unreachable" and (
+            inv.state is State.HANDED_OVER or asked_by_hand
         ):
             context["ask_text"] = self.templates.render(self._template("ask", inv), context).body
         if effect.template == "remind":
