@@ -22,24 +22,29 @@ import structlog
 
 from askfirst import logs, loop, rebuild
 from askfirst.answer import answer_kind
+from askfirst.byhand import starts_by_hand
+from askfirst.byhand_watch import ByHandWatch
 from askfirst.clock import Clock, from_epoch, to_epoch
 from askfirst.config import Settings, health_limit
 from askfirst.imap import Fetched, MailboxThread
 from askfirst.judgement import choose_template, judge
 from askfirst.lifecycle import (
     Answered,
+    ByHandStarted,
     DeadlinePassed,
     Detected,
     Event,
     Flag,
     Invitation,
     Notify,
+    ReminderDue,
     Send,
     State,
     transition,
 )
 from askfirst.message import Mail, parse
 from askfirst.metrics import Metrics
+from askfirst.notifications import invitation_slug
 from askfirst.ooo import return_date
 from askfirst.outbox import Outbox
 from askfirst.render import Templates, compose, context_for, new_message_id
@@ -69,6 +74,8 @@ class Report:
     held: int = 0
     awaiting: int = 0
     cancelled: int = 0
+    reminded: int = 0
+    stepped_out: int = 0
     outcomes: list[str] = field(default_factory=list)
 
 
@@ -107,6 +114,13 @@ class App:
             notify=lambda inv, reason: self._enqueue_notice(inv, Notify(reason)),
             dry_run=dry_run,
         )
+        self.by_hand = ByHandWatch(
+            settings=settings,
+            store=store,
+            mailbox=mailbox,
+            apply=self._apply,
+            notify=self._enqueue_notice,
+        )
         self._lock = asyncio.Lock()
         self._floor: datetime | None = None
 
@@ -123,6 +137,8 @@ class App:
             if self.store.cursor(self.settings.imap.folder) is None:
                 await self._rebuild()
             await self._read_mail(report)
+            if not self.dry_run:  # nothing was flagged: nothing can have been unflagged
+                await self.by_hand.stepped_out(report)
             started = time.monotonic()
             self._sweep(report)
             self.metrics.sweep_seconds.set(time.monotonic() - started)
@@ -287,6 +303,10 @@ class App:
             report.answers += 1
             after = self._apply(related, Answered(mail.message_id, kind, why, back_at))
             return f"answer ({kind}: {why}) to invitation {related.id}: {after.state}"
+        if not verdict.is_invitation:
+            heard = self.by_hand.network_message(mail, report, facts)
+            if heard:
+                return heard
         facts.update(
             invitation_found=verdict.is_invitation,
             network=verdict.network,
@@ -318,22 +338,34 @@ class App:
                 "authenticated": verdict.authenticated,
                 "phishing_suspect": verdict.phishing_suspect,
                 "profile_url": verdict.profile_url,
+                "profile_slug": invitation_slug(mail, verdict.network or ""),
             },
         )
-        after = self._apply(inv, Detected(decision))
+        by_hand = starts_by_hand(verdict, decision, self.settings.lifecycle.by_hand)
+        due = self.outbox.decline_due(self.clock.now())
+        after = self._apply(inv, ByHandStarted(decision, due) if by_hand else Detected(decision))
         return f"invitation {after.id}: {after.state} ({decision.rule})"
 
     # -- deadlines -------------------------------------------------------------------------
 
     def _sweep(self, report: Report) -> None:
-        """Every invitation whose decline is due gets its decline, once."""
+        """Every invitation whose decline is due gets its decline, once; every one asked
+        by hand whose wait is over, its one reminder."""
         now = self.clock.now()
-        for due in self.store.due(now):
+        report.declined += self._fall_due(self.store.due(now), DeadlinePassed(), State.DECLINED)
+        reminders = self.store.reminders_due(now)
+        report.reminded += self._fall_due(reminders, ReminderDue(), State.REMINDED)
+
+    def _fall_due(self, found: list[Invitation], event: Event, outcome: State) -> int:
+        """Apply `event` to each invitation still in the state it was found in; how many
+        reached `outcome`."""
+        count = 0
+        for due in found:
             with self.store.transaction():
                 current = self.store.invitation(due.id or 0)
-                if current.state is State.ASKED:
-                    after = self._apply(current, DeadlinePassed())
-                    report.declined += after.state is State.DECLINED
+                if current.state is due.state:
+                    count += self._apply(current, event).state is outcome
+        return count
 
     # -- effects ---------------------------------------------------------------------------
 
@@ -439,9 +471,18 @@ class App:
 
     def _enqueue_notice(self, inv: Invitation, effect: Notify) -> None:
         context = self._context(inv) | {"reason": effect.reason}
-        if inv.decision.get("rule") == "unreachable" and inv.state is State.HANDED_OVER:
+        asked_by_hand = effect.template == "byhand"
+        if inv.decision.get("rule") == "unreachable" and (
+            inv.state is State.HANDED_OVER or asked_by_hand
+        ):
             context["ask_text"] = self.templates.render(self._template("ask", inv), context).body
-        rendered = self.templates.render("handover", context)
+        if effect.template == "remind":
+            decline = self.templates.render(self._template("decline", inv), context)
+            context["decline_text"] = decline.body
+        name = effect.template
+        rendered = self.templates.render(
+            name if name == "handover" else self._template(name, inv), context
+        )
         owner = self.settings.owner
         domain = owner.email.rpartition("@")[2]
         out = compose(

@@ -218,10 +218,11 @@ def reply_address(mail: Mail, reasons: list[str], own: frozenset[str] = frozense
 
 def _inviter_name(mail: Mail) -> str:
     name = re.sub(r"\s*\(?via (LinkedIn|Facebook)\)?\s*$", "", mail.from_name, flags=re.I).strip()
-    if name and name.lower() not in ("linkedin", "facebook", "linkedin invitations"):
+    if name and name.lower() not in ("linkedin", "facebook", "linkedin invitations", "xing"):
         return name
     intro = (
         r"^Confirm that you know (.+?):",
+        r"^([^,(\n]+?)(?: \([^)\n]*\))? m(?:ö|oe)chte sich mit (?:Ihnen|dir) ",
         r"^([^,\n]+?)(?:,[^\n]*)? (?:sent you an invitation to connect|wants to be friends"
         r"|would like to connect|requested to add you|wants to connect)",
     )

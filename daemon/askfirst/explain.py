@@ -11,14 +11,17 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+from askfirst.byhand import starts_by_hand
 from askfirst.clock import SystemClock
-from askfirst.config import Settings, load_settings
+from askfirst.config import Classify, Settings, load_settings
 from askfirst.exits import EXIT_CONFIG, EXIT_OK, EXIT_UNREACHABLE
 from askfirst.imap import ImapError, MailboxThread
 from askfirst.judgement import choose_template, judge
 from askfirst.lifecycle import Invitation
 from askfirst.message import parse
+from askfirst.notifications import NetworkNotification, invitation_slug, recognise
 from askfirst.render import (
+    NETWORK_NAMES,
     TemplateProblem,
     Templates,
     context_for,
@@ -49,7 +52,12 @@ def preview_command(args: argparse.Namespace) -> int:
             inviter_name=verdict.inviter_name,
             subject=mail.subject,
             inviter_email=judgement.inviter_email,
-            decision={"note": verdict.personal_note, "language": verdict.language},
+            decision={
+                "note": verdict.personal_note,
+                "language": verdict.language,
+                "profile_url": verdict.profile_url,
+                "profile_slug": invitation_slug(mail, verdict.network or ""),
+            },
         )
         owner = (str(context["owner"]["name"]), str(context["owner"]["email"]))
         wait = settings.lifecycle.decline_after if settings else timedelta(days=7)
@@ -58,6 +66,12 @@ def preview_command(args: argparse.Namespace) -> int:
         name = choose_template(
             templates, sets, name, inv.inviter_email, inv.network, verdict.language
         )
+        if name.split(".")[0] in ("byhand", "remind"):  # the texts the owner pastes
+            for kind in ("ask", "decline"):
+                chosen = choose_template(
+                    templates, sets, kind, inv.inviter_email, inv.network, verdict.language
+                )
+                context[f"{kind}_text"] = _body(templates, chosen, context)
     try:
         rendered = templates.render(name, context)
     except TemplateProblem as exc:
@@ -65,6 +79,30 @@ def preview_command(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
     print(f"Subject: {rendered.subject}\n\n{rendered.body}", end="")
     return EXIT_OK
+
+
+def notification_record(notification: NetworkNotification) -> dict[str, Any]:
+    """A network's "someone wrote to you" mail: who, whether it counts, and why."""
+    counts = (
+        f"notification: {notification.describe()}; it counts as their answer to a by-hand "
+        f"invitation ({notification.why})"
+        if notification.authentic
+        else f"notification: {notification.describe()}, but it changes nothing: {notification.why}"
+    )
+    return {
+        "network": notification.network,
+        "kind": notification.kind,
+        "senders": [{"name": s.name, "profile_slug": s.slug} for s in notification.senders],
+        "authentic": notification.authentic,
+        "verdict": counts,
+    }
+
+
+def _body(templates: Templates, name: str, context: dict[str, Any]) -> str:
+    try:
+        return templates.render(name, context).body
+    except TemplateProblem as exc:
+        return f"({exc})"
 
 
 def _fetch_uid(settings: Settings, uid: int) -> bytes:
@@ -146,10 +184,25 @@ def explain_command(args: argparse.Namespace) -> int:
         "reasons": list(judgement.reasons),
         "defects": list(mail.defects),
     }
+    by_hand = starts_by_hand(verdict, decision, settings.lifecycle.by_hand if settings else True)
+    record["by_hand"] = by_hand
+    if by_hand:
+        network = NETWORK_NAMES.get(verdict.network or "", verdict.network)
+        record["reasons"].append(
+            f"by-hand: {network} hides the inviter, so you ask there with the text askfirst "
+            f"gives you; askfirst watches for {network}'s notification that they wrote and "
+            "reminds you once after lifecycle.decline_after (state by_hand)"
+        )
+    authserv_id = settings.classify.authserv_id if settings else Classify().authserv_id
+    notification = recognise(mail, authserv_id) if not verdict.is_invitation else None
+    if notification is not None:
+        record["notification"] = notification_record(notification)
+        record["reasons"].append(record["notification"]["verdict"])
     if args.json:
         print(json.dumps(record, indent=2, ensure_ascii=False))
         return EXIT_OK
-    print(f"{source}: {decision.action.upper()} (rule {decision.rule})")
+    manner = ", BY HAND" if by_hand else ""
+    print(f"{source}: {decision.action.upper()}{manner} (rule {decision.rule})")
     for key in (
         "from",
         "subject",

@@ -21,6 +21,7 @@ from html.parser import HTMLParser
 
 _MSGID = re.compile(r"<[^<>\s]+>")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+HTML_LIMIT = 500_000  # characters of an HTML part kept for its links
 # Headers kept verbatim (cleaned) for the classifier and the answer detector.
 KEPT_HEADERS = (
     "date",  # with Message-ID, From and Subject it tells two mails apart (store.mail_key)
@@ -63,6 +64,7 @@ class Mail:
     report_ids: tuple[str, ...] = ()
     auth_results: tuple[str, ...] = ()  # every Authentication-Results header, in order
     defects: tuple[str, ...] = ()
+    html: str = ""  # the HTML part as sent, when there is one (its links name people)
 
     def header(self, name: str) -> str:
         return self.headers.get(name.lower(), "")
@@ -98,7 +100,7 @@ def parse(raw: bytes) -> Mail:
 
     from_name, from_addr = next(iter(addresses("from")), ("", ""))
     ids = _MSGID.findall(plain("message-id"))
-    text, content_type = _body_text(msg, defects)
+    text, content_type, html = _body_text(msg, defects)
     return Mail(
         message_id=ids[0] if ids else _synthetic_id(raw),
         from_addr=from_addr,
@@ -115,6 +117,7 @@ def parse(raw: bytes) -> Mail:
         report_ids=_report_ids(msg, raw),
         auth_results=_all(msg, "authentication-results"),
         defects=tuple(defects),
+        html=html,
     )
 
 
@@ -176,9 +179,10 @@ def _addresses(value: str) -> list[tuple[str, str]]:
     return pairs
 
 
-def _body_text(msg: Message, defects: list[str]) -> tuple[str, str]:
+def _body_text(msg: Message, defects: list[str]) -> tuple[str, str, str]:
     """The first text/plain part that is not an attachment, else the first text/html one
-    turned into text; "" when there is neither. Attached messages are not looked into."""
+    turned into text; "" when there is neither. Attached messages are not looked into.
+    Third: the first text/html part itself (a network's profile links live only there)."""
     found: dict[str, Message] = {}
     try:
         _find_text(msg, found, depth=0)
@@ -186,15 +190,16 @@ def _body_text(msg: Message, defects: list[str]) -> tuple[str, str]:
         defects.append("body: nested too deeply")
     part = found.get("text/plain") or found.get("text/html")
     if part is None:
-        return "", clean(msg.get_content_type(), 200)  # a header value: no controls either
+        return "", clean(msg.get_content_type(), 200), ""  # a header value: no controls either
     content = _decoded(part, defects)
     if part.get_content_type() == "text/html":
-        return html_to_text(content), "text/html"
-    return content, "text/plain"
+        return html_to_text(content), "text/html", content[:HTML_LIMIT]
+    html = found.get("text/html")
+    return content, "text/plain", _decoded(html, [])[:HTML_LIMIT] if html is not None else ""
 
 
 def _find_text(part: Message, found: dict[str, Message], depth: int) -> None:
-    if depth > 500 or "text/plain" in found or part.get_content_maintype() == "message":
+    if depth > 500 or len(found) == 2 or part.get_content_maintype() == "message":
         return
     if part.is_multipart():
         for sub in part.get_payload():

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Literal
 
 from askfirst import logs
+from askfirst.byhand import network_of
 from askfirst.config import Settings
 from askfirst.imap import MailboxThread
 from askfirst.lifecycle import AskSent, Cancelled, Event, Invitation, SendFailed, State
@@ -131,6 +132,8 @@ class Outbox:
                 if self._unwanted(row):
                     self._claim(row, SENDING, report)  # cancels it, held or not
                     continue
+                if self._refused(row, report):
+                    continue
                 now = self.clock.now()
                 held = brake(now, self.store.history(now), self.settings.limits, kill_switch)
                 if held and (held.holds_notices or row.kind != "handover"):
@@ -172,6 +175,18 @@ class Outbox:
             report.cancelled += 1
             log.info("outbox.not_sent", kind=row.kind, message_id=row.message_id, why=why)
         return False
+
+    def _refused(self, row: OutboxRow, report: Report) -> bool:
+        """Nothing ever goes to a network (its relays included): every action inside the
+        network is the owner's (README, networks that hide the inviter)."""
+        own = self.settings.owner.addresses()
+        domains = tuple(d.lower() for n in self.settings.classify.networks for d in n.domains)
+        network = None if row.recipient in own else network_of(row.recipient, domains)
+        if network is None:
+            return False
+        why = f"refused: {row.recipient} is an address of {network}; askfirst never writes there"
+        self._send_failed(row, row.attempts + 1, SendError(why, transient=False), report)
+        return True
 
     def _pretend_sent(self, row: OutboxRow, report: Report) -> None:
         """--dry-run: record what would have gone out, and let the lifecycle go on."""

@@ -31,11 +31,12 @@ from jinja2 import (
 )
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from askfirst.byhand import links
 from askfirst.lifecycle import Invitation
 from askfirst.message import clean
 
-TEMPLATE_NAMES = ("ask", "decline", "handover")
-NETWORK_NAMES = {"linkedin": "LinkedIn", "facebook": "Facebook", "email": "e-mail"}
+TEMPLATE_NAMES = ("ask", "decline", "handover", "byhand", "remind")
+NETWORK_NAMES = {"linkedin": "LinkedIn", "facebook": "Facebook", "xing": "XING", "email": "e-mail"}
 LOOP_HEADER = "X-Askfirst"
 
 
@@ -130,6 +131,10 @@ def sample_context() -> dict[str, Any]:
         "reason": "the inviter answered",
         "state": "answered",
         "ask_text": "Hi Sam, ...",
+        "decline_text": "Hi Sam, ...",
+        "invitation_url": "https://www.linkedin.com/mynetwork/invitation-manager/",
+        "profile_url": "https://www.linkedin.com/in/sam-sample/",
+        "remind_on": "2026-01-08",
     }
 
 
@@ -146,6 +151,9 @@ def context_for(
         "reason": inv.reason,
         "state": str(inv.state),
         "ask_text": "",
+        "decline_text": "",
+        **links(inv),
+        "remind_on": inv.decline_due_at.strftime("%Y-%m-%d") if inv.decline_due_at else "",
     }
 
 

@@ -283,10 +283,27 @@ class Store:
 
     def next_due(self) -> datetime | None:
         row = self._db.execute(
-            "SELECT MIN(decline_due_at) AS due FROM invitations WHERE state = ?",
-            (State.ASKED.value,),
+            "SELECT MIN(decline_due_at) AS due FROM invitations WHERE state IN (?, ?)",
+            (State.ASKED.value, State.BY_HAND.value),
         ).fetchone()
         return from_epoch(row["due"]) if row and row["due"] is not None else None
+
+    def reminders_due(self, now: datetime, limit: int = 500) -> list[Invitation]:
+        """By-hand invitations whose wait is over (the owner gets one reminder each)."""
+        rows = self._db.execute(
+            "SELECT * FROM invitations WHERE state = ? AND decline_due_at <= ? "
+            "ORDER BY decline_due_at LIMIT ?",
+            (State.BY_HAND.value, to_epoch(now), limit),
+        ).fetchall()
+        return [_invitation(r) for r in rows]
+
+    def open_by_hand(self) -> list[Invitation]:
+        """Invitations the owner asks by hand that an answer can still reach."""
+        rows = self._db.execute(
+            "SELECT * FROM invitations WHERE state IN (?, ?) ORDER BY id",
+            (State.BY_HAND.value, State.REMINDED.value),
+        ).fetchall()
+        return [_invitation(r) for r in rows]
 
     def next_attempt(self) -> datetime | None:
         row = self._db.execute(
