@@ -30,7 +30,15 @@ CONFIGS = {
 }
 # What the state file decides, not the policy: a mail that answers an open invitation, a
 # repeat of one (same invitation id or Message-ID). explain has no invitations to match.
-STORE_FACTS = ("answer", "ignored: a repeat", "ignored: already handled")
+# Outcomes that turn on stored facts, beyond judge(): answers, repeats, and a network's
+# notification read against the open by-hand invitations.
+STORE_FACTS = (
+    "answer",
+    "ignored: a repeat",
+    "ignored: already handled",
+    "ignored: network notification",
+    "network message",
+)
 
 
 def templates_with_sets(directory: Path) -> Path:

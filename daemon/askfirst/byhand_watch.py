@@ -46,14 +46,14 @@ class ByHandWatch:
             return ""
         facts.update(notification=notification.network, authentic=notification.authentic)
         if not notification.authentic:
-            return f"ignored: {notification.describe()}, but it does not count: {notification.why}"
+            return f"ignored: network notification: {notification.describe()}, but it does not count: {notification.why}"
         found = match(notification, self.store.open_by_hand())
         if found.ambiguous:
             reason = f"{notification.describe()}; {found.why}: look, and take the flag off "
             self._notify(found.ambiguous[0], Notify(reason + "the invitation they did not answer"))
-            return f"ignored: {found.why} (you were asked)"
+            return f"ignored: network notification: {found.why} (you were asked)"
         if not found.invitations:
-            return f"ignored: {notification.describe()}; {found.why}"
+            return f"ignored: network notification: {notification.describe()}; {found.why}"
         report.answers += 1
         for inv in found.invitations:
             self._apply(inv, NetworkMessage(mail.message_id, notification.describe()))
