@@ -12,16 +12,19 @@ from __future__ import annotations
 import asyncio
 import random
 import re
+import sqlite3
 import time
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from email.parser import BytesHeaderParser
 from typing import Any
 
 import structlog
 
 from askfirst import logs, loop
-from askfirst.answer import answer_kind
-from askfirst.classify import classify
+from askfirst.answer import AnswerKind, answer_kind
+from askfirst.budget import OverBudget, deadline
+from askfirst.classify import Verdict, classify
 from askfirst.clock import Clock, from_epoch, to_epoch
 from askfirst.config import Settings, health_limit
 from askfirst.imap import Fetched, MailboxThread
@@ -37,22 +40,36 @@ from askfirst.lifecycle import (
     State,
     transition,
 )
-from askfirst.message import Mail, parse
+from askfirst.message import Mail, clean, parse
 from askfirst.metrics import Metrics
 from askfirst.ooo import return_date
 from askfirst.outbox import Outbox
-from askfirst.render import Templates, compose, context_for, new_message_id
+from askfirst.render import Templates, compose, context_for, new_message_id, why_told
 from askfirst.rules import Context, decide, template_set
 from askfirst.schedule import jittered, next_send_time
 from askfirst.smtp import SmtpSender
 from askfirst.store import (
+    StateBusy,
     Store,
+    is_transient,
 )
 
 log = logs.get()
 
 KW_QUARANTINE = "$askfirst-error"  # a mail askfirst could not handle; see `status`/the log
 BATCH = 50  # messages fetched per round trip; bounds memory with large mails
+_MSGID = re.compile(r"<[^<>\s]+>")
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One mail's text, read: the classifier's verdict and, should it be an answer, its
+    kind and an out-of-office's return date (`App._read`, under the time budget)."""
+
+    verdict: Verdict
+    kind: AnswerKind
+    why: str
+    back_at: datetime | None
 
 
 @dataclass
@@ -146,8 +163,23 @@ class App:
         with self.store.transaction():
             if connected:
                 self.store.set_meta("last_pass_at", str(to_epoch(self.clock.now())))
+                self.store.set_meta("failed_passes", "0")
             self.store.set_meta("imap_connected", "1" if connected else "0")
             self.store.set_meta("last_error", error)
+
+    def record_failure(self, error: str, *, connected: bool) -> None:
+        """A failed pass, for `status` and `health` (failing passes in a row make the
+        daemon unhealthy). A busy state file cannot take the note: then the heartbeat
+        simply goes stale, which `health` reports too."""
+        try:
+            with self.store.transaction():
+                failed = int(self.store.meta("failed_passes") or 0) + 1
+                self.store.set_meta("failed_passes", str(failed))
+                self.store.set_meta("last_error", error)
+                if not connected:
+                    self.store.set_meta("imap_connected", "0")
+        except (sqlite3.Error, StateBusy) as exc:
+            log.warning("state.unwritable", error=str(exc))
 
     @property
     def dry_run(self) -> bool:
@@ -174,15 +206,23 @@ class App:
                     await self.mailbox.call(mb.add_flags, [fetched.uid], [KW_QUARANTINE])
 
     def _handle_safely(self, fetched: Fetched, report: Report) -> bool:
-        """Handle one message; a failure is recorded against its UID (and the mail is
-        tagged `$askfirst-error`) and the pass goes on. False when it failed."""
+        """Handle one message; a failure is recorded against its UID, the mail is tagged
+        `$askfirst-error`, the owner gets a notice, and the pass goes on. False when it
+        failed. A busy or full state file is not the mail's fault: that error ends the
+        pass (nothing of this mail was kept) and the next pass reads the mail again."""
         report.fetched += 1
         try:
             outcome = self._handle(fetched, self.mailbox.mailbox.uidvalidity, report)
         except Exception as exc:  # one bad message must never stop the loop
+            if is_transient(exc):
+                raise
             report.errors += 1
-            outcome = f"error: {type(exc).__name__}: {exc}"[:500]
-            log.exception("mail.error", uid=fetched.uid, error=outcome)
+            if isinstance(exc, OverBudget):
+                outcome = f"error: set aside: reading it {exc}"
+                log.warning("mail.set_aside", uid=fetched.uid, error=outcome)
+            else:
+                outcome = f"error: {type(exc).__name__}: {exc}"[:500]
+                log.exception("mail.error", uid=fetched.uid, error=outcome)
             with self.store.transaction():
                 self.store.mark_seen(
                     self.settings.imap.folder,
@@ -192,6 +232,8 @@ class App:
                     outcome,
                     self.clock.now(),
                 )
+                self._notice_set_aside(fetched, outcome)
+            self.metrics.mails_set_aside.inc()
             report.outcomes.append(outcome)
             return False
         report.outcomes.append(outcome)
@@ -217,8 +259,18 @@ class App:
         (so it is read from the store once, not once per message)."""
         if self._floor is None:
             floor = self.store.meta("not_before")
+            fresh = str(to_epoch(self.clock.now() - self.settings.lifecycle.lookback))
+            if floor is not None and int(floor) > int(fresh):
+                # Fixed while the clock ran ahead: kept, it would hide every mail until
+                # the clock caught up with it. Start the window from today's clock.
+                log.warning(
+                    "clock.floor_in_future",
+                    stored=from_epoch(int(floor)).isoformat(),
+                    now=self.clock.now().isoformat(),
+                )
+                floor = None
             if floor is None:
-                floor = str(to_epoch(self.clock.now() - self.settings.lifecycle.lookback))
+                floor = fresh
                 with self.store.transaction():
                     self.store.set_meta("not_before", floor)
             self._floor = from_epoch(int(floor))
@@ -226,7 +278,9 @@ class App:
 
     def _handle(self, fetched: Fetched, uidvalidity: int, report: Report) -> str:
         folder = self.settings.imap.folder
-        mail = parse(fetched.raw)
+        with deadline(self.settings.limits.time_per_mail.total_seconds()):
+            mail = parse(fetched.raw)  # the work a hostile mail could make long, under
+            reading = self._read(mail)  # a deadline; nothing below waits on mail text
         now = self.clock.now()
         facts: dict[str, object] = {}
         with self.store.transaction():
@@ -237,7 +291,7 @@ class App:
             elif self.store.is_ours(mail.message_id):
                 outcome = "ignored: a message askfirst sent"
             else:
-                outcome = self._act(mail, report, facts)
+                outcome = self._act(mail, reading, report, facts)
             if outcome.startswith("ignored"):
                 report.ignored += 1
             self.store.mark_seen(folder, uidvalidity, fetched.uid, mail.message_id, outcome, now)
@@ -253,16 +307,22 @@ class App:
         )
         return outcome
 
-    def _act(self, mail: Mail, report: Report, facts: dict[str, object]) -> str:
+    def _read(self, mail: Mail) -> Reading:
+        """What the mail's text says, before anything is looked up or written."""
+        verdict = classify(mail, self.settings.classify, self.settings.owner.addresses())
+        kind, why = answer_kind(mail)
+        back_at = self._back_at(mail) if kind == "automatic" else None
+        return Reading(verdict, kind, why, back_at)
+
+    def _act(self, mail: Mail, reading: Reading, report: Report, facts: dict[str, object]) -> str:
         """Act on one new mail; `facts` collects the verdict for the log line."""
         related = self.store.by_thread(mail.thread_ids)
         owner = self.settings.owner.addresses()
-        verdict = classify(mail, self.settings.classify, owner)
+        verdict = reading.verdict
         if related is None and not verdict.is_invitation and mail.from_addr:
             related = self.store.open_by_email(mail.from_addr)
         if related is not None:
-            kind, why = answer_kind(mail)
-            back_at = self._back_at(mail) if kind == "automatic" else None
+            kind, why, back_at = reading.kind, reading.why, reading.back_at
             facts.update(answer=kind, invitation=related.id, state_before=str(related.state))
             report.answers += 1
             after = self._apply(related, Answered(mail.message_id, kind, why, back_at))
@@ -351,8 +411,8 @@ class App:
                     self._enqueue_notice(after, effect)
                 elif isinstance(effect, Flag):
                     self.store.add_flag_op(effect.message_id, effect.flags)
-        log.info(
-            f"invitation.{after.state}",
+        log.info(  # a state entered is logged once; a change within it (the ask left) is not
+            f"invitation.{after.state}" if after.state != inv.state else "invitation.updated",
             id=after.id,
             inviter=after.inviter_email,
             network=after.network,
@@ -415,9 +475,39 @@ class App:
         return start + self.settings.lifecycle.ooo_grace
 
     def _enqueue_notice(self, inv: Invitation, effect: Notify) -> None:
-        context = self._context(inv) | {"reason": effect.reason}
+        context = self._context(inv) | {"reason": why_told(inv, effect.reason)}
         if inv.decision.get("rule") == "unreachable" and inv.state is State.HANDED_OVER:
             context["ask_text"] = self.templates.render(self._template("ask", inv), context).body
+        self._notify(context, inv.source_message_id, inv.references)
+
+    def _notice_set_aside(self, fetched: Fetched, outcome: str) -> None:
+        """Tell the owner about a mail askfirst gave up on (the caller holds the transaction)."""
+        head = BytesHeaderParser().parsebytes(fetched.raw[:32_768])  # bounded, never raises
+        sender = clean(str(head.get("from", "")), 200) or "an unknown sender"
+        message_id = next(iter(_MSGID.findall(str(head.get("message-id", "")))), None)
+        inv = Invitation(
+            source_message_id=message_id or "",
+            network="email",
+            inviter_name=sender,
+            inviter_email="",
+            subject=clean(str(head.get("subject", "")), 200),
+        )
+        detail = outcome.removeprefix("error: ")
+        if detail.startswith("set aside: "):
+            detail = detail.removeprefix("set aside: ")
+        else:
+            detail = f"handling it failed ({detail})"
+        reason = f"{detail} (IMAP UID {fetched.uid})"
+        context = self._context(inv) | {"state": "set_aside", "reason": reason}
+        self._notify(context, message_id, ())
+
+    def _notify(
+        self,
+        context: dict[str, Any],
+        about: str | None,
+        references: tuple[str, ...],
+    ) -> None:
+        """The `handover` notice to the owner, threaded to the mail it is about."""
         rendered = self.templates.render("handover", context)
         owner = self.settings.owner
         domain = owner.email.rpartition("@")[2]
@@ -427,6 +517,8 @@ class App:
             to=(owner.name, owner.email),
             date=self.clock.now(),
             message_id=new_message_id(domain),
+            in_reply_to=about or None,
+            references=tuple(r for r in references if r and r != about),
             auto_submitted="auto-generated",
             kind="handover",
         )

@@ -33,7 +33,7 @@ from askfirst.metrics import Metrics
 from askfirst.render import Templates
 from askfirst.smtp import SendError, SmtpSender
 from askfirst.status import health_command, status_command
-from askfirst.store import Store
+from askfirst.store import StateError, Store
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -44,6 +44,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         for problem in exc.problems:
             print(f"config error: {problem}", file=sys.stderr)
+        return EXIT_CONFIG
+    except StateError as exc:
+        print(f"askfirst: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     return result
 
@@ -166,7 +169,12 @@ def _run(args: argparse.Namespace) -> int:
     first = accounts[0][0]
     metrics = Metrics(stale_after=health_limit(first))
     if first.metrics.listen:
-        metrics.serve(first.metrics.listen)
+        try:
+            metrics.serve(first.metrics.listen)
+        except OSError as exc:
+            raise ConfigError(
+                [f"metrics.listen: cannot listen on {first.metrics.listen}: {exc.strerror}"]
+            ) from exc
     log = logs.get()
 
     def make_app(settings: Settings, templates: Templates) -> App:
@@ -204,6 +212,9 @@ async def _once(apps: list[App]) -> int:
             print(json.dumps({"account": app.settings.name or "default", **fields}))
         except ImapError as exc:
             print(f"askfirst: {exc}", file=sys.stderr)
+            code = EXIT_UNREACHABLE
+        except Exception as exc:  # a message, not a traceback; the next run tries again
+            print(f"askfirst: the pass failed: {type(exc).__name__}: {exc}", file=sys.stderr)
             code = EXIT_UNREACHABLE
         finally:
             await app.mailbox.close()

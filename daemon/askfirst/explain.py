@@ -27,7 +27,7 @@ from askfirst.rules import Context, decide
 
 
 def preview_command(args: argparse.Namespace) -> int:
-    settings = load_settings(args.config) if args.config is not None else None
+    settings = load_settings(args.config, secrets=False) if args.config is not None else None
     templates = Templates(settings.templates.dir if settings else None)
     context = sample_context()
     name = args.template
@@ -82,7 +82,8 @@ def _fetch_uid(settings: Settings, uid: int) -> bytes:
 def explain_command(args: argparse.Namespace) -> int:
     owner: frozenset[str] = frozenset()
     policy = Classify()
-    settings = load_settings(args.config) if args.config is not None else None
+    need_login = args.uid is not None  # only --uid logs in: a file needs no secrets
+    settings = load_settings(args.config, secrets=need_login) if args.config else None
     if settings is not None:
         owner, policy = settings.owner.addresses(), settings.classify
     if (args.file is None) == (args.uid is None):

@@ -260,9 +260,18 @@ class MailboxThread:
         if not self.mailbox.connected:
             await self.call(self.mailbox.connect)
 
-    async def close(self) -> None:
-        await self.call(self.mailbox.close)
-        self._executor.shutdown(wait=True)
+    async def close(self, within: float | None = None) -> None:
+        """Log out and end the thread; with `within`, give up waiting after that long
+        (the socket is shut first, so a blocked read ends; a connect in progress ends at
+        its own connect timeout, in the background)."""
+        if within is None:
+            await self.call(self.mailbox.close)
+            self._executor.shutdown(wait=True)
+            return
+        self.mailbox.interrupt()
+        with contextlib.suppress(TimeoutError, ImapError, OSError):
+            await asyncio.wait_for(self.call(self.mailbox.close), within)
+        self._executor.shutdown(wait=False)
 
 
 def _body(item: dict[bytes, Any]) -> bytes:

@@ -12,6 +12,7 @@ from askfirst.clock import SystemClock, from_epoch
 from askfirst.config import Settings, dry_run_path, health_limit, load_accounts
 from askfirst.exits import EXIT_OK, EXIT_UNREACHABLE
 from askfirst.lifecycle import Invitation, State
+from askfirst.metrics import FAILED_PASSES_UNHEALTHY
 from askfirst.store import Store
 
 STATUS_FIELDS = (
@@ -112,11 +113,11 @@ def _age(delta: Any) -> str:
 
 
 def status_command(args: argparse.Namespace) -> int:
-    accounts = load_accounts(args.config)
+    accounts = load_accounts(args.config, secrets=False)
     records: list[dict[str, Any]] = []
     for settings in accounts:
         path = dry_run_path(settings.state.path) if args.dry_run else settings.state.path
-        store = Store(path)
+        store = Store(path, read_only=True)
         try:
             if args.json:
                 records += [
@@ -135,7 +136,7 @@ def status_command(args: argparse.Namespace) -> int:
 
 def health_command(args: argparse.Namespace) -> int:
     """For container health checks: every account's loop wrote its heartbeat recently."""
-    codes = [health_of(settings) for settings in load_accounts(args.config)]
+    codes = [health_of(settings) for settings in load_accounts(args.config, secrets=False)]
     return max(codes)
 
 
@@ -143,11 +144,12 @@ def health_of(settings: Settings) -> int:
     if not settings.state.path.exists():
         print("unhealthy: no state yet (askfirst run has not started)")
         return EXIT_UNREACHABLE
-    store = Store(settings.state.path)
+    store = Store(settings.state.path, read_only=True)
     try:
         last = store.meta("last_pass_at")
         connected = store.meta("imap_connected") == "1"
         error = store.meta("last_error") or ""
+        failed = int(store.meta("failed_passes") or 0)
     finally:
         store.close()
     limit = health_limit(settings)
@@ -157,6 +159,9 @@ def health_of(settings: Settings) -> int:
         return EXIT_UNREACHABLE
     if not connected:
         print(f"unhealthy: IMAP not connected: {error}")
+        return EXIT_UNREACHABLE
+    if failed >= FAILED_PASSES_UNHEALTHY:
+        print(f"unhealthy: the last {failed} passes failed: {error}")
         return EXIT_UNREACHABLE
     print(f"healthy: last pass {age:.0f} s ago")
     return EXIT_OK
