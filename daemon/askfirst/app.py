@@ -59,6 +59,7 @@ log = logs.get()
 KW_QUARANTINE = "$askfirst-error"  # a mail askfirst could not handle; see `status`/the log
 BATCH = 50  # messages fetched per round trip; bounds memory with large mails
 _MSGID = re.compile(r"<[^<>\s]+>")
+CLOCK_JUMP_SECONDS = 300.0  # wall time moving this much more or less than elapsed time
 
 
 @dataclass(frozen=True)
@@ -128,6 +129,7 @@ class App:
         self._lock = asyncio.Lock()
         self._recovered = False
         self._floor: datetime | None = None
+        self._last_look: tuple[datetime, float] | None = None  # wall and monotonic time
 
     # -- one pass ------------------------------------------------------------------------
 
@@ -137,6 +139,7 @@ class App:
         report = Report()
         structlog.contextvars.bind_contextvars(account=self.account)
         async with self._lock:
+            self._watch_clock()
             await self.mailbox.ensure_connected()
             if not self._recovered:
                 await self.outbox.recover()
@@ -157,6 +160,31 @@ class App:
         self.metrics.held.set(1 if report.held else 0)
         self.metrics.pass_completed()
         return report
+
+    def _watch_clock(self) -> None:
+        """Log a jump of the wall clock (forward or back) between passes. Nothing else
+        changes: deadlines stay data, and the sends a jump makes due still wait for the
+        hourly and daily caps (limits.py) like any other."""
+        now, ticks = self.clock.now(), time.monotonic()
+        last_pass = self.store.meta("last_pass_at") if self._last_look is None else None
+        if last_pass and to_epoch(now) < int(last_pass) - CLOCK_JUMP_SECONDS:
+            log.warning(  # at start: the clock is behind the last pass an earlier run saw
+                "clock.jumped",
+                direction="back",
+                seconds=to_epoch(now) - int(last_pass),
+                now=now.isoformat(),
+            )
+        if self._last_look is not None:
+            then, then_ticks = self._last_look
+            drift = (now - then).total_seconds() - (ticks - then_ticks)
+            if abs(drift) > CLOCK_JUMP_SECONDS:
+                log.warning(
+                    "clock.jumped",
+                    direction="forward" if drift > 0 else "back",
+                    seconds=round(drift),
+                    now=now.isoformat(),
+                )
+        self._last_look = (now, ticks)
 
     def heartbeat(self, *, connected: bool, error: str = "") -> None:
         """What `askfirst health` and `status` read: when the last pass ended, and how."""
