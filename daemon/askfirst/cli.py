@@ -34,7 +34,7 @@ from askfirst.render import Templates
 from askfirst.schedule import next_send_time
 from askfirst.smtp import SendError, SmtpSender
 from askfirst.status import health_command, status_command
-from askfirst.store import StateError, Store
+from askfirst.store import StateBusy, StateError, Store
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -49,6 +49,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StateError as exc:
         print(f"askfirst: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    except StateBusy as exc:
+        print(f"askfirst: {exc}; another program holds it: try again", file=sys.stderr)
+        return EXIT_UNREACHABLE
     return result
 
 

@@ -117,7 +117,7 @@ def is_transient(exc: BaseException) -> bool:
         return True
     text = str(exc).lower()
     return isinstance(exc, sqlite3.OperationalError) and any(
-        word in text for word in ("locked", "busy", "full", "disk i/o", "unable to open")
+        word in text for word in ("locked", "busy", "full", "disk i/o")
     )
 
 
@@ -512,7 +512,9 @@ def _busy(exc: BaseException) -> BaseException:
     return StateBusy(f"state file busy or disk full: {exc}")
 
 
-def _unusable(path: Path, exc: sqlite3.DatabaseError) -> StateError:
+def _unusable(path: Path, exc: sqlite3.DatabaseError) -> Exception:
+    if is_transient(exc):  # locked by another program right now: not the file's fault
+        return StateBusy(f"state file {path} is busy: {exc}")
     if "readonly" in str(exc) or "read-only" in str(exc):
         return StateError(
             f"state.path: {path} is read-only ({exc}); askfirst run needs to write it: fix "
