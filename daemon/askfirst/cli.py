@@ -291,7 +291,8 @@ def _foresee(settings: Settings) -> bool:
 
 
 def _check_account(settings: Settings, path: Path) -> bool:
-    print(f"config: ok ({path}); templates: ok ({settings.templates.dir})")
+    folder = settings.templates.dir
+    print(f"config: ok ({path}); templates: ok ({folder if folder.is_dir() else 'built-in'})")
     ok = True
     thread = MailboxThread(settings.imap, "check")
 
