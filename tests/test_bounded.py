@@ -171,3 +171,20 @@ async def test_a_mail_over_budget_is_set_aside_and_the_owner_is_told(h: Harness)
         store.close()
     again = await h.step()  # never retried (it sees only the notice, in the same folder)
     assert again.errors == 0 and again.outcomes == ["ignored: a message askfirst sent"]
+
+
+def test_the_deadline_gives_an_outer_timer_back_its_rest() -> None:
+    import signal
+
+    fired: list[int] = []
+    previous = signal.signal(signal.SIGALRM, lambda *_: fired.append(1))
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 5.0)
+        with deadline(0.5):
+            pass
+        left, _ = signal.getitimer(signal.ITIMER_REAL)
+        assert 4.0 < left <= 5.0
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert not fired
