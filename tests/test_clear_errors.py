@@ -218,3 +218,12 @@ async def test_each_invitation_event_is_logged_once(
     out = capsys.readouterr().err
     assert out.count("invitation.asked") == 1
     assert out.count("mail.processed") == 1
+
+
+def test_status_before_the_first_run_says_so(rig: MailRig, tmp_path: Path) -> None:
+    config = write_config(rig, tmp_path)
+    result = askfirst("status", "--config", str(config))
+    assert result.returncode == 0, result.stderr
+    assert "askfirst run has not started" in result.stdout
+    assert not (tmp_path / "state.sqlite3").exists()  # status creates nothing
+    assert askfirst("status", "--json", "--config", str(config)).stdout.strip() == "[]"

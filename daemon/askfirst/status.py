@@ -87,6 +87,9 @@ def status_text(store: Store, now: datetime, limit: int = 20) -> str:
         f"last pass: {_when(_epoch(last))}"
         + ("" if connected or not last else f" (IMAP not connected: {store.meta('last_error')})")
     )
+    failed = int(store.meta("failed_passes") or 0)
+    if failed:
+        lines.append(f"failing: the last {failed} passes failed: {store.meta('last_error')}")
     problems = store.recent_problems()
     if problems:
         lines.append("recent problems:")
@@ -117,6 +120,10 @@ def status_command(args: argparse.Namespace) -> int:
     records: list[dict[str, Any]] = []
     for settings in accounts:
         path = dry_run_path(settings.state.path) if args.dry_run else settings.state.path
+        if not path.exists():
+            if not args.json:
+                print(f"invitations: 0 (no state file {path} yet: askfirst run has not started)")
+            continue
         store = Store(path, read_only=True)
         try:
             if args.json:
