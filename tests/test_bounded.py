@@ -188,3 +188,16 @@ def test_the_deadline_gives_an_outer_timer_back_its_rest() -> None:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
     assert not fired
+
+
+@pytest.mark.parametrize(
+    "body", ["until " * 4000, "bis 12. " * 3000, "ab am " * 4000, "1/1/" * 6000, "-" * 60_000]
+)
+def test_an_out_of_office_with_a_pathological_body_is_read_quickly(body: str) -> None:
+    from datetime import UTC, datetime
+
+    from askfirst.ooo import return_date
+
+    started = time.perf_counter()
+    return_date("Out of office", body, datetime(2026, 12, 1, tzinfo=UTC))
+    assert time.perf_counter() - started < LIMIT
