@@ -4,13 +4,15 @@ invitation; refused logins are not hammered; the clock may jump or run ahead."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import sqlite3
 import time
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from askfirst import loop
+from askfirst import logs, loop
 from askfirst.app import App
 from askfirst.clock import FakeClock, to_epoch
 from askfirst.config import load_settings
@@ -23,6 +25,17 @@ from harness import OWNER, Harness, askfirst, write_config
 from mails import linkedin_2012
 
 ALICE = "alice@example.test"
+
+
+def events(text: str) -> list[dict[str, object]]:
+    """The JSON log lines in captured output (other output, if any, is skipped)."""
+    found = []
+    for line in text.splitlines():
+        with contextlib.suppress(ValueError):
+            record = json.loads(line)
+            if isinstance(record, dict) and "event" in record:
+                found.append(record)
+    return found
 
 
 async def stop_soon(app: App, task: asyncio.Task[None], stop: asyncio.Event) -> float:
@@ -44,6 +57,7 @@ async def wait_until(condition: object, timeout: float = 10.0) -> None:
 async def test_any_error_in_a_pass_is_logged_counted_and_retried(
     h: Harness, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    logs.configure(json=True)  # to this test's stderr (a CLI run may have bound another)
     app = h.build()
     sweep, calls = app._sweep, []
 
@@ -59,8 +73,8 @@ async def test_any_error_in_a_pass_is_logged_counted_and_retried(
     task = asyncio.create_task(loop.run_forever(app, stop))
     await wait_until(lambda: len(calls) >= 2 and app.metrics.failed_in_row == 0)
     assert await stop_soon(app, task, stop) < 8
-    out = capsys.readouterr().out
-    assert out.count("pass.failed") == 1 and "a bug in the sweep" in out
+    failed = [e for e in events(capsys.readouterr().err) if e["event"] == "pass.failed"]
+    assert len(failed) == 1 and "a bug in the sweep" in str(failed[0]["error"])
     assert len(h.rig.messages(ALICE)) == 1  # the mail of the failed pass was kept and asked
     assert app.metrics.pass_failures.labels("RuntimeError")._value.get() == 1
 
@@ -127,15 +141,16 @@ async def test_a_full_disk_is_retried_and_the_invitation_asked_once(h: Harness) 
 async def test_a_refused_login_backs_off_to_minutes_and_marks_the_account_unhealthy(
     h: Harness, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    logs.configure(json=True)  # to this test's stderr (a CLI run may have bound another)
     h.settings.imap.password = h.settings.imap.password.__class__("wrong")
     app = h.build()
     stop = asyncio.Event()
     task = asyncio.create_task(loop.run_forever(app, stop))
     await asyncio.sleep(2.5)
     assert await stop_soon(app, task, stop) < 5
-    out = capsys.readouterr().out
-    assert out.count("imap.login_refused") == 1  # one attempt in 2.5 s, logged once
-    assert "retry_in=120" in out
+    refused = [e for e in events(capsys.readouterr().err) if e["event"] == "imap.login_refused"]
+    assert len(refused) == 1  # one attempt in 2.5 s, logged once
+    assert refused[0]["retry_in"] == 120
     assert health_of(h.settings) == 1
     assert "unhealthy" in capsys.readouterr().out
 
@@ -165,6 +180,7 @@ async def test_a_floor_fixed_while_the_clock_ran_ahead_hides_no_later_mail(
 async def test_a_clock_jump_is_logged_and_declines_wait_for_the_caps(
     rig: MailRig, tmp_path: Path, clock: FakeClock, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    logs.configure(json=True)  # to this test's stderr (a CLI run may have bound another)
     settings = load_settings(write_config(rig, tmp_path))
     settings.limits.max_per_hour = 3
     h = Harness(rig, settings, clock)
@@ -179,6 +195,6 @@ async def test_a_clock_jump_is_logged_and_declines_wait_for_the_caps(
     report = await app.run_once()
     await app.mailbox.close()
     app.store.close()
-    assert "clock.jumped" in capsys.readouterr().out
+    assert any(e["event"] == "clock.jumped" for e in events(capsys.readouterr().err))
     assert report.sent <= 3 and report.held >= 2  # the caps apply to the declines too
     assert sum(len(rig.messages(i)) for i in inviters) <= 5 + 3
