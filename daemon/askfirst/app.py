@@ -13,21 +13,24 @@ from __future__ import annotations
 import asyncio
 import random
 import re
+import sqlite3
 import time
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from email.parser import BytesHeaderParser
 from typing import Any
 
 import structlog
 
 from askfirst import logs, loop, rebuild
-from askfirst.answer import answer_kind
+from askfirst.answer import AnswerKind, answer_kind
+from askfirst.budget import OverBudget, deadline
 from askfirst.byhand import starts_by_hand
 from askfirst.byhand_watch import ByHandWatch
 from askfirst.clock import Clock, from_epoch, to_epoch
 from askfirst.config import Settings, health_limit
 from askfirst.imap import Fetched, MailboxThread
-from askfirst.judgement import choose_template, judge
+from askfirst.judgement import Judgement, choose_template, judge
 from askfirst.lifecycle import (
     Answered,
     ByHandStarted,
@@ -42,20 +45,34 @@ from askfirst.lifecycle import (
     State,
     transition,
 )
-from askfirst.message import Mail, parse
+from askfirst.message import Mail, clean, parse
 from askfirst.metrics import Metrics
 from askfirst.notifications import invitation_slug
 from askfirst.ooo import return_date
 from askfirst.outbox import Outbox
-from askfirst.render import Templates, compose, context_for, new_message_id
+from askfirst.render import Templates, compose, context_for, new_message_id, why_told
 from askfirst.schedule import jittered, next_send_time
 from askfirst.smtp import SmtpSender
-from askfirst.store import Store, mail_key
+from askfirst.store import StateBusy, Store, is_transient, mail_key
 
 log = logs.get()
 
 KW_QUARANTINE = "$askfirst-error"  # a mail askfirst could not handle; see `status`/the log
 BATCH = 50  # messages fetched per round trip; bounds memory with large mails
+_MSGID = re.compile(r"<[^<>\s]+>")
+CLOCK_JUMP_SECONDS = 300.0  # wall time moving this much more or less than elapsed time
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One mail's text, read: the judgement (verdict, decision, template) and, should it be
+    an answer, its kind and an out-of-office's return date (`App._read`, under the time
+    budget)."""
+
+    judgement: Judgement
+    kind: AnswerKind
+    why: str
+    back_at: datetime | None
 
 
 @dataclass
@@ -123,6 +140,7 @@ class App:
         )
         self._lock = asyncio.Lock()
         self._floor: datetime | None = None
+        self._last_look: tuple[datetime, float] | None = None  # wall and monotonic time
 
     # -- one pass ------------------------------------------------------------------------
 
@@ -132,6 +150,7 @@ class App:
         report = Report()
         structlog.contextvars.bind_contextvars(account=self.account)
         async with self._lock:
+            self._watch_clock()
             await self.mailbox.ensure_connected()
             await self.outbox.recover()
             if self.store.cursor(self.settings.imap.folder) is None:
@@ -155,13 +174,53 @@ class App:
         self.metrics.pass_completed()
         return report
 
+    def _watch_clock(self) -> None:
+        """Log a jump of the wall clock (forward or back) between passes. Nothing else
+        changes: deadlines stay data, and the sends a jump makes due still wait for the
+        hourly and daily caps (limits.py) like any other."""
+        now, ticks = self.clock.now(), time.monotonic()
+        last_pass = self.store.meta("last_pass_at") if self._last_look is None else None
+        if last_pass and to_epoch(now) < int(last_pass) - CLOCK_JUMP_SECONDS:
+            log.warning(  # at start: the clock is behind the last pass an earlier run saw
+                "clock.jumped",
+                direction="back",
+                seconds=to_epoch(now) - int(last_pass),
+                now=now.isoformat(),
+            )
+        if self._last_look is not None:
+            then, then_ticks = self._last_look
+            drift = (now - then).total_seconds() - (ticks - then_ticks)
+            if abs(drift) > CLOCK_JUMP_SECONDS:
+                log.warning(
+                    "clock.jumped",
+                    direction="forward" if drift > 0 else "back",
+                    seconds=round(drift),
+                    now=now.isoformat(),
+                )
+        self._last_look = (now, ticks)
+
     def heartbeat(self, *, connected: bool, error: str = "") -> None:
         """What `askfirst health` and `status` read: when the last pass ended, and how."""
         with self.store.transaction():
             if connected:
                 self.store.set_meta("last_pass_at", str(to_epoch(self.clock.now())))
+                self.store.set_meta("failed_passes", "0")
             self.store.set_meta("imap_connected", "1" if connected else "0")
             self.store.set_meta("last_error", error)
+
+    def record_failure(self, error: str, *, connected: bool) -> None:
+        """A failed pass, for `status` and `health` (failing passes in a row make the
+        daemon unhealthy). A busy state file cannot take the note: then the heartbeat
+        simply goes stale, which `health` reports too."""
+        try:
+            with self.store.transaction():
+                failed = int(self.store.meta("failed_passes") or 0) + 1
+                self.store.set_meta("failed_passes", str(failed))
+                self.store.set_meta("last_error", error)
+                if not connected:
+                    self.store.set_meta("imap_connected", "0")
+        except (sqlite3.Error, StateBusy) as exc:
+            log.warning("state.unwritable", error=str(exc))
 
     @property
     def dry_run(self) -> bool:
@@ -188,15 +247,23 @@ class App:
                     await self.mailbox.call(mb.add_flags, [fetched.uid], [KW_QUARANTINE])
 
     def _handle_safely(self, fetched: Fetched, report: Report) -> bool:
-        """Handle one message; a failure is recorded against its UID (and the mail is
-        tagged `$askfirst-error`) and the pass goes on. False when it failed."""
+        """Handle one message; a failure is recorded against its UID, the mail is tagged
+        `$askfirst-error`, the owner gets a notice, and the pass goes on. False when it
+        failed. A busy or full state file is not the mail's fault: that error ends the
+        pass (nothing of this mail was kept) and the next pass reads the mail again."""
         report.fetched += 1
         try:
             outcome = self._handle(fetched, self.mailbox.mailbox.uidvalidity, report)
         except Exception as exc:  # one bad message must never stop the loop
+            if is_transient(exc):
+                raise
             report.errors += 1
-            outcome = f"error: {type(exc).__name__}: {exc}"[:500]
-            log.exception("mail.error", uid=fetched.uid, error=outcome)
+            if isinstance(exc, OverBudget):
+                outcome = f"error: set aside: reading it {exc}"
+                log.warning("mail.set_aside", uid=fetched.uid, error=outcome)
+            else:
+                outcome = f"error: {type(exc).__name__}: {exc}"[:500]
+                log.exception("mail.error", uid=fetched.uid, error=outcome)
             with self.store.transaction():
                 self.store.mark_seen(
                     self.settings.imap.folder,
@@ -206,6 +273,8 @@ class App:
                     outcome,
                     self.clock.now(),
                 )
+                self._notice_set_aside(fetched, outcome)
+            self.metrics.mails_set_aside.inc()
             report.outcomes.append(outcome)
             return False
         report.outcomes.append(outcome)
@@ -244,8 +313,18 @@ class App:
         (so it is read from the store once, not once per message)."""
         if self._floor is None:
             floor = self.store.meta("not_before")
+            fresh = str(to_epoch(self.clock.now() - self.settings.lifecycle.lookback))
+            if floor is not None and int(floor) > int(fresh):
+                # Fixed while the clock ran ahead: kept, it would hide every mail until
+                # the clock caught up with it. Start the window from today's clock.
+                log.warning(
+                    "clock.floor_in_future",
+                    stored=from_epoch(int(floor)).isoformat(),
+                    now=self.clock.now().isoformat(),
+                )
+                floor = None
             if floor is None:
-                floor = str(to_epoch(self.clock.now() - self.settings.lifecycle.lookback))
+                floor = fresh
                 with self.store.transaction():
                     self.store.set_meta("not_before", floor)
             self._floor = from_epoch(int(floor))
@@ -253,7 +332,9 @@ class App:
 
     def _handle(self, fetched: Fetched, uidvalidity: int, report: Report) -> str:
         folder = self.settings.imap.folder
-        mail = parse(fetched.raw)
+        with deadline(self.settings.limits.time_per_mail.total_seconds()):
+            mail = parse(fetched.raw)  # the work a hostile mail could make long, under
+            reading = self._read(mail)  # a deadline; nothing below waits on mail text
         key = mail_key(mail)
         now = self.clock.now()
         facts: dict[str, object] = {}
@@ -265,7 +346,7 @@ class App:
             elif self.store.is_ours(mail.message_id):
                 outcome = "ignored: a message askfirst sent"
             else:
-                outcome = self._act(mail, report, facts)
+                outcome = self._act(mail, reading, report, facts)
             if outcome.startswith("ignored"):
                 report.ignored += 1
             self.store.mark_seen(
@@ -283,9 +364,8 @@ class App:
         )
         return outcome
 
-    def _act(self, mail: Mail, report: Report, facts: dict[str, object]) -> str:
-        """Act on one new mail; `facts` collects the verdict for the log line."""
-        related = self.store.by_thread(mail.thread_ids)
+    def _read(self, mail: Mail) -> Reading:
+        """What the mail's text says, before anything is written."""
         ask_again = self.clock.now() - self.settings.lifecycle.ask_again_after
         judgement = judge(
             mail,
@@ -293,12 +373,19 @@ class App:
             self.templates,
             recently_asked=lambda address: self.store.asked_since(address, ask_again),
         )
+        kind, why = answer_kind(mail)
+        back_at = self._back_at(mail) if kind == "automatic" else None
+        return Reading(judgement, kind, why, back_at)
+
+    def _act(self, mail: Mail, reading: Reading, report: Report, facts: dict[str, object]) -> str:
+        """Act on one new mail; `facts` collects the verdict for the log line."""
+        related = self.store.by_thread(mail.thread_ids)
+        judgement = reading.judgement
         verdict, decision = judgement.verdict, judgement.decision
         if related is None and not verdict.is_invitation and mail.from_addr:
             related = self.store.open_by_email(mail.from_addr)
         if related is not None:
-            kind, why = answer_kind(mail)
-            back_at = self._back_at(mail) if kind == "automatic" else None
+            kind, why, back_at = reading.kind, reading.why, reading.back_at
             facts.update(answer=kind, invitation=related.id, state_before=str(related.state))
             report.answers += 1
             after = self._apply(related, Answered(mail.message_id, kind, why, back_at))
@@ -397,8 +484,8 @@ class App:
                     self._enqueue_notice(after, effect)
                 elif isinstance(effect, Flag):
                     self.store.add_flag_op(effect.message_id, effect.flags)
-        log.info(
-            f"invitation.{after.state}",
+        log.info(  # a state entered is logged once; a change within it (the ask left) is not
+            f"invitation.{after.state}" if after.state != inv.state else "invitation.updated",
             id=after.id,
             inviter=after.inviter_email,
             network=after.network,
@@ -470,7 +557,7 @@ class App:
         return start + self.settings.lifecycle.ooo_grace
 
     def _enqueue_notice(self, inv: Invitation, effect: Notify) -> None:
-        context = self._context(inv) | {"reason": effect.reason}
+        context = self._context(inv) | {"reason": why_told(inv, effect.reason)}
         asked_by_hand = effect.template == "byhand"
         if inv.decision.get("rule") == "unreachable" and (
             inv.state is State.HANDED_OVER or asked_by_hand
@@ -480,9 +567,40 @@ class App:
             decline = self.templates.render(self._template("decline", inv), context)
             context["decline_text"] = decline.body
         name = effect.template
-        rendered = self.templates.render(
-            name if name == "handover" else self._template(name, inv), context
+        template = name if name == "handover" else self._template(name, inv)
+        self._notify(context, inv.source_message_id, inv.references, template)
+
+    def _notice_set_aside(self, fetched: Fetched, outcome: str) -> None:
+        """Tell the owner about a mail askfirst gave up on (the caller holds the transaction)."""
+        head = BytesHeaderParser().parsebytes(fetched.raw[:32_768])  # bounded, never raises
+        sender = clean(str(head.get("from", "")), 200) or "an unknown sender"
+        message_id = next(iter(_MSGID.findall(str(head.get("message-id", "")))), None)
+        inv = Invitation(
+            source_message_id=message_id or "",
+            network="email",
+            inviter_name=sender,
+            inviter_email="",
+            subject=clean(str(head.get("subject", "")), 200),
         )
+        detail = outcome.removeprefix("error: ")
+        if detail.startswith("set aside: "):
+            detail = detail.removeprefix("set aside: ")
+        else:
+            detail = f"handling it failed ({detail})"
+        reason = f"{detail} (IMAP UID {fetched.uid})"
+        context = self._context(inv) | {"state": "set_aside", "reason": reason}
+        self._notify(context, message_id, ())
+
+    def _notify(
+        self,
+        context: dict[str, Any],
+        about: str | None,
+        references: tuple[str, ...],
+        template: str = "handover",
+    ) -> None:
+        """A notice to the owner (`handover`, or the by-hand ones), threaded to the mail it
+        is about."""
+        rendered = self.templates.render(template, context)
         owner = self.settings.owner
         domain = owner.email.rpartition("@")[2]
         out = compose(
@@ -491,6 +609,8 @@ class App:
             to=(owner.name, owner.email),
             date=self.clock.now(),
             message_id=new_message_id(domain),
+            in_reply_to=about or None,
+            references=tuple(r for r in references if r and r != about),
             auto_submitted="auto-generated",
             kind="handover",
         )

@@ -46,7 +46,10 @@ class ByHandWatch:
             return ""
         facts.update(notification=notification.network, authentic=notification.authentic)
         if not notification.authentic:
-            return f"ignored: network notification: {notification.describe()}, but it does not count: {notification.why}"
+            return (
+                f"ignored: network notification: {notification.describe()}, "
+                f"but it does not count: {notification.why}"
+            )
         found = match(notification, self.store.open_by_hand())
         if found.ambiguous:
             reason = f"{notification.describe()}; {found.why}: look, and take the flag off "

@@ -34,9 +34,10 @@ from askfirst.imap import ImapError, MailboxThread
 from askfirst.lock import StateLocked, hold
 from askfirst.metrics import Metrics
 from askfirst.render import Templates
+from askfirst.schedule import next_send_time
 from askfirst.smtp import SendError, SmtpSender
 from askfirst.status import health_command, status_command
-from askfirst.store import Store
+from askfirst.store import StateBusy, StateError, Store
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -48,6 +49,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         for problem in exc.problems:
             print(f"config error: {problem}", file=sys.stderr)
         return EXIT_CONFIG
+    except StateError as exc:
+        print(f"askfirst: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except StateBusy as exc:
+        print(f"askfirst: {exc}; another program holds it: try again", file=sys.stderr)
+        return EXIT_UNREACHABLE
     return result
 
 
@@ -172,7 +179,12 @@ def _run(args: argparse.Namespace) -> int:
     first = accounts[0][0]
     metrics = Metrics(stale_after=health_limit(first))
     if first.metrics.listen:
-        metrics.serve(first.metrics.listen)
+        try:
+            metrics.serve(first.metrics.listen)
+        except OSError as exc:
+            raise ConfigError(
+                [f"metrics.listen: cannot listen on {first.metrics.listen}: {exc.strerror}"]
+            ) from exc
     log = logs.get()
 
     def make_app(settings: Settings, templates: Templates) -> App:
@@ -218,6 +230,9 @@ async def _once(apps: list[App]) -> int:
         except ImapError as exc:
             print(f"askfirst: {exc}", file=sys.stderr)
             code = EXIT_UNREACHABLE
+        except Exception as exc:  # a message, not a traceback; the next run tries again
+            print(f"askfirst: the pass failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+            code = EXIT_UNREACHABLE
         finally:
             await app.mailbox.close()
             app.store.close()
@@ -254,16 +269,43 @@ async def _supervise(app: App, stop: asyncio.Event) -> None:
 
 def _check(args: argparse.Namespace) -> int:
     accounts = _load(args.config)
-    ok = True
+    ok, sound = True, True
     for settings, _ in accounts:
         if len(accounts) > 1:
             print(f"== account {settings.name}")
+        sound &= _foresee(settings)
         ok &= _check_account(settings, args.config)
-    return EXIT_OK if ok else EXIT_UNREACHABLE
+    return EXIT_CONFIG if not sound else EXIT_OK if ok else EXIT_UNREACHABLE
+
+
+def _foresee(settings: Settings) -> bool:
+    """What `run` will meet that is not an error yet; False if it cannot work at all."""
+    directory = settings.templates.dir
+    if not directory.is_dir():
+        print(f"templates: folder {directory} not found: the built-in templates will be used")
+    if not settings.classify.authserv_id:
+        print(
+            "classify.authserv_id: unset: authenticity of invitations cannot be checked "
+            "(set it to the id your server writes in Authentication-Results)"
+        )
+    try:
+        opens = next_send_time(SystemClock().now(), settings.lifecycle.window, settings.owner.zone)
+    except ValueError:
+        print(
+            f"lifecycle.send_window: {settings.lifecycle.send_window!r} never opens in "
+            f"{settings.owner.timezone}: nothing would ever be sent"
+        )
+        return False
+    if settings.lifecycle.send_window:
+        print(
+            f"send window: {settings.lifecycle.send_window!r}, next open {opens:%Y-%m-%d %H:%M} UTC"
+        )
+    return True
 
 
 def _check_account(settings: Settings, path: Path) -> bool:
-    print(f"config: ok ({path}); templates: ok ({settings.templates.dir})")
+    folder = settings.templates.dir
+    print(f"config: ok ({path}); templates: ok ({folder if folder.is_dir() else 'built-in'})")
     ok = True
     thread = MailboxThread(settings.imap, "check")
 
@@ -280,6 +322,13 @@ def _check_account(settings: Settings, path: Path) -> bool:
                 f"{settings.imap.folder!r} (UIDVALIDITY {mb.uidvalidity}), sent folder "
                 f"{sent!r}, {idle}"
             )
+            folders = [("sent folder", sent)]
+            if settings.mode == "approve" or settings.approve_first:
+                drafts = await thread.call(mb.special_folder, b"\\Drafts", "Drafts")
+                folders.append(("drafts folder", drafts))
+            for what, folder in folders:
+                if not await thread.call(mb.guarded, lambda f=folder: mb.client.folder_exists(f)):
+                    print(f"imap: {what} {folder!r} does not exist: askfirst will create it")
         except ImapError as exc:
             ok = False
             print(f"imap: FAILED: {exc}")

@@ -32,7 +32,7 @@ from askfirst.store import Store
 
 
 def preview_command(args: argparse.Namespace) -> int:
-    settings = load_settings(args.config) if args.config is not None else None
+    settings = load_settings(args.config, secrets=False) if args.config is not None else None
     templates = Templates(settings.templates.dir if settings else None)
     context = sample_context()
     name = args.template
@@ -126,13 +126,14 @@ def _recently_asked(settings: Settings | None) -> tuple[Callable[[str], bool], S
     """The daemon's "asked recently?" from its state file, when there is one to read."""
     if settings is None or not settings.state.path.exists():
         return (lambda address: False), None
-    store = Store(settings.state.path)
+    store = Store(settings.state.path, read_only=True)
     since = SystemClock().now() - settings.lifecycle.ask_again_after
     return (lambda address: store.asked_since(address, since)), store
 
 
 def explain_command(args: argparse.Namespace) -> int:
-    settings = load_settings(args.config) if args.config is not None else None
+    need_login = args.uid is not None  # only --uid logs in: a file needs no secrets
+    settings = load_settings(args.config, secrets=need_login) if args.config else None
     if (args.file is None) == (args.uid is None):
         print("askfirst explain: give FILE.eml or --uid N (with --config)", file=sys.stderr)
         return EXIT_CONFIG

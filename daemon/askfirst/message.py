@@ -20,6 +20,11 @@ from email.utils import getaddresses
 from html.parser import HTMLParser
 
 _MSGID = re.compile(r"<[^<>\s]+>")
+# The most body text any pattern sees: a real invitation or answer is a few kB; the cap
+# bounds the work every classifier pattern does on a hostile mail (HTML is cut before
+# parsing, at a larger size, since markup shrinks to text).
+MAX_TEXT = 100_000
+MAX_HTML = 4 * MAX_TEXT
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 HTML_LIMIT = 500_000  # characters of an HTML part kept for its links
 # Headers kept verbatim (cleaned) for the classifier and the answer detector.
@@ -192,10 +197,16 @@ def _body_text(msg: Message, defects: list[str]) -> tuple[str, str, str]:
     if part is None:
         return "", clean(msg.get_content_type(), 200), ""  # a header value: no controls either
     content = _decoded(part, defects)
+    if len(content) > MAX_TEXT:
+        defects.append(f"body: longer than {MAX_TEXT} characters, read only that far")
     if part.get_content_type() == "text/html":
-        return html_to_text(content), "text/html", content[:HTML_LIMIT]
+        return html_to_text(content[:MAX_HTML])[:MAX_TEXT], "text/html", content[:HTML_LIMIT]
     html = found.get("text/html")
-    return content, "text/plain", _decoded(html, [])[:HTML_LIMIT] if html is not None else ""
+    return (
+        content[:MAX_TEXT],
+        "text/plain",
+        _decoded(html, [])[:HTML_LIMIT] if html is not None else "",
+    )
 
 
 def _find_text(part: Message, found: dict[str, Message], depth: int) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import quopri
+import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -155,6 +156,28 @@ def context_for(
         **links(inv),
         "remind_on": inv.decline_due_at.strftime("%Y-%m-%d") if inv.decline_due_at else "",
     }
+
+
+# Why an invitation was handed to the owner, as a sentence (the decision record keeps the
+# rule trace for `explain`; a notice to a person should not read like one).
+_HANDED_OVER = {
+    "personal-note": "the invitation carries a personal note, which deserves your own answer",
+    "unreachable": "the invitation gives no address where my question would reach them",
+    "allowed": "the sender is on your allow list ({detail})",
+    "phishing-suspect": "it may be an imitation, so I did not answer it ({detail})",
+}
+_TRACE = re.compile(r"[\w-]+: hit, (.*?) -> [\w_]+(?: \[[^\]]*\])?")
+
+
+def why_told(inv: Invitation, reason: str) -> str:
+    """The reason for a notice in words: a rule trace ("unreachable: hit, ... -> hand_over
+    [RFC ...]") becomes the sentence for its rule; a reason in words stays as it is."""
+    trace = _TRACE.fullmatch(reason)
+    rule = str(inv.decision.get("rule", ""))
+    if trace is None:
+        return reason
+    detail = trace.group(1)
+    return _HANDED_OVER.get(rule, "{detail}").format(detail=detail)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from askfirst.clock import SystemClock, from_epoch
 from askfirst.config import Settings, dry_run_path, health_limit, load_accounts
 from askfirst.exits import EXIT_OK, EXIT_UNREACHABLE
 from askfirst.lifecycle import Invitation, State
+from askfirst.metrics import FAILED_PASSES_UNHEALTHY
 from askfirst.store import Store
 
 STATUS_FIELDS = (
@@ -86,6 +87,9 @@ def status_text(store: Store, now: datetime, limit: int = 20) -> str:
         f"last pass: {_when(_epoch(last))}"
         + ("" if connected or not last else f" (IMAP not connected: {store.meta('last_error')})")
     )
+    failed = int(store.meta("failed_passes") or 0)
+    if failed:
+        lines.append(f"failing: the last {failed} passes failed: {store.meta('last_error')}")
     problems = store.recent_problems()
     if problems:
         lines.append("recent problems:")
@@ -125,11 +129,15 @@ def _age(delta: Any) -> str:
 
 
 def status_command(args: argparse.Namespace) -> int:
-    accounts = load_accounts(args.config)
+    accounts = load_accounts(args.config, secrets=False)
     records: list[dict[str, Any]] = []
     for settings in accounts:
         path = dry_run_path(settings.state.path) if args.dry_run else settings.state.path
-        store = Store(path)
+        if not path.exists():
+            if not args.json:
+                print(f"invitations: 0 (no state file {path} yet: askfirst run has not started)")
+            continue
+        store = Store(path, read_only=True)
         try:
             if args.json:
                 records += [
@@ -148,7 +156,7 @@ def status_command(args: argparse.Namespace) -> int:
 
 def health_command(args: argparse.Namespace) -> int:
     """For container health checks: every account's loop wrote its heartbeat recently."""
-    codes = [health_of(settings) for settings in load_accounts(args.config)]
+    codes = [health_of(settings) for settings in load_accounts(args.config, secrets=False)]
     return max(codes)
 
 
@@ -156,11 +164,12 @@ def health_of(settings: Settings) -> int:
     if not settings.state.path.exists():
         print("unhealthy: no state yet (askfirst run has not started)")
         return EXIT_UNREACHABLE
-    store = Store(settings.state.path)
+    store = Store(settings.state.path, read_only=True)
     try:
         last = store.meta("last_pass_at")
         connected = store.meta("imap_connected") == "1"
         error = store.meta("last_error") or ""
+        failed = int(store.meta("failed_passes") or 0)
     finally:
         store.close()
     limit = health_limit(settings)
@@ -170,6 +179,9 @@ def health_of(settings: Settings) -> int:
         return EXIT_UNREACHABLE
     if not connected:
         print(f"unhealthy: IMAP not connected: {error}")
+        return EXIT_UNREACHABLE
+    if failed >= FAILED_PASSES_UNHEALTHY:
+        print(f"unhealthy: the last {failed} passes failed: {error}")
         return EXIT_UNREACHABLE
     print(f"healthy: last pass {age:.0f} s ago")
     return EXIT_OK

@@ -13,7 +13,7 @@ import json
 import os
 import sqlite3
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -116,6 +116,27 @@ UNCERTAIN = "uncertain"
 OPEN = (PENDING, AWAITING)  # not yet on its way: cancelled when no longer called for
 
 
+class StateError(Exception):
+    """The state file cannot be used as it is; the message names the file and the fix.
+    Someone has to act (the CLI exits 2); retrying would not help."""
+
+
+class StateBusy(Exception):
+    """The state file is locked by another program, or the disk is full: the step was
+    rolled back as a whole and the next pass tries again."""
+
+
+def is_transient(exc: BaseException) -> bool:
+    """SQLite's busy, locked, disk-full and I/O errors: they pass; nothing is wrong with
+    the data or the mail being handled."""
+    if isinstance(exc, StateBusy):
+        return True
+    text = str(exc).lower()
+    return isinstance(exc, sqlite3.OperationalError) and any(
+        word in text for word in ("locked", "busy", "full", "disk i/o")
+    )
+
+
 @dataclass(frozen=True)
 class OutboxRow:
     message_id: str
@@ -138,16 +159,62 @@ class FlagOp:
 
 
 class Store:
-    def __init__(self, path: Path) -> None:
+    """`read_only`: for `status` and `health`: nothing is created, migrated or written, so
+    it works on a file (or volume) askfirst may not write to."""
+
+    def __init__(self, path: Path, *, read_only: bool = False) -> None:
+        self.path = path
+        self._depth = 0
+        try:
+            self._db = self._open(path, read_only)
+        except sqlite3.DatabaseError as exc:
+            raise _unusable(path, exc) from exc
+        except OSError as exc:
+            raise StateError(
+                f"state.path: cannot create {path}: {exc.strerror}; make its folder "
+                "writable by the user askfirst runs as, or set state.path to a writable place"
+            ) from exc
+
+    def _open(self, path: Path, read_only: bool) -> sqlite3.Connection:
+        if read_only:
+            if not path.is_file():
+                raise StateError(f"state.path: no state file {path} yet (has askfirst run?)")
+            db = sqlite3.connect(
+                f"{path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False
+            )
+            db.row_factory = sqlite3.Row
+            self._check_version(db, path)
+            db.execute("PRAGMA busy_timeout=5000")
+            return db
         path.parent.mkdir(parents=True, exist_ok=True)
         if not path.exists():
             os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))  # owner-only from the start
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._db.row_factory = sqlite3.Row
+        if not os.access(path, os.R_OK | os.W_OK) or not os.access(path.parent, os.W_OK):
+            what = path if not os.access(path, os.R_OK | os.W_OK) else path.parent
+            raise StateError(
+                f"state.path: {what} is not writable for askfirst; fix its owner or mode "
+                "(askfirst needs to read and write the state file and its folder), or set "
+                "state.path elsewhere"
+            )
+        db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        db.row_factory = sqlite3.Row
+        self._check_version(db, path)  # before anything writes: a newer file stays untouched
+        self._db = db
         for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=5000"):
-            self._db.execute(f"PRAGMA {pragma}")
+            db.execute(f"PRAGMA {pragma}")
         self._migrate()
-        self._depth = 0
+        return db
+
+    @staticmethod
+    def _check_version(db: sqlite3.Connection, path: Path) -> None:
+        version = int(db.execute("PRAGMA user_version").fetchone()[0])
+        if version > len(MIGRATIONS):
+            db.close()
+            raise StateError(
+                f"state.path: {path} was written by a newer askfirst (state version "
+                f"{version}; this askfirst knows versions up to {len(MIGRATIONS)}). Upgrade "
+                "askfirst, or point state.path at another file; this one was left unchanged"
+            )
 
     def _migrate(self) -> None:
         fresh = not self._db.execute(
@@ -172,15 +239,21 @@ class Store:
             finally:
                 self._depth -= 1
             return
-        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise _busy(exc) from exc
         self._depth = 1
         try:
             yield
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        else:
             self._db.execute("COMMIT")
+        except BaseException as exc:
+            if self._db.in_transaction:
+                with suppress(sqlite3.Error):  # SQLite rolls back by itself if this fails
+                    self._db.execute("ROLLBACK")
+            if is_transient(exc) and not isinstance(exc, StateBusy):
+                raise _busy(exc) from exc
+            raise
         finally:
             self._depth = 0
 
@@ -527,6 +600,28 @@ def mail_key(mail: Mail) -> str:
     """A mail's identity beyond its Message-ID (which two different mails may share)."""
     parts = (mail.message_id, mail.from_addr, mail.header("date"), mail.subject)
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:24]
+
+
+def _busy(exc: BaseException) -> BaseException:
+    """A transient SQLite error as `StateBusy` (others unchanged)."""
+    if isinstance(exc, StateBusy) or not is_transient(exc):
+        return exc
+    return StateBusy(f"state file busy or disk full: {exc}")
+
+
+def _unusable(path: Path, exc: sqlite3.DatabaseError) -> Exception:
+    if is_transient(exc):  # locked by another program right now: not the file's fault
+        return StateBusy(f"state file {path} is busy: {exc}")
+    if "readonly" in str(exc) or "read-only" in str(exc):
+        return StateError(
+            f"state.path: {path} is read-only ({exc}); askfirst run needs to write it: fix "
+            "its mode or the volume's mount options"
+        )
+    return StateError(
+        f"state.path: {path} is not an askfirst state file or is damaged ({exc}). Restore it "
+        "from a backup, or move it away to start afresh (askfirst then looks back "
+        "lifecycle.lookback again)"
+    )
 
 
 def _epoch(when: datetime | None) -> int | None:
