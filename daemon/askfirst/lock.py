@@ -8,6 +8,8 @@ import fcntl
 import os
 from pathlib import Path
 
+from askfirst.store import StateError
+
 
 class StateLocked(Exception):
     """Another process holds this state file."""
@@ -28,8 +30,14 @@ def hold(state: Path) -> int:
     """Take the lock or raise `StateLocked`; the descriptor is kept open (and the lock
     held) until the process exits."""
     path = lock_path(state)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise StateError(
+            f"state.path: cannot create {path}: {exc.strerror}; make its folder writable by "
+            "the user askfirst runs as, or set state.path to a writable place"
+        ) from exc
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
