@@ -29,7 +29,12 @@ KEPT_HEADERS = (
     "x-autorespond",
     "x-auto-response-suppress",
     "list-id",
+    "list-help",
+    "list-subscribe",
     "list-unsubscribe",
+    "list-post",
+    "list-owner",
+    "list-archive",
     "return-path",
     "x-linkedin-class",
     "x-linkedin-template",
@@ -62,9 +67,30 @@ class Mail:
     report_ids: tuple[str, ...] = ()
     auth_results: tuple[str, ...] = ()  # every Authentication-Results header, in order
     defects: tuple[str, ...] = ()
+    copies: dict[str, tuple[str, ...]] = field(default_factory=dict)  # kept headers seen twice+
+    bcc: tuple[str, ...] = ()
+    resent_to: tuple[str, ...] = ()  # every Resent-To, Resent-Cc and Resent-Bcc address
+    delivered_to: tuple[str, ...] = ()  # the envelope recipient: Delivered-To, X-Original-To
 
     def header(self, name: str) -> str:
+        """The first copy of a kept header ("" when absent)."""
         return self.headers.get(name.lower(), "")
+
+    def header_all(self, name: str) -> tuple[str, ...]:
+        """Every copy of a kept header, in order: a gate must look at each (RFC 5230 §4.6)."""
+        name = name.lower()
+        if name in self.copies:
+            return self.copies[name]
+        return (self.headers[name],) if name in self.headers else ()
+
+    @property
+    def envelope_from(self) -> str | None:
+        """The envelope sender from the topmost Return-Path: "" for the null sender <>,
+        None when the delivering server wrote no Return-Path."""
+        if "return-path" not in self.headers:
+            return None
+        found = _addresses(_address_list(self.headers["return-path"]))
+        return next((a for _, a in found if a), "")
 
     @property
     def thread_ids(self) -> tuple[str, ...]:
@@ -86,14 +112,20 @@ def parse(raw: bytes) -> Mail:
         return Mail(message_id=_synthetic_id(raw), defects=(f"unparseable: {exc!r}",))
     defects.extend(type(d).__name__ for d in msg.defects)
     first: dict[str, str] = {}
+    every: dict[str, list[str]] = {}
     for key, value in msg.raw_items():
         first.setdefault(key.lower(), _utf8(str(value)))
+        every.setdefault(key.lower(), []).append(_utf8(str(value)))
 
     def plain(name: str, limit: int = 1000) -> str:
         return clean(_decode_words(first[name]), limit) if name in first else ""
 
     def addresses(name: str) -> list[tuple[str, str]]:
         return _addresses(_address_list(first[name])) if name in first else []
+
+    def every_address(*names: str) -> tuple[str, ...]:
+        values = (v for name in names for v in every.get(name, ())[:20])
+        return tuple(a for v in values for _, a in _addresses(_address_list(v)) if a)
 
     from_name, from_addr = next(iter(addresses("from")), ("", ""))
     ids = _MSGID.findall(plain("message-id"))
@@ -114,6 +146,14 @@ def parse(raw: bytes) -> Mail:
         report_ids=_report_ids(msg, raw),
         auth_results=_all(msg, "authentication-results"),
         defects=tuple(defects),
+        copies={
+            name: tuple(clean(_decode_words(v)) for v in every[name][:20])
+            for name in KEPT_HEADERS
+            if len(every.get(name, ())) > 1
+        },
+        bcc=every_address("bcc"),
+        resent_to=every_address("resent-to", "resent-cc", "resent-bcc"),
+        delivered_to=every_address("delivered-to", "x-original-to"),
     )
 
 
