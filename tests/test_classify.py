@@ -5,9 +5,11 @@ from __future__ import annotations
 import tomllib
 from email.message import EmailMessage
 from importlib import resources
+from pathlib import Path
 
 import pytest
 from askfirst.classify import Verdict, classify, is_system_address
+from askfirst.config import Classify
 from askfirst.message import Mail, parse
 from askfirst.notes import normalise, strip_boilerplate
 from hypothesis import HealthCheck, given, settings
@@ -161,15 +163,31 @@ def test_linkedin_2012_is_recognised_by_its_markers_not_only_its_subject() -> No
     assert "Confirm that you know" in why
 
 
-def test_a_personal_reply_to_beats_from() -> None:
-    verdict = classify(linkedin_2012(EN_DEFAULT, Reply_To="brian.private@example.com"))
-    assert verdict.reply_address == "brian.private@example.com"
+def test_a_reply_to_in_froms_organisation_beats_from() -> None:
+    verdict = classify(linkedin_2012(EN_DEFAULT, Reply_To="brian.private@mail.example.net"))
+    assert verdict.reply_address == "brian.private@mail.example.net"
+
+
+def test_a_reflector_reply_to_is_never_used() -> None:
+    """A third party at another domain: the ask goes to the personal From instead."""
+    verdict = classify(linkedin_2012(EN_DEFAULT, Reply_To="victim@elsewhere.example.com"))
+    assert verdict.reply_address == "brajuk@example.net"
+    assert any("Reply-To victim@elsewhere.example.com is not used" in r for r in verdict.reasons)
+
+
+@pytest.mark.parametrize("box", ["info", "sales", "support", "admin", "noreply", "team+x"])
+def test_a_role_or_system_from_is_never_asked(box: str) -> None:
+    verdict = classify(linkedin_2012(EN_DEFAULT, address=f"{box}@example.net"))
+    assert verdict.reply_address is None
 
 
 def test_a_system_reply_to_falls_back_to_a_personal_from() -> None:
     verdict = classify(linkedin_2012(EN_DEFAULT, Reply_To="noreply@example.net"))
     assert verdict.reply_address == "brajuk@example.net"
-    assert any("Reply-To noreply@example.net is a network or system" in r for r in verdict.reasons)
+    assert any(
+        "Reply-To noreply@example.net is a network, notification, list or system" in r
+        for r in verdict.reasons
+    )
 
 
 # -- LinkedIn 2015-16 and later: no personal address ----------------------------------------
@@ -432,3 +450,18 @@ def test_classify_of_any_mail_never_raises(
     if verdict.is_invitation:
         assert verdict.network in ("linkedin", "email")
         assert verdict.boilerplate is not None
+
+
+def test_an_authenticated_networks_reply_to_is_the_inviter() -> None:
+    """The 2010-12 'via LinkedIn' format puts the inviter into Reply-To; that counts only
+    when the mail really comes from linkedin.com."""
+    raw = Path(__file__).parent / "corpus/invitation-linkedin-2010-chloe-via-replyto.eml"
+    auth = b"Authentication-Results: mx.example.test; dkim=pass header.d=linkedin.com;"
+    auth += b" dmarc=pass header.from=linkedin.com\r\n"
+    trust = Classify(authserv_id="mx.example.test")
+    assert (
+        classify(parse(auth + raw.read_bytes()), trust).reply_address == "chloe.desmet@example.be"
+    )
+    unverified = classify(parse(raw.read_bytes()), trust)
+    assert unverified.reply_address is None
+    assert any("Reply-To chloe.desmet@example.be is not used" in r for r in unverified.reasons)

@@ -55,6 +55,29 @@ ROLE_LOCALPARTS = frozenset(
     }
 )
 
+# Public mail providers: sharing one of these domains says nothing about who someone is.
+PERSONAL_MAIL_PROVIDERS = frozenset(
+    {
+        "aol.com",
+        "gmail.com",
+        "gmx.de",
+        "gmx.net",
+        "googlemail.com",
+        "hotmail.com",
+        "icloud.com",
+        "live.com",
+        "mail.ru",
+        "me.com",
+        "outlook.com",
+        "proton.me",
+        "protonmail.com",
+        "t-online.de",
+        "web.de",
+        "yahoo.com",
+        "yandex.ru",
+    }
+)
+
 # Second-level labels under which anyone can register (example.co.uk, example.com.au).
 _PUBLIC_SECOND_LEVEL = frozenset({"co", "com", "net", "org", "ac", "gov", "edu", "ne", "or"})
 

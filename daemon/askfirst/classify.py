@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from askfirst.addresses import role_address, same_organisation, system_sender
 from askfirst.answer import delivery_report
 from askfirst.authenticity import judge
 from askfirst.config import Classify, NetworkRule
@@ -102,7 +103,9 @@ def classify(
         boilerplate=boilerplate,
         personal_note="" if boilerplate else note.strip(),
         inviter_name=name,
-        reply_address=None if suspect else reply_address(mail, reasons, own),
+        reply_address=None
+        if suspect
+        else reply_address(mail, reasons, own, _network_reply_to(mail, claimed, authenticated)),
         profile_url=_profile_url(mail.text),
         language=language or language_of_wish or _language_hint(leftover),
         invitation_key=key,
@@ -142,6 +145,11 @@ def _authenticity(
     return False, False
 
 
+def _network_reply_to(mail: Mail, claimed: Adapter | None, authenticated: bool | None) -> bool:
+    """The mail comes from a network's own domain, verified: its Reply-To is the inviter."""
+    return claimed is not None and claimed.owns(mail.from_addr) and authenticated is True
+
+
 def _poses_as(mail: Mail, adapter: Adapter) -> bool:
     """The sender's name or mailbox claims the network (a person's own From, as in the
     2012-13 LinkedIn format, does not)."""
@@ -178,8 +186,14 @@ def is_system_address(address: str) -> bool:
     return is_network_address(address) or bool(_SYSTEM_LOCALPART.match(local))
 
 
-def reply_address(mail: Mail, reasons: list[str], own: frozenset[str] = frozenset()) -> str | None:
-    """A personal Reply-To, else a personal From; None when only system addresses remain.
+def reply_address(
+    mail: Mail,
+    reasons: list[str],
+    own: frozenset[str] = frozenset(),
+    network_reply_to: bool = False,
+) -> str | None:
+    """A personal Reply-To (see `_reply_to_trusted`), else a personal From; None when no
+    personal address remains (the invitation is then handed over).
 
     Deliberately not RFC 3834 section 4 (reply to Return-Path only): for an invitation the
     Return-Path is the network's bounce address, which reaches nobody."""
@@ -188,15 +202,40 @@ def reply_address(mail: Mail, reasons: list[str], own: frozenset[str] = frozense
             if address in own:
                 reasons.append(f"reachable: {source} {address} is the owner's own address")
                 continue
-            if address and not is_system_address(address):
+            if source == "Reply-To" and not _reply_to_trusted(mail, address, network_reply_to):
+                reasons.append(
+                    f"reachable: Reply-To {address} is not used: it differs from From and is"
+                    " neither an authenticated network's inviter nor in From's organisation"
+                )
+                continue
+            why = _not_personal(address)
+            if address and not why:
                 reasons.append(
                     f"reachable: yes, {source} {address} is a personal address "
                     "(not the Return-Path: deliberate departure from RFC 3834 §4)"
                 )
                 return address
             if address:
-                reasons.append(f"reachable: {source} {address} is a network or system address")
+                reasons.append(f"reachable: {source} {address} is {why}")
     reasons.append("reachable: no personal address; hand over to the owner")
+    return None
+
+
+def _reply_to_trusted(mail: Mail, address: str, network_reply_to: bool) -> bool:
+    """No reflector: a Reply-To that differs from From is used only when From is an
+    authenticated network whose format puts the inviter there, or when it lies in From's
+    own organisational domain (`addresses.organisational_domain`, a heuristic)."""
+    return (
+        address == mail.from_addr or network_reply_to or same_organisation(address, mail.from_addr)
+    )
+
+
+def _not_personal(address: str) -> str | None:
+    """Why nobody in particular reads this address: a network, system, list or role box."""
+    if is_system_address(address) or system_sender(address):
+        return "a network, notification, list or system address"
+    if role_address(address):
+        return "a role address (addresses.ROLE_LOCALPARTS)"
     return None
 
 
