@@ -6,8 +6,7 @@ from __future__ import annotations
 import pytest
 from askfirst.addresses import organisational_domain, role_address, system_sender
 from askfirst.classify import classify
-from askfirst.gates import LIST_HEADERS
-from askfirst.message import parse
+from askfirst.message import LIST_HEADERS, parse
 from askfirst.rules import Context, Decision, decide
 
 OWNER = frozenset({"pat@example.org"})
@@ -132,3 +131,20 @@ def test_address_tables(address: str, system: bool, role: bool) -> None:
 )
 def test_organisational_domain(domain: str, organisation: str) -> None:
     assert organisational_domain(domain) == organisation
+
+
+def test_a_networks_bounce_address_on_a_personal_from_is_exempt() -> None:
+    """2012-13 LinkedIn mail: From is the inviter, the envelope sender LinkedIn's bounces."""
+    raw = (
+        "From: Sam <sam@example.net>\r\nTo: pat@example.org\r\n"
+        "Return-Path: <bounces+x1@bounce.linkedin.com>\r\n"
+        "Subject: Invitation to connect on LinkedIn\r\n\r\nLinkedIn\r\n------------\r\n\r\n"
+        "I'd like to add you to my professional network on LinkedIn.\r\n\r\n- Sam\r\n\r\n"
+        "Confirm that you know Sam:\r\nhttps://www.linkedin.com/e/-x/isd/123/y/\r\n"
+    )
+    mail = parse(raw.encode())
+    verdict = classify(mail, None, OWNER)
+    decision = decide(mail, verdict, Context(owner_addresses=OWNER))
+    assert verdict.network == "linkedin"
+    assert decision.action == "ask", decision.reasons
+    assert any(r.startswith("system-sender: miss, exception:") for r in decision.reasons)

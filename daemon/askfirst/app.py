@@ -20,7 +20,7 @@ from typing import Any
 import structlog
 
 from askfirst import logs, loop
-from askfirst.answer import answer_kind
+from askfirst.answer import answer_kind, not_the_inviter
 from askfirst.classify import classify
 from askfirst.clock import Clock, from_epoch, to_epoch
 from askfirst.config import Settings, health_limit
@@ -258,14 +258,21 @@ class App:
         related = self.store.by_thread(mail.thread_ids)
         owner = self.settings.owner.addresses()
         verdict = classify(mail, self.settings.classify, owner)
-        if related is None and not verdict.is_invitation and mail.from_addr:
-            related = self.store.open_by_email(mail.from_addr)
+        if related is None and not verdict.is_invitation and not mail.list_header:
+            related = self.store.open_by_email(mail.from_addr) if mail.from_addr else None
         if related is not None:
             kind, why = answer_kind(mail)
-            back_at = self._back_at(mail) if kind == "automatic" else None
+            other = None
+            if kind != "bounce":  # a bounce is about our ask, whoever reports it
+                other = not_the_inviter(mail, related.inviter_email, verdict.authenticated is True)
+            if other and kind == "genuine":
+                kind, why = "stranger", other
+            back_at = self._back_at(mail) if kind == "automatic" and not other else None
             facts.update(answer=kind, invitation=related.id, state_before=str(related.state))
-            report.answers += 1
             after = self._apply(related, Answered(mail.message_id, kind, why, back_at))
+            if kind == "stranger":
+                return f"not an answer ({why}) in the thread of invitation {related.id}"
+            report.answers += 1
             return f"answer ({kind}: {why}) to invitation {related.id}: {after.state}"
         ask_again = self.clock.now() - self.settings.lifecycle.ask_again_after
         reply = verdict.reply_address

@@ -15,17 +15,6 @@ from askfirst.addresses import system_sender
 from askfirst.classify import Verdict, is_network_address, is_system_address
 from askfirst.message import Mail
 
-# RFC 2369 and RFC 2919: any of these marks a list post, whatever its value.
-LIST_HEADERS = (
-    "list-id",
-    "list-help",
-    "list-subscribe",
-    "list-unsubscribe",
-    "list-post",
-    "list-owner",
-    "list-archive",
-)
-
 
 @dataclass(frozen=True)
 class Context:
@@ -81,7 +70,7 @@ def auto_submitted(mail: Mail, verdict: Verdict, ctx: Context) -> str | Exempt |
 
 def list_or_bulk(mail: Mail, verdict: Verdict, ctx: Context) -> str | Exempt | None:
     """Every RFC 2369 / RFC 2919 list header, and any copy of Precedence bulk/junk/list."""
-    found = next((name for name in LIST_HEADERS if name in mail.headers), None)
+    found = mail.list_header
     if found:
         return _exempt_or(f"mailing-list header {_title(found)}", mail, verdict)
     for value in mail.header_all("precedence"):
@@ -110,8 +99,12 @@ def system_sender_gate(mail: Mail, verdict: Verdict, ctx: Context) -> str | Exem
     """The envelope sender and From against MAILER-DAEMON, LISTSERV, majordomo, owner-*,
     *-request, *-bounces and the noreply forms (`addresses.system_sender`)."""
     for source, address in (("Return-Path", mail.envelope_from), ("From", mail.from_addr)):
-        if address and system_sender(address):
-            return _exempt_or(f"{source} {address} is a system or noreply sender", mail, verdict)
+        if not (address and system_sender(address)):
+            continue
+        found = f"{source} {address} is a system or noreply sender"
+        if source == "Return-Path" and verdict.network != "email" and is_network_address(address):
+            return Exempt(f"{found}: {verdict.network}'s own bounce address on its invitation")
+        return _exempt_or(found, mail, verdict)
     if verdict.network == "email" and (not mail.from_addr or is_system_address(mail.from_addr)):
         return f"From {mail.from_addr or '<>'} is a network, notification or system address"
     return None

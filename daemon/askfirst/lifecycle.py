@@ -5,8 +5,10 @@
  (new) ─────┼── boilerplate + reachable ──▶ asked ──┬── genuine answer ──▶ answered
             │                                       ├── deadline passed ──▶ declined
             └── a gate refuses ─▶ skipped           ├── ask bounced / failed ──▶ failed
-                                                    └── out-of-office ──▶ asked (a return
-                                                        date moves the deadline later)
+                                                    ├── out-of-office ──▶ asked (a return
+                                                    │   date moves the deadline later)
+                                                    └── someone else replies ──▶ asked
+                                                        (the owner is told)
  declined ── genuine answer (late) ──▶ answered      declined ── decline failed ──▶ failed
 ```
 Effects come back as data; the app applies them (outbox, IMAP flags). Anything not in the
@@ -155,6 +157,8 @@ def transition(inv: Invitation, event: Event, now: datetime, decline_after: time
                 Flag(mid, flags),
                 Notify(reason),
             ]
+        case ((State.ASKED | State.DECLINED), Answered(kind="stranger", reason=why)):
+            return inv, [Notify(why)]  # the invitation keeps waiting for the inviter
         case State.ASKED, Answered(kind="automatic", back_at=back) if (
             back and inv.decline_due_at and back > inv.decline_due_at
         ):

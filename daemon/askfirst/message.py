@@ -45,6 +45,18 @@ KEPT_HEADERS = (
 )
 
 
+# RFC 2369 and RFC 2919: any of these marks a list post, whatever its value.
+LIST_HEADERS = (
+    "list-id",
+    "list-help",
+    "list-subscribe",
+    "list-unsubscribe",
+    "list-post",
+    "list-owner",
+    "list-archive",
+)
+
+
 def clean(text: str, limit: int = 1000) -> str:
     """One line of text that is safe to put into a header or a log: no CR, LF or controls."""
     return " ".join(_CONTROL.sub(" ", text).split())[:limit]
@@ -75,6 +87,11 @@ class Mail:
     def header(self, name: str) -> str:
         """The first copy of a kept header ("" when absent)."""
         return self.headers.get(name.lower(), "")
+
+    @property
+    def list_header(self) -> str | None:
+        """The first list header (RFC 2369 / RFC 2919) this mail carries, if any."""
+        return next((name for name in LIST_HEADERS if name in self.headers), None)
 
     def header_all(self, name: str) -> tuple[str, ...]:
         """Every copy of a kept header, in order: a gate must look at each (RFC 5230 §4.6)."""
