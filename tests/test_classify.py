@@ -465,3 +465,55 @@ def test_an_authenticated_networks_reply_to_is_the_inviter() -> None:
     unverified = classify(parse(raw.read_bytes()), trust)
     assert unverified.reply_address is None
     assert any("Reply-To chloe.desmet@example.be is not used" in r for r in unverified.reasons)
+
+
+# -- direct invitations in the sender's own words -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("sentence", "language"),
+    [
+        ("I'd like to add you to my professional network.", "en"),
+        ("I'd like to connect with you.", "en"),
+        ("Let's connect!", "en"),
+        ("¿Te gustaría unirte a mi red profesional?", "es"),
+        ("Saya ingin mengajak Anda bergabung ke jaringan profesional saya.", "id"),
+        ("Ich würde mich gerne mit Ihnen vernetzen.", "de"),
+        ("Je serais ravie de vous compter parmi mes relations.", "fr"),
+        ("Gostaria de o ter na minha rede profissional.", "pt"),
+        ("Mi piacerebbe averti tra i miei contatti.", "it"),
+        ("Mag ik je toevoegen aan mijn netwerk?", "nl"),
+    ],
+)
+def test_a_bare_request_to_connect_in_own_words_is_a_boilerplate_invitation(
+    sentence: str, language: str
+) -> None:
+    verdict = classify(build("Sam <sam@example.net>", "Hello", f"Hi Pat,\n\n{sentence}\n\nSam\n"))
+    assert (verdict.is_invitation, verdict.network, verdict.boilerplate) == (True, "email", True)
+    assert verdict.language == language
+
+
+def test_a_request_with_a_story_is_a_personal_invitation() -> None:
+    body = (
+        "Hi Pat,\n\nWe met at the Dovecot meetup in Berlin and talked about Sieve. "
+        "I'd like to connect with you.\n\nSam\n"
+    )
+    verdict = classify(build("Sam <sam@example.net>", "Berlin", body))
+    assert (verdict.is_invitation, verdict.boilerplate) == (True, False)
+    assert "Berlin" in verdict.personal_note
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "Let's connect on Tuesday about the invoice.",
+        "I'd like to add you to the planning meeting.",
+        "I'd like to connect with you about the contract renewal.",
+        "Connect with us on our community forum.",
+        "Ich möchte Sie mit meinem Kollegen vernetzen.",
+        "Podemos nos conectar amanhã às 10h?",
+    ],
+)
+def test_ordinary_mail_that_mentions_connecting_is_not_an_invitation(sentence: str) -> None:
+    verdict = classify(build("Sam <sam@example.net>", "Hello", f"Hi Pat,\n\n{sentence}\n\nSam\n"))
+    assert verdict.is_invitation is False, verdict.reasons
