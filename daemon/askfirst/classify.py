@@ -80,7 +80,7 @@ def classify(
     elif not is_network_address(mail.from_addr) and contains_default(mail.text, policy.sentences):
         network, note = "email", direct_note(mail.text)
         reasons.append("invitation: yes, a direct mail that uses a network's default sentence")
-    elif not is_system_address(mail.from_addr) and (wish := intent(mail.text)):
+    elif _may_ask_in_own_words(mail) and (wish := intent(mail.text)):
         network, note = "email", direct_note(mail.text)
         reasons.append(f"invitation: yes, a direct mail that asks to connect ({wish})")
         language_of_wish = wish
@@ -143,6 +143,13 @@ def _authenticity(
         return False, True
     reasons.append(f"authenticity: not verified for {domain} ({result.evidence})")
     return False, False
+
+
+def _may_ask_in_own_words(mail: Mail) -> bool:
+    """Only a person writing to us asks in their own words: not a system, role or network
+    sender, not a list post (a newsletter's "join our network" is not an invitation)."""
+    sender = mail.from_addr
+    return not (is_system_address(sender) or role_address(sender) or mail.list_header)
 
 
 def _network_reply_to(mail: Mail, claimed: Adapter | None, authenticated: bool | None) -> bool:
