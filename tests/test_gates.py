@@ -77,16 +77,22 @@ def test_the_null_envelope_sender_gates() -> None:
         "Bcc: pat@example.org",
         "Resent-To: pat@example.org",
         "Resent-Cc: Pat <pat@example.org>",
-        "Delivered-To: pat@example.org",
-        "X-Original-To: pat@example.org",
     ],
 )
-def test_resent_and_envelope_recipients_address_the_owner(header: str) -> None:
+def test_resent_and_bcc_recipients_address_the_owner(header: str) -> None:
     assert judge(header, to="team@example.org").action == "ask"
 
 
-def test_mail_that_names_someone_else_only_is_not_addressed() -> None:
-    decision = judge("Delivered-To: team@example.org", to="team@example.org")
+def test_the_envelope_recipient_counts_as_the_owners_address() -> None:
+    """Mail to an alias the config does not list, delivered to the owner."""
+    alias = "pat@old.example.org"
+    decision = judge(f"X-Original-To: {alias}", "Delivered-To: pat@example.org", to=alias)
+    assert decision.action == "ask", decision.reasons
+
+
+def test_the_envelope_recipient_alone_is_no_proof() -> None:
+    """Every delivered mail carries Delivered-To: a Bcc among others is still not for us."""
+    decision = judge("Delivered-To: pat@example.org", to="team@example.org")
     assert (decision.action, decision.rule) == ("ignore", "not-addressed")
 
 

@@ -112,14 +112,17 @@ def system_sender_gate(mail: Mail, verdict: Verdict, ctx: Context) -> str | Exem
 
 def not_addressed(mail: Mail, verdict: Verdict, ctx: Context) -> str | None:
     """A person's mail that reached us without naming us (a list, a Bcc to others) is not
-    for us. To, Cc, Bcc, Resent-To/-Cc/-Bcc and the envelope recipient (Delivered-To,
-    X-Original-To) count as addressing the owner."""
+    for us. The owner is named when one of their addresses is in To, Cc, Bcc or
+    Resent-To/-Cc/-Bcc; the envelope recipients the delivering server recorded
+    (Delivered-To, X-Original-To) count as the owner's addresses too, so mail to an alias
+    that is not in `owner.aliases` still counts. They are not proof on their own: every
+    delivered mail carries them, a Bcc and a list post too."""
     if verdict.network != "email" or not ctx.owner_addresses:
         return None
-    named = {*mail.to, *mail.cc, *mail.bcc, *mail.resent_to, *mail.delivered_to}
-    if ctx.owner_addresses & {a.lower() for a in named}:
+    named = {a.lower() for a in (*mail.to, *mail.cc, *mail.bcc, *mail.resent_to)}
+    if named & (ctx.owner_addresses | {a.lower() for a in mail.delivered_to}):
         return None
-    return "the owner is not in To, Cc, Bcc, Resent-* or the envelope recipient (implicit delivery)"
+    return "the owner is not in To, Cc, Bcc or Resent-* (implicit delivery)"
 
 
 def _title(name: str) -> str:
