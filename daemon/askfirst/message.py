@@ -10,31 +10,29 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from email import message_from_bytes
 from email._header_value_parser import get_address_list
 from email.header import decode_header, make_header
 from email.message import Message
 from email.utils import getaddresses
-from html.parser import HTMLParser
+
+from askfirst.htmltext import html_to_text
 
 _MSGID = re.compile(r"<[^<>\s]+>")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
-# Headers kept verbatim (cleaned) for the classifier and the answer detector.
+# RFC 2369 and RFC 2919: any of these marks a list post, whatever its value.
+LIST_HEADERS = tuple(
+    f"list-{n}" for n in ("id", "help", "subscribe", "unsubscribe", "post", "owner", "archive")
+)
+# Headers kept verbatim (cleaned) for the classifier, the gates and the answer detector.
 KEPT_HEADERS = (
     "auto-submitted",
     "precedence",
     "x-autoreply",
     "x-autorespond",
     "x-auto-response-suppress",
-    "list-id",
-    "list-help",
-    "list-subscribe",
-    "list-unsubscribe",
-    "list-post",
-    "list-owner",
-    "list-archive",
+    *LIST_HEADERS,
     "return-path",
     "x-linkedin-class",
     "x-linkedin-template",
@@ -42,18 +40,6 @@ KEPT_HEADERS = (
     "authentication-results",
     "content-type",
     "x-askfirst",
-)
-
-
-# RFC 2369 and RFC 2919: any of these marks a list post, whatever its value.
-LIST_HEADERS = (
-    "list-id",
-    "list-help",
-    "list-subscribe",
-    "list-unsubscribe",
-    "list-post",
-    "list-owner",
-    "list-archive",
 )
 
 
@@ -277,48 +263,3 @@ def _decoded(part: Message, defects: list[str]) -> str:
     except LookupError:
         defects.append(f"unknown charset {clean(charset, 40)!r}")
         return payload.decode("utf-8", errors="replace")
-
-
-class _TextExtractor(HTMLParser):
-    _SKIP = frozenset({"style", "script", "head", "title"})
-    _BREAK = frozenset({"br", "p", "div", "tr", "li", "h1", "h2", "h3", "h4", "table"})
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.chunks: list[str] = []
-        self._skipping = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in self._SKIP:
-            self._skipping += 1
-        elif tag in self._BREAK:
-            self.chunks.append("\n")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in self._SKIP and self._skipping:
-            self._skipping -= 1
-        elif tag in self._BREAK:
-            self.chunks.append("\n")
-
-    def handle_data(self, data: str) -> None:
-        if not self._skipping:
-            self.chunks.append(data)
-
-
-def html_to_text(html: str) -> str:
-    parser = _TextExtractor()
-    try:
-        parser.feed(html)
-        parser.close()
-    except Exception:  # HTMLParser is lenient, but a broken document must not stop us
-        return ""
-    lines = (" ".join(line.split()) for line in "".join(parser.chunks).splitlines())
-    return "\n".join(_squeeze(lines))
-
-
-def _squeeze(lines: Iterable[str]) -> Iterable[str]:
-    blank = False
-    for line in lines:
-        if line or not blank:
-            yield line
-        blank = not line
