@@ -517,3 +517,21 @@ def test_a_request_with_a_story_is_a_personal_invitation() -> None:
 def test_ordinary_mail_that_mentions_connecting_is_not_an_invitation(sentence: str) -> None:
     verdict = classify(build("Sam <sam@example.net>", "Hello", f"Hi Pat,\n\n{sentence}\n\nSam\n"))
     assert verdict.is_invitation is False, verdict.reasons
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "Would you like to connect?",
+        "Ich würde mich freuen, mich mit Ihnen zu vernetzen.",
+        "Me gustaría agregarte a mis contactos.",
+        "Je voudrais vous ajouter à mes relations.",
+        "Gostaria de adicioná-lo à minha rede.",
+        "Vorrei aggiungerti ai miei contatti.",
+        "Zullen we connecten?",
+        "Mari terhubung!",
+    ],
+)
+def test_more_ways_to_ask_in_own_words(sentence: str) -> None:
+    verdict = classify(build("Sam <sam@example.net>", "Hello", f"Hi Pat,\n\n{sentence}\n\nSam\n"))
+    assert (verdict.is_invitation, verdict.boilerplate) == (True, True), verdict.reasons
