@@ -68,7 +68,27 @@ def score(folder: Path, pattern: str = "*.json") -> tuple[Score, list[str]]:
     return Score(len(cases), tp, fp, fn, agrees), wrong
 
 
+def by_language(folder: Path) -> dict[str, tuple[int, int]]:
+    """Invitations found / invitations, per labelled language."""
+    counts: dict[str, tuple[int, int]] = {}
+    for sidecar in sorted(folder.glob("*.json")):
+        label = json.loads(sidecar.read_text())
+        if not label.get("is_invitation", label["label"] == "invitation"):
+            continue
+        found = classify(parse(sidecar.with_suffix(".eml").read_bytes()), TRUST, OWNER)
+        lang = str(label.get("language"))
+        hit, total = counts.get(lang, (0, 0))
+        counts[lang] = (hit + found.is_invitation, total + 1)
+    return counts
+
+
 if __name__ == "__main__":
     for name in sys.argv[1:] or ["tests/corpus"]:
         result, missed = score(Path(name))
         print(f"{name}: {result}")
+        languages = by_language(Path(name))
+        print(
+            "  recall by language: " + ", ".join(f"{k} {h}/{t}" for k, (h, t) in languages.items())
+        )
+        negatives = result.mails - result.tp - result.fn
+        print(f"  negatives: {negatives}, taken for invitations: {result.fp}")
