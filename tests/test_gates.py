@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from askfirst.addresses import organisational_domain, role_address, system_sender
 from askfirst.classify import classify
+from askfirst.config import Classify
 from askfirst.message import LIST_HEADERS, parse
 from askfirst.rules import Context, Decision, decide
 
@@ -101,10 +102,13 @@ def test_a_networks_own_invitation_mail_is_exempt_and_explain_says_so() -> None:
         "From: Sam via LinkedIn <invitations@linkedin.com>\r\nTo: pat@example.org\r\n"
         "Return-Path: <s-bounces+abc@bounce.linkedin.com>\r\nList-Unsubscribe: <https://x>\r\n"
         "X-LinkedIn-Class: INVITE-GUEST\r\nX-LinkedIn-Template: invite_guest_59\r\n"
-        "Reply-To: Sam <sam@example.net>\r\nSubject: Sam wants to connect\r\n\r\n" + BODY
+        "Reply-To: Sam <sam@example.net>\r\nSubject: Sam wants to connect\r\n"
+        "Authentication-Results: mx.example.org; dkim=pass header.d=linkedin.com;"
+        " dmarc=pass header.from=linkedin.com\r\n\r\n" + BODY
     )
     mail = parse(raw.encode())
-    decision = decide(mail, classify(mail, None, OWNER), Context(owner_addresses=OWNER))
+    verdict = classify(mail, Classify(authserv_id="mx.example.org"), OWNER)
+    decision = decide(mail, verdict, Context(owner_addresses=OWNER))
     exempt = [r.split(":")[0] for r in decision.reasons if "miss, exception:" in r]
     assert {"list-or-bulk", "system-sender"} <= set(exempt)
 

@@ -20,7 +20,10 @@ CORPUS = Path(__file__).parent / "corpus"
 
 
 async def test_an_unreachable_inviter_is_handed_over_with_the_ask_text(h: Harness) -> None:
-    h.invite((CORPUS / "invitation-linkedin-member-2016-foobar-m2m-single.eml").read_bytes())
+    h.settings.classify.authserv_id = "mx.example.test"
+    stamp = b"Authentication-Results: mx.example.test; dkim=pass header.d=linkedin.com\n"
+    raw = (CORPUS / "invitation-linkedin-member-2016-foobar-m2m-single.eml").read_bytes()
+    h.invite(stamp + raw)  # the owner's MX vouches for linkedin.com
     await h.step()
     inv = h.only_invitation()
     assert inv.state is State.HANDED_OVER

@@ -1,6 +1,7 @@
 """One pass of askfirst (`App.run_once`); the loop around it is in `loop.py`.
 
-A pass: read new mail in the watched folder and act on each message (one transaction per
+A pass: on a first start (no cursor), read back from the mailbox what askfirst already did
+(`rebuild.py`); read new mail in the watched folder and act on each message (one transaction per
 message), then turn due deadlines into declines, then look at drafts awaiting approval,
 then send what the outbox holds, then set the flags and file the Sent copies still owed
 (those three in `outbox.py`). Each stage only reads what the previous stages committed,
@@ -19,35 +20,37 @@ from typing import Any
 
 import structlog
 
-from askfirst import logs, loop
+from askfirst import logs, loop, rebuild
 from askfirst.answer import answer_kind, not_the_inviter
-from askfirst.classify import classify
+from askfirst.byhand import starts_by_hand
+from askfirst.byhand_watch import ByHandWatch
 from askfirst.clock import Clock, from_epoch, to_epoch
 from askfirst.config import Settings, health_limit
 from askfirst.imap import Fetched, MailboxThread
+from askfirst.judgement import choose_template, judge
 from askfirst.lifecycle import (
     Answered,
+    ByHandStarted,
     DeadlinePassed,
     Detected,
     Event,
     Flag,
     Invitation,
     Notify,
+    ReminderDue,
     Send,
     State,
     transition,
 )
 from askfirst.message import Mail, parse
 from askfirst.metrics import Metrics
+from askfirst.notifications import invitation_slug
 from askfirst.ooo import return_date
 from askfirst.outbox import Outbox
 from askfirst.render import Templates, compose, context_for, new_message_id
-from askfirst.rules import Context, decide, template_set
 from askfirst.schedule import jittered, next_send_time
 from askfirst.smtp import SmtpSender
-from askfirst.store import (
-    Store,
-)
+from askfirst.store import Store, mail_key
 
 log = logs.get()
 
@@ -71,6 +74,8 @@ class Report:
     held: int = 0
     awaiting: int = 0
     cancelled: int = 0
+    reminded: int = 0
+    stepped_out: int = 0
     outcomes: list[str] = field(default_factory=list)
 
 
@@ -106,10 +111,17 @@ class App:
             templates=templates,
             metrics=self.metrics,
             apply=self._apply,
+            notify=lambda inv, reason: self._enqueue_notice(inv, Notify(reason)),
             dry_run=dry_run,
         )
+        self.by_hand = ByHandWatch(
+            settings=settings,
+            store=store,
+            mailbox=mailbox,
+            apply=self._apply,
+            notify=self._enqueue_notice,
+        )
         self._lock = asyncio.Lock()
-        self._recovered = False
         self._floor: datetime | None = None
 
     # -- one pass ------------------------------------------------------------------------
@@ -121,10 +133,12 @@ class App:
         structlog.contextvars.bind_contextvars(account=self.account)
         async with self._lock:
             await self.mailbox.ensure_connected()
-            if not self._recovered:
-                await self.outbox.recover()
-                self._recovered = True
+            await self.outbox.recover()
+            if self.store.cursor(self.settings.imap.folder) is None:
+                await self._rebuild()
             await self._read_mail(report)
+            if not self.dry_run:  # nothing was flagged: nothing can have been unflagged
+                await self.by_hand.stepped_out(report)
             started = time.monotonic()
             self._sweep(report)
             self.metrics.sweep_seconds.set(time.monotonic() - started)
@@ -212,6 +226,19 @@ class App:
             self.store.set_cursor(folder, mb.uidvalidity, min(uids) - 1 if uids else mb.uidnext - 1)
         return uids
 
+    async def _rebuild(self) -> None:
+        """A new or lost state file: first read back what askfirst already did (once)."""
+        if self.store.meta(rebuild.META_KEY) is not None:
+            return
+        await rebuild.rebuild(
+            store=self.store,
+            mailbox=self.mailbox,
+            settings=self.settings,
+            since=self._not_before() - self.settings.lifecycle.decline_after,
+            now=self.clock.now(),
+            decline_due=self.outbox.decline_due,
+        )
+
     def _not_before(self) -> datetime:
         """Mail older than this is never acted on: fixed on the first start, kept after
         (so it is read from the store once, not once per message)."""
@@ -227,12 +254,13 @@ class App:
     def _handle(self, fetched: Fetched, uidvalidity: int, report: Report) -> str:
         folder = self.settings.imap.folder
         mail = parse(fetched.raw)
+        key = mail_key(mail)
         now = self.clock.now()
         facts: dict[str, object] = {}
         with self.store.transaction():
             if fetched.internaldate and _aware(fetched.internaldate) < self._not_before():
                 outcome = "ignored: older than the lookback window"
-            elif self.store.seen_message(mail.message_id):
+            elif self.store.seen_message(mail.message_id, key):
                 outcome = "ignored: already handled (same Message-ID)"
             elif self.store.is_ours(mail.message_id):
                 outcome = "ignored: a message askfirst sent"
@@ -240,7 +268,9 @@ class App:
                 outcome = self._act(mail, report, facts)
             if outcome.startswith("ignored"):
                 report.ignored += 1
-            self.store.mark_seen(folder, uidvalidity, fetched.uid, mail.message_id, outcome, now)
+            self.store.mark_seen(
+                folder, uidvalidity, fetched.uid, mail.message_id, outcome, now, key
+            )
         log.info(  # the one canonical line per message
             "mail.processed",
             uid=fetched.uid,
@@ -256,8 +286,14 @@ class App:
     def _act(self, mail: Mail, report: Report, facts: dict[str, object]) -> str:
         """Act on one new mail; `facts` collects the verdict for the log line."""
         related = self.store.by_thread(mail.thread_ids)
-        owner = self.settings.owner.addresses()
-        verdict = classify(mail, self.settings.classify, owner)
+        ask_again = self.clock.now() - self.settings.lifecycle.ask_again_after
+        judgement = judge(
+            mail,
+            self.settings,
+            self.templates,
+            recently_asked=lambda address: self.store.asked_since(address, ask_again),
+        )
+        verdict, decision = judgement.verdict, judgement.decision
         if related is None and not verdict.is_invitation and not mail.list_header:
             related = self.store.open_by_email(mail.from_addr) if mail.from_addr else None
         if related is not None:
@@ -274,21 +310,16 @@ class App:
                 return f"not an answer ({why}) in the thread of invitation {related.id}"
             report.answers += 1
             return f"answer ({kind}: {why}) to invitation {related.id}: {after.state}"
-        ask_again = self.clock.now() - self.settings.lifecycle.ask_again_after
-        reply = verdict.reply_address
-        ctx = Context(
-            owner_addresses=owner,
-            allow=tuple(self.settings.rules.allow),
-            deny=tuple(self.settings.rules.deny),
-            recently_asked=bool(reply) and self.store.asked_since(reply or "", ask_again),
-        )
-        decision = decide(mail, verdict, ctx)
+        if not verdict.is_invitation:
+            heard = self.by_hand.network_message(mail, report, facts)
+            if heard:
+                return heard
         facts.update(
             invitation_found=verdict.is_invitation,
             network=verdict.network,
             action=decision.action,
             rule=decision.rule,
-            hits=[r for r in (*verdict.reasons, *decision.reasons) if not _plain_miss(r)],
+            hits=[r for r in judgement.reasons if not _plain_miss(r)],
         )
         if not verdict.is_invitation or decision.rule == "own-address":
             return f"ignored: {decision.reasons[-1]}"
@@ -300,35 +331,48 @@ class App:
             source_message_id=mail.message_id,
             network=verdict.network or "email",
             inviter_name=verdict.inviter_name,
-            inviter_email=verdict.reply_address or mail.from_addr,
+            inviter_email=judgement.inviter_email,
             subject=mail.subject,
             references=(*mail.references, mail.message_id)[-20:],
             invitation_key=verdict.invitation_key,
             decision={
                 "action": decision.action,
                 "rule": decision.rule,
-                "reasons": [*verdict.reasons, *decision.reasons],
+                "reasons": list(judgement.reasons),
+                "template": judgement.template,
                 "note": verdict.personal_note[:2000],
                 "language": verdict.language,
                 "authenticated": verdict.authenticated,
                 "phishing_suspect": verdict.phishing_suspect,
                 "profile_url": verdict.profile_url,
+                "profile_slug": invitation_slug(mail, verdict.network or ""),
             },
         )
-        after = self._apply(inv, Detected(decision))
+        by_hand = starts_by_hand(verdict, decision, self.settings.lifecycle.by_hand)
+        due = self.outbox.decline_due(self.clock.now())
+        after = self._apply(inv, ByHandStarted(decision, due) if by_hand else Detected(decision))
         return f"invitation {after.id}: {after.state} ({decision.rule})"
 
     # -- deadlines -------------------------------------------------------------------------
 
     def _sweep(self, report: Report) -> None:
-        """Every invitation whose decline is due gets its decline, once."""
+        """Every invitation whose decline is due gets its decline, once; every one asked
+        by hand whose wait is over, its one reminder."""
         now = self.clock.now()
-        for due in self.store.due(now):
+        report.declined += self._fall_due(self.store.due(now), DeadlinePassed(), State.DECLINED)
+        reminders = self.store.reminders_due(now)
+        report.reminded += self._fall_due(reminders, ReminderDue(), State.REMINDED)
+
+    def _fall_due(self, found: list[Invitation], event: Event, outcome: State) -> int:
+        """Apply `event` to each invitation still in the state it was found in; how many
+        reached `outcome`."""
+        count = 0
+        for due in found:
             with self.store.transaction():
                 current = self.store.invitation(due.id or 0)
-                if current.state is State.ASKED:
-                    after = self._apply(current, DeadlinePassed())
-                    report.declined += after.state is State.DECLINED
+                if current.state is due.state:
+                    count += self._apply(current, event).state is outcome
+        return count
 
     # -- effects ---------------------------------------------------------------------------
 
@@ -351,6 +395,8 @@ class App:
                 after = replace(after, asked_message_id=mid)
         with self.store.transaction():
             after = self.store.save(after, now)
+            if after.state is not inv.state and after.id is not None:
+                self._cancel_unwanted(after)
             for send, mid in sends:
                 self._enqueue_reply(after, send, mid)
             for effect in effects:
@@ -368,15 +414,24 @@ class App:
         )
         return after
 
+    def _cancel_unwanted(self, inv: Invitation) -> None:
+        """Held mail the invitation no longer calls for (the inviter wrote first, or the
+        ask failed) never leaves; `Outbox` checks again when it claims a row."""
+        for kind, wanted in (("ask", State.ASKED), ("decline", State.DECLINED)):
+            if inv.state is not wanted:
+                for mid in self.store.cancel_open(inv.id or 0, kind):
+                    log.info("outbox.not_sent", kind=kind, message_id=mid, why=inv.reason)
+
     def _context(self, inv: Invitation) -> dict[str, Any]:
         owner = self.settings.owner
         return context_for(inv, (owner.name, owner.email), self.settings.lifecycle.decline_after)
 
     def _template(self, kind: str, inv: Invitation) -> str:
         """A rule's template set and the invitation's language pick the file (README)."""
-        language = inv.decision.get("language")
-        chosen = template_set(self.settings.rules.template_sets, inv.inviter_email, inv.network)
-        return self.templates.choose(kind, chosen, language if isinstance(language, str) else None)
+        stored = inv.decision.get("language")
+        language = stored if isinstance(stored, str) else None
+        sets = self.settings.rules.template_sets
+        return choose_template(self.templates, sets, kind, inv.inviter_email, inv.network, language)
 
     def _enqueue_reply(self, inv: Invitation, effect: Send, message_id: str) -> None:
         rendered = self.templates.render(self._template(effect.kind, inv), self._context(inv))
@@ -423,9 +478,18 @@ class App:
 
     def _enqueue_notice(self, inv: Invitation, effect: Notify) -> None:
         context = self._context(inv) | {"reason": effect.reason}
-        if inv.decision.get("rule") == "unreachable" and inv.state is State.HANDED_OVER:
+        asked_by_hand = effect.template == "byhand"
+        if inv.decision.get("rule") == "unreachable" and (
+            inv.state is State.HANDED_OVER or asked_by_hand
+        ):
             context["ask_text"] = self.templates.render(self._template("ask", inv), context).body
-        rendered = self.templates.render("handover", context)
+        if effect.template == "remind":
+            decline = self.templates.render(self._template("decline", inv), context)
+            context["decline_text"] = decline.body
+        name = effect.template
+        rendered = self.templates.render(
+            name if name == "handover" else self._template(name, inv), context
+        )
         owner = self.settings.owner
         domain = owner.email.rpartition("@")[2]
         out = compose(

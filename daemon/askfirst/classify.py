@@ -18,6 +18,7 @@ from askfirst.config import Classify, NetworkRule
 from askfirst.message import Mail
 from askfirst.networks import BUILTIN, Adapter, identify, invitation_key
 from askfirst.notes import contains_default, direct_note, intent, slot_note, strip_boilerplate
+from askfirst.posing import imitated, poses_as
 
 _SYSTEM_LOCALPART = re.compile(
     r"^(no-?reply|do-?not-?reply|donotreply|notifications?|notification\+.*|mailer-daemon"
@@ -41,6 +42,7 @@ class Verdict:
     invitation_key: str | None = None
     authenticated: bool | None = None  # None: not checked or no trusted results
     phishing_suspect: bool = False
+    unverified: str = ""  # why a network's mail lacks the pass `authenticity = require` needs
     reasons: tuple[str, ...] = ()
 
 
@@ -55,8 +57,13 @@ def classify(
     adapters = (*_user_adapters(tuple(policy.networks)), *BUILTIN)
     ident = identify(mail, adapters)
     reasons.extend(ident.evidence)
-    claimed = ident.adapter or next((a for a in adapters if a.owns(mail.from_addr)), None)
+    claimed = (
+        ident.adapter
+        or next((a for a in adapters if a.owns(mail.from_addr)), None)
+        or imitated(mail, adapters)
+    )
     authenticated, suspect = _authenticity(mail, claimed, policy, reasons)
+    unverified = _unverified(mail, claimed, policy, authenticated, suspect)
     network = ident.adapter.id if ident.adapter else None
     key = invitation_key(mail.text) if ident.lookalike != "digest" else None  # digest: several
     if ident.lookalike:
@@ -67,6 +74,7 @@ def classify(
             invitation_key=key,
             authenticated=authenticated,
             phishing_suspect=suspect,
+            unverified=unverified,
             reasons=tuple(reasons),
         )
     name = _inviter_name(mail)
@@ -111,6 +119,7 @@ def classify(
         invitation_key=key,
         authenticated=authenticated,
         phishing_suspect=suspect,
+        unverified=unverified,
         reasons=tuple(reasons),
     )
 
@@ -119,12 +128,14 @@ def _authenticity(
     mail: Mail, claimed: Adapter | None, policy: Classify, reasons: list[str]
 ) -> tuple[bool | None, bool]:
     """(authenticated, phishing suspect). A network's own domain follows `authenticity`
-    (require: trusted results must show an aligned pass; prefer: only an explicit fail is
-    suspect); a person's domain is only suspect on an explicit fail; a mail that dresses up
-    as a network from a foreign domain is always suspect."""
+    (require: trusted results that show no aligned pass are suspect; prefer: only an
+    explicit fail is); a person's domain is only suspect on an explicit fail; a mail that
+    dresses up as a network from a foreign domain is always suspect."""
     domain = mail.from_addr.rpartition("@")[2]
-    if claimed and not claimed.owns(mail.from_addr) and _poses_as(mail, claimed):
-        reasons.append(f"authenticity: suspect, poses as {claimed.name} from {domain or '<>'}")
+    local = mail.from_addr.partition("@")[0]
+    system = bool(_SYSTEM_LOCALPART.match(local))
+    if claimed and (why := poses_as(mail, claimed, system_mailbox=system)):
+        reasons.append(f"authenticity: suspect, poses as {claimed.name}: {why}")
         return False, True
     if policy.authenticity == "off" or not domain:
         reasons.append("authenticity: not checked (classify.authenticity = off)")
@@ -157,14 +168,19 @@ def _network_reply_to(mail: Mail, claimed: Adapter | None, authenticated: bool |
     return claimed is not None and claimed.owns(mail.from_addr) and authenticated is True
 
 
-def _poses_as(mail: Mail, adapter: Adapter) -> bool:
-    """The sender's name or mailbox claims the network (a person's own From, as in the
-    2012-13 LinkedIn format, does not)."""
-    name = adapter.name.lower()
-    local = mail.from_addr.partition("@")[0]
-    return (name in mail.from_name.lower() and "via" not in mail.from_name.lower()) or bool(
-        _SYSTEM_LOCALPART.match(local) or name in local.lower()
-    )
+def _unverified(
+    mail: Mail, claimed: Adapter | None, policy: Classify, authenticated: bool | None, suspect: bool
+) -> str:
+    """`authenticity = "require"`: a mail from a network's own domain is asked only with a
+    trusted, aligned pass; without one (no `authserv_id`, no result from it) it is handed
+    over. Suspects are handed over by their own rule."""
+    if policy.authenticity != "require" or suspect or authenticated:
+        return ""
+    if claimed is None or not claimed.owns(mail.from_addr):
+        return ""
+    if not policy.authserv_id.strip():
+        return f"{claimed.name} mail, and classify.authserv_id is unset"
+    return f"{claimed.name} mail without a trusted Authentication-Results pass"
 
 
 def _user_adapters(rules: tuple[NetworkRule, ...]) -> tuple[Adapter, ...]:
@@ -248,10 +264,11 @@ def _not_personal(address: str) -> str | None:
 
 def _inviter_name(mail: Mail) -> str:
     name = re.sub(r"\s*\(?via (LinkedIn|Facebook)\)?\s*$", "", mail.from_name, flags=re.I).strip()
-    if name and name.lower() not in ("linkedin", "facebook", "linkedin invitations"):
+    if name and name.lower() not in ("linkedin", "facebook", "linkedin invitations", "xing"):
         return name
     intro = (
         r"^Confirm that you know (.+?):",
+        r"^([^,(\n]+?)(?: \([^)\n]*\))? m(?:ö|oe)chte sich mit (?:Ihnen|dir) ",
         r"^([^,\n]+?)(?:,[^\n]*)? (?:sent you an invitation to connect|wants to be friends"
         r"|would like to connect|requested to add you|wants to connect)",
     )

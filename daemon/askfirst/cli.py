@@ -17,6 +17,7 @@ from pathlib import Path
 
 from askfirst import __version__, logs
 from askfirst.app import App
+from askfirst.authenticity import authserv_advice
 from askfirst.clock import SystemClock
 from askfirst.config import (
     ConfigError,
@@ -26,9 +27,11 @@ from askfirst.config import (
     load_accounts,
     secrets_of,
 )
-from askfirst.exits import EXIT_CONFIG, EXIT_OK, EXIT_UNREACHABLE
+from askfirst.decisions import add_commands
+from askfirst.exits import EXIT_CONFIG, EXIT_LOCKED, EXIT_OK, EXIT_UNREACHABLE
 from askfirst.explain import explain_command, preview_command
 from askfirst.imap import ImapError, MailboxThread
+from askfirst.lock import StateLocked, hold
 from askfirst.metrics import Metrics
 from askfirst.render import Templates
 from askfirst.smtp import SendError, SmtpSender
@@ -54,7 +57,9 @@ def _parser() -> argparse.ArgumentParser:
         description="Answer boilerplate connection invitations with a polite question first; "
         "hand real answers to you; decline the silent ones.",
         epilog="Exit codes: 0 all well; 1 a server could not be reached or refused the login; "
-        "2 the configuration or a template is wrong (the message names the key).",
+        "2 the configuration or a template is wrong (the message names the key); "
+        "3 another askfirst runs on the same state file; "
+        "4 resend/forget: no uncertain mail with that Message-ID.",
     )
     parser.add_argument("--version", action="version", version=f"askfirst {__version__}")
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
@@ -121,6 +126,7 @@ def _parser() -> argparse.ArgumentParser:
     explain.add_argument("--config", type=Path)
     explain.add_argument("--json", action="store_true")
     explain.set_defaults(handler=explain_command)
+    add_commands(sub)
     return parser
 
 
@@ -184,6 +190,13 @@ def _run(args: argparse.Namespace) -> int:
         )
         return build_app(settings, templates, dry_run=args.dry_run, metrics=metrics)
 
+    try:  # one writer per state file, for the life of this process
+        for settings, _ in accounts:
+            path = dry_run_path(settings.state.path) if args.dry_run else settings.state.path
+            hold(path)
+    except StateLocked as exc:
+        print(f"askfirst: {exc}", file=sys.stderr)
+        return EXIT_LOCKED
     apps = [make_app(settings, templates) for settings, templates in accounts]
     if args.once:
         code = asyncio.run(_once(apps))
@@ -284,7 +297,8 @@ def _check_account(settings: Settings, path: Path) -> bool:
             print(f"smtp: FAILED: {exc}")
 
     asyncio.run(probe())
-    print(f"state: {settings.state.path}")
+    advice = authserv_advice(settings.classify.authserv_id, settings.classify.authenticity)
+    print(f"state: {settings.state.path}" + (f"\n{advice}" if advice else ""))
     return ok
 
 

@@ -163,6 +163,7 @@ class Lifecycle(Section):
     send_window: str = ""  # e.g. "Mon-Fri 09:00-18:00" in owner.timezone; "" = any time
     send_jitter: Duration = timedelta(0)  # a random delay up to this, so replies look human
     ooo_grace: Duration = timedelta(days=2)  # after an out-of-office's return date
+    by_hand: bool = True  # no reply address: the owner asks in the network, askfirst waits
 
     @field_validator("send_window")
     @classmethod

@@ -154,6 +154,14 @@ class Mailbox:
     def _store(self, uids: list[int], flags: list[str]) -> None:
         self.guarded(lambda: self.client.add_flags(uids, flags, silent=True))
 
+    def flags_of(self, uids: Sequence[int]) -> dict[int, frozenset[str]]:
+        """The flags of these mails in the watched folder (a mail gone is left out)."""
+        found = self.guarded(lambda: self.client.get_flags(list(uids))) if uids else {}
+        return {
+            int(uid): frozenset(f.decode() if isinstance(f, bytes) else str(f) for f in flags)
+            for uid, flags in found.items()
+        }
+
     def find(self, message_id: str) -> list[int]:
         """UIDs in the watched folder whose Message-ID header is this one."""
         return list(self.guarded(lambda: self.client.search(["HEADER", "Message-ID", message_id])))

@@ -21,12 +21,14 @@ from askfirst.htmltext import html_to_text
 
 _MSGID = re.compile(r"<[^<>\s]+>")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+HTML_LIMIT = 500_000  # characters of an HTML part kept for its links
 # RFC 2369 and RFC 2919: any of these marks a list post, whatever its value.
 LIST_HEADERS = tuple(
     f"list-{n}" for n in ("id", "help", "subscribe", "unsubscribe", "post", "owner", "archive")
 )
 # Headers kept verbatim (cleaned) for the classifier, the gates and the answer detector.
 KEPT_HEADERS = (
+    "date",  # with Message-ID, From and Subject it tells two mails apart (store.mail_key)
     "auto-submitted",
     "precedence",
     "x-autoreply",
@@ -69,6 +71,7 @@ class Mail:
     bcc: tuple[str, ...] = ()
     resent_to: tuple[str, ...] = ()  # every Resent-To, Resent-Cc and Resent-Bcc address
     delivered_to: tuple[str, ...] = ()  # the envelope recipient: Delivered-To, X-Original-To
+    html: str = ""  # the HTML part as sent, when there is one (its links name people)
 
     def header(self, name: str) -> str:
         """The first copy of a kept header ("" when absent)."""
@@ -132,7 +135,7 @@ def parse(raw: bytes) -> Mail:
 
     from_name, from_addr = next(iter(addresses("from")), ("", ""))
     ids = _MSGID.findall(plain("message-id"))
-    text, content_type = _body_text(msg, defects)
+    text, content_type, html = _body_text(msg, defects)
     return Mail(
         message_id=ids[0] if ids else _synthetic_id(raw),
         from_addr=from_addr,
@@ -157,6 +160,7 @@ def parse(raw: bytes) -> Mail:
         bcc=every_address("bcc"),
         resent_to=every_address("resent-to", "resent-cc", "resent-bcc"),
         delivered_to=every_address("delivered-to", "x-original-to"),
+        html=html,
     )
 
 
@@ -218,9 +222,10 @@ def _addresses(value: str) -> list[tuple[str, str]]:
     return pairs
 
 
-def _body_text(msg: Message, defects: list[str]) -> tuple[str, str]:
+def _body_text(msg: Message, defects: list[str]) -> tuple[str, str, str]:
     """The first text/plain part that is not an attachment, else the first text/html one
-    turned into text; "" when there is neither. Attached messages are not looked into."""
+    turned into text; "" when there is neither. Attached messages are not looked into.
+    Third: the first text/html part itself (a network's profile links live only there)."""
     found: dict[str, Message] = {}
     try:
         _find_text(msg, found, depth=0)
@@ -228,15 +233,16 @@ def _body_text(msg: Message, defects: list[str]) -> tuple[str, str]:
         defects.append("body: nested too deeply")
     part = found.get("text/plain") or found.get("text/html")
     if part is None:
-        return "", clean(msg.get_content_type(), 200)  # a header value: no controls either
+        return "", clean(msg.get_content_type(), 200), ""  # a header value: no controls either
     content = _decoded(part, defects)
     if part.get_content_type() == "text/html":
-        return html_to_text(content), "text/html"
-    return content, "text/plain"
+        return html_to_text(content), "text/html", content[:HTML_LIMIT]
+    html = found.get("text/html")
+    return content, "text/plain", _decoded(html, [])[:HTML_LIMIT] if html is not None else ""
 
 
 def _find_text(part: Message, found: dict[str, Message], depth: int) -> None:
-    if depth > 500 or "text/plain" in found or part.get_content_maintype() == "message":
+    if depth > 500 or len(found) == 2 or part.get_content_maintype() == "message":
         return
     if part.is_multipart():
         for sub in part.get_payload():

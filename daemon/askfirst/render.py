@@ -33,11 +33,12 @@ from jinja2 import (
 )
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from askfirst.byhand import links
 from askfirst.lifecycle import Invitation
 from askfirst.message import clean
 
-TEMPLATE_NAMES = ("ask", "decline", "handover")
-NETWORK_NAMES = {"linkedin": "LinkedIn", "facebook": "Facebook", "email": "e-mail"}
+TEMPLATE_NAMES = ("ask", "decline", "handover", "byhand", "remind")
+NETWORK_NAMES = {"linkedin": "LinkedIn", "facebook": "Facebook", "xing": "XING", "email": "e-mail"}
 LOOP_HEADER = "X-Askfirst"
 
 
@@ -159,6 +160,10 @@ def sample_context() -> dict[str, Any]:
         "reason": "the inviter answered",
         "state": "answered",
         "ask_text": "Hi Sam, ...",
+        "decline_text": "Hi Sam, ...",
+        "invitation_url": "https://www.linkedin.com/mynetwork/invitation-manager/",
+        "profile_url": "https://www.linkedin.com/in/sam-sample/",
+        "remind_on": "2026-01-08",
     }
 
 
@@ -178,6 +183,9 @@ def context_for(
         "reason": inv.reason,
         "state": str(inv.state),
         "ask_text": "",
+        "decline_text": "",
+        **links(inv),
+        "remind_on": inv.decline_due_at.strftime("%Y-%m-%d") if inv.decline_due_at else "",
     }
 
 
@@ -228,7 +236,9 @@ def compose(
         ("Content-Type", 'text/plain; charset="utf-8"'),
         ("Content-Transfer-Encoding", "quoted-printable"),
     ]
-    head = "".join(f"{name}: {value}\r\n" for name, value in headers).encode("ascii")
+    # ASCII, unless an address or a Message-ID is not: then UTF-8 (RFC 6532), sent with
+    # SMTPUTF8 (smtp.py) or not at all.
+    head = "".join(f"{name}: {value}\r\n" for name, value in headers).encode("utf-8")
     body = rendered.body.replace("\r\n", "\n")
     encoded = quopri.encodestring(body.encode("utf-8")).replace(b"\n", b"\r\n")
     return Outgoing(message_id=message_id, raw=head + b"\r\n" + encoded)

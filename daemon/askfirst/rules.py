@@ -69,6 +69,10 @@ def _phishing_suspect(mail: Mail, verdict: Verdict, ctx: Context) -> str | None:
     return None
 
 
+def _unverified(mail: Mail, verdict: Verdict, ctx: Context) -> str | None:
+    return f"not authenticated: {verdict.unverified}" if verdict.unverified else None
+
+
 def _denied(mail: Mail, verdict: Verdict, ctx: Context) -> str | None:
     entry = listed(ctx.deny, verdict.reply_address or mail.from_addr)
     return f"{entry} is on the deny list (rules.deny)" if entry else None
@@ -103,6 +107,7 @@ RULES: tuple[Rule, ...] = (
     Rule("own-address", gates.own_address, "ignore", "Pigeonhole vacation: never answer oneself"),
     Rule("not-invitation", _not_invitation, "ignore"),
     Rule("phishing-suspect", _phishing_suspect, "hand_over", "RFC 8601; DKIM/DMARC alignment"),
+    Rule("unverified", _unverified, "hand_over", "RFC 8601 §5; classify.authenticity = require"),
     Rule("auto-submitted", gates.auto_submitted, "ignore", "RFC 3834 §2, RFC 5230 §4.6"),
     Rule("list-or-bulk", gates.list_or_bulk, "ignore", "RFC 3834 §2, RFC 2369, RFC 2919"),
     Rule("auto-response-suppress", gates.suppressed, "ignore", "MS-OXCMAIL; Pigeonhole"),

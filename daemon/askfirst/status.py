@@ -54,15 +54,8 @@ def status_text(store: Store, now: datetime, limit: int = 20) -> str:
     counts = Counter(str(i.state) for i in invitations)
     summary = ", ".join(f"{counts[s.value]} {s.value}" for s in State if counts[s.value])
     lines.append(f"invitations: {len(invitations)}" + (f" ({summary})" if summary else ""))
-    waiting = sorted(
-        (i for i in invitations if i.state is State.ASKED and i.decline_due_at),
-        key=lambda i: i.decline_due_at or now,
-    )
-    for inv in waiting[:5]:
-        lines.append(
-            f"  next decline: {_when(inv.decline_due_at)} {_who(inv)} "
-            f"(in {_age((inv.decline_due_at or now) - now)})"
-        )
+    lines += _next(invitations, State.ASKED, "next decline", now)
+    lines += _next(invitations, State.BY_HAND, "next reminder (by hand)", now)
     if invitations:
         lines.append("")
         lines.append(
@@ -78,6 +71,13 @@ def status_text(store: Store, now: datetime, limit: int = 20) -> str:
     lines.append("")
     outbox = store.outbox_counts()
     lines.append("outbox: " + (", ".join(f"{n} {s}" for s, n in sorted(outbox.items())) or "empty"))
+    rebuilt = json.loads(store.meta("rebuilt") or "null")
+    if rebuilt:
+        lines.append(
+            f"rebuilt from the mailbox at {_when(datetime.fromisoformat(rebuilt['at']))}: "
+            f"{rebuilt['asked']} asked, {rebuilt['answered']} answered, "
+            f"{rebuilt['declined']} declined, {rebuilt['handed_over']} handed over"
+        )
     held = store.meta("brake") or ""
     lines.append(f"sending: held ({held})" if held else "sending: on")
     last = store.meta("last_pass_at")
@@ -91,6 +91,19 @@ def status_text(store: Store, now: datetime, limit: int = 20) -> str:
         lines.append("recent problems:")
         lines.extend(f"  {_when(at)} {what}" for at, what in problems)
     return "\n".join(lines)
+
+
+def _next(invitations: list[Invitation], state: State, what: str, now: datetime) -> list[str]:
+    """The five soonest deadlines of invitations in `state`."""
+    waiting = sorted(
+        (i for i in invitations if i.state is state and i.decline_due_at),
+        key=lambda i: i.decline_due_at or now,
+    )
+    return [
+        f"  {what}: {_when(inv.decline_due_at)} {_who(inv)} "
+        f"(in {_age((inv.decline_due_at or now) - now)})"
+        for inv in waiting[:5]
+    ]
 
 
 def _who(inv: Invitation) -> str:
