@@ -8,7 +8,8 @@ from importlib import resources
 from pathlib import Path
 
 import pytest
-from askfirst.classify import Verdict, classify, is_system_address
+from askfirst.addresses import is_system_address
+from askfirst.classify import Verdict, classify
 from askfirst.config import Classify
 from askfirst.message import Mail, parse
 from askfirst.notes import normalise, strip_boilerplate

@@ -9,6 +9,16 @@ from __future__ import annotations
 
 import re
 
+from askfirst.networks import BUILTIN
+
+# Where nobody reads replies: networks' notification and relay mailboxes, bounces, noreply.
+SYSTEM_LOCALPART = re.compile(
+    r"^(no-?reply|do-?not-?reply|donotreply|notifications?|notification\+.*|mailer-daemon"
+    r"|postmaster|bounces?|invitations?|member|connections|messages?-noreply|.*-noreply"
+    r"|.*-bounces?|owner-.*|.*-request|listserv|majordomo|hit-reply|inmail-hit-reply|update\+.*)$",
+    re.I,
+)
+
 # Software that sends mail on behalf of nobody in particular. Pigeonhole's vacation list
 # (MAILER-DAEMON, LISTSERV, majordomo, owner-*, *-request*) plus the noreply forms and
 # *-bounce(s) (VERP included): askfirst is stricter than Pigeonhole there, because RFC 3834
@@ -110,3 +120,13 @@ def organisational_domain(address_or_domain: str) -> str:
 
 def same_organisation(a: str, b: str) -> bool:
     return bool(a) and bool(b) and organisational_domain(a) == organisational_domain(b)
+
+
+def is_network_address(address: str) -> bool:
+    return any(a.owns(address) for a in BUILTIN)
+
+
+def is_system_address(address: str) -> bool:
+    """A network, notification, relay, bounce or noreply address: nobody reads replies there."""
+    local = address.partition("@")[0]
+    return is_network_address(address) or bool(SYSTEM_LOCALPART.match(local))

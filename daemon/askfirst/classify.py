@@ -11,7 +11,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from askfirst.addresses import role_address, same_organisation, system_sender
+from askfirst.addresses import (
+    SYSTEM_LOCALPART,
+    is_network_address,
+    is_system_address,
+    role_address,
+    same_organisation,
+    system_sender,
+)
 from askfirst.answer import delivery_report
 from askfirst.authenticity import judge
 from askfirst.config import Classify, NetworkRule
@@ -19,13 +26,6 @@ from askfirst.message import Mail
 from askfirst.networks import BUILTIN, Adapter, identify, invitation_key
 from askfirst.notes import contains_default, direct_note, intent, slot_note, strip_boilerplate
 from askfirst.posing import imitated, poses_as
-
-_SYSTEM_LOCALPART = re.compile(
-    r"^(no-?reply|do-?not-?reply|donotreply|notifications?|notification\+.*|mailer-daemon"
-    r"|postmaster|bounces?|invitations?|member|connections|messages?-noreply|.*-noreply"
-    r"|.*-bounces?|owner-.*|.*-request|listserv|majordomo|hit-reply|inmail-hit-reply|update\+.*)$",
-    re.I,
-)
 
 
 @dataclass(frozen=True)
@@ -133,7 +133,7 @@ def _authenticity(
     dresses up as a network from a foreign domain is always suspect."""
     domain = mail.from_addr.rpartition("@")[2]
     local = mail.from_addr.partition("@")[0]
-    system = bool(_SYSTEM_LOCALPART.match(local))
+    system = bool(SYSTEM_LOCALPART.match(local))
     if claimed and (why := poses_as(mail, claimed, system_mailbox=system)):
         reasons.append(f"authenticity: suspect, poses as {claimed.name}: {why}")
         return False, True
@@ -197,16 +197,6 @@ def _user_adapters(rules: tuple[NetworkRule, ...]) -> tuple[Adapter, ...]:
         )
         for r in rules
     )
-
-
-def is_network_address(address: str) -> bool:
-    return any(a.owns(address) for a in BUILTIN)
-
-
-def is_system_address(address: str) -> bool:
-    """A network, notification, relay, bounce or noreply address: nobody reads replies there."""
-    local = address.partition("@")[0]
-    return is_network_address(address) or bool(_SYSTEM_LOCALPART.match(local))
 
 
 def reply_address(

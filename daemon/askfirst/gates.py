@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from askfirst.addresses import system_sender
-from askfirst.classify import Verdict, is_network_address, is_system_address
+from askfirst.addresses import is_network_address, is_system_address, system_sender
+from askfirst.classify import Verdict
 from askfirst.message import Mail
 
 
