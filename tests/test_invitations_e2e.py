@@ -22,6 +22,7 @@ CORPUS = Path(__file__).parent / "corpus"
 async def test_an_unreachable_inviter_is_handed_over_with_the_ask_text(h: Harness) -> None:
     h.settings.lifecycle.by_hand = False  # the plain hand-over; by_hand has its own tests
     h.settings.classify.authserv_id = "mx.example.test"
+    h.settings.lifecycle.by_hand = False  # with it on, askfirst would wait for the owner's ask
     stamp = b"Authentication-Results: mx.example.test; dkim=pass header.d=linkedin.com\n"
     raw = (CORPUS / "invitation-linkedin-member-2016-foobar-m2m-single.eml").read_bytes()
     h.invite(stamp + raw)  # the owner's MX vouches for linkedin.com

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -267,3 +268,14 @@ def test_transition_does_not_mutate_its_input() -> None:
     original = new()
     step(original, Detected(ASK))
     assert original.state is None and original.asked_at is None
+
+
+@pytest.mark.parametrize("before", [asked, declined])
+def test_a_strangers_reply_tells_the_owner_and_changes_nothing(
+    before: Callable[[], Invitation],
+) -> None:
+    inv = before()
+    why = "someone else replied in the thread (eve@example.org, not the inviter sam@example.net)"
+    after, effects = step(inv, Answered(ANSWER, "stranger", why), T0 + timedelta(days=1))
+    assert after == inv
+    assert effects == [Notify(why, not_their_answer=True)]

@@ -134,7 +134,7 @@ def test_forged_notifications_say_why() -> None:
     assert "notifications-center.example, which is not LinkedIn's domain" in why["foreign"]
     assert "linkedin.com.msg-notify.example, which is not LinkedIn's" in why["lookalike"]
     assert "xn--lnkedin-rog.com, which is not LinkedIn's domain" in why["homograph"]
-    assert why["no"] == "not authenticated: no Authentication-Results from mx.example.test"
+    assert why["no"] == f"not authenticated: no Authentication-Results from {TRUSTED}"
     assert "no aligned DKIM/DMARC pass" in why["forged"]
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -59,8 +60,15 @@ def explained(config: Path, eml: Path, capsys: pytest.CaptureFixture[str]) -> di
     return {k: record[k] for k in ("action", "rule", "template")}
 
 
+# A network's notification that someone wrote is looked at by the by-hand watch once the
+# decision said "not an invitation"; its outcome names the notification, not that rule.
+NOTIFICATION = re.compile(r"^ignored: \w+ says .+ sent you (an InMail|a message)")
+
+
 def _rule_of(outcome: str) -> str:
     """The deciding rule of a mail the daemon ignored before creating an invitation."""
+    if NOTIFICATION.match(outcome):
+        return "not-invitation"
     return outcome.removeprefix("ignored: ").split(":", 1)[0]
 
 

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from askfirst.lifecycle import Invitation
 from askfirst.render import (
+    SUBJECT_LIMIT,
     TEMPLATE_NAMES,
     Outgoing,
     Rendered,
@@ -23,6 +24,7 @@ from askfirst.render import (
     new_message_id,
     person,
     sample_context,
+    thread_subject,
     why_told,
 )
 from jinja2.exceptions import SecurityError
@@ -308,3 +310,19 @@ def test_new_message_ids_are_unique_and_well_formed() -> None:
     ids = {new_message_id("example.org") for _ in range(50)}
     assert len(ids) == 50
     assert all(re.fullmatch(r"<[0-9a-f]{32}@example\.org>", mid) for mid in ids)
+
+
+@pytest.mark.parametrize(
+    ("subject", "quoted"),
+    [
+        ("Invitation to connect on LinkedIn", "Invitation to connect on LinkedIn"),
+        ("Re: AW: Connecting", "Connecting"),
+        ("Hi\u202e moc.live\u200b\x07 now", "Hi moc.live now"),
+        ("word " * 40, ("word " * 15).strip() + "…"),
+    ],
+)
+def test_the_ask_quotes_no_more_of_the_subject_than_threading_needs(
+    subject: str, quoted: str
+) -> None:
+    assert thread_subject(subject) == quoted
+    assert len(thread_subject(subject)) <= SUBJECT_LIMIT

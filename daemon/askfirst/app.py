@@ -23,7 +23,7 @@ from typing import Any
 import structlog
 
 from askfirst import logs, loop, rebuild
-from askfirst.answer import AnswerKind, answer_kind
+from askfirst.answer import AnswerKind, answer_kind, not_the_inviter
 from askfirst.budget import OverBudget, deadline
 from askfirst.byhand import starts_by_hand
 from askfirst.byhand_watch import ByHandWatch
@@ -382,13 +382,21 @@ class App:
         related = self.store.by_thread(mail.thread_ids)
         judgement = reading.judgement
         verdict, decision = judgement.verdict, judgement.decision
-        if related is None and not verdict.is_invitation and mail.from_addr:
-            related = self.store.open_by_email(mail.from_addr)
+        if related is None and not verdict.is_invitation and not mail.list_header:
+            related = self.store.open_by_email(mail.from_addr) if mail.from_addr else None
         if related is not None:
-            kind, why, back_at = reading.kind, reading.why, reading.back_at
+            kind, why = reading.kind, reading.why
+            other = None
+            if kind != "bounce":  # a bounce is about our ask, whoever reports it
+                other = not_the_inviter(mail, related.inviter_email, verdict.authenticated is True)
+            if other and kind == "genuine":
+                kind, why = "stranger", other
+            back_at = reading.back_at if kind == "automatic" and not other else None
             facts.update(answer=kind, invitation=related.id, state_before=str(related.state))
-            report.answers += 1
             after = self._apply(related, Answered(mail.message_id, kind, why, back_at))
+            if kind == "stranger":
+                return f"not an answer ({why}) in the thread of invitation {related.id}"
+            report.answers += 1
             return f"answer ({kind}: {why}) to invitation {related.id}: {after.state}"
         if not verdict.is_invitation:
             heard = self.by_hand.network_message(mail, report, facts)
@@ -557,7 +565,10 @@ class App:
         return start + self.settings.lifecycle.ooo_grace
 
     def _enqueue_notice(self, inv: Invitation, effect: Notify) -> None:
-        context = self._context(inv) | {"reason": why_told(inv, effect.reason)}
+        context = self._context(inv) | {
+            "reason": why_told(inv, effect.reason),
+            "not_their_answer": effect.not_their_answer,
+        }
         asked_by_hand = effect.template == "byhand"
         if inv.decision.get("rule") == "unreachable" and (
             inv.state is State.HANDED_OVER or asked_by_hand

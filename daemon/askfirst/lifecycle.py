@@ -6,8 +6,10 @@
             │                                       ├── deadline passed ──▶ declined
             └── a gate refuses ─▶ skipped           ├── ask bounced / failed ──▶ failed
                                                     ├── ask cannot go ──▶ handed_over
-                                                    └── out-of-office ──▶ asked (a return
-                                                        date moves the deadline later)
+                                                    ├── out-of-office ──▶ asked (a return
+                                                    │   date moves the deadline later)
+                                                    └── someone else replies ──▶ asked
+                                                        (the owner is told)
  declined ── genuine answer (late) ──▶ answered      declined ── decline failed ──▶ failed
 ```
 A network that hides the inviter's address (`by_hand`, see `byhand.py`):
@@ -168,6 +170,7 @@ class Notify:
 
     reason: str
     template: str = "handover"
+    not_their_answer: bool = False  # a mail in the thread from someone else: nothing changes
 
 
 @dataclass(frozen=True)
@@ -200,6 +203,8 @@ def transition(inv: Invitation, event: Event, now: datetime, decline_after: time
             late = inv.state is State.DECLINED
             reason = "answered after the decline was sent" if late else "the inviter answered"
             return _answered(inv, mid, reason, now)
+        case ((State.ASKED | State.DECLINED), Answered(kind="stranger", reason=why)):
+            return inv, [Notify(why, not_their_answer=True)]  # it keeps waiting for the inviter
         case State.ASKED, Answered(kind="automatic", back_at=back) if (
             back and inv.decline_due_at and back > inv.decline_due_at
         ):

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from email import message_from_bytes
 from email._header_value_parser import get_address_list
 from email.header import decode_header, make_header
 from email.message import Message
 from email.utils import getaddresses
-from html.parser import HTMLParser
+
+from askfirst.htmltext import html_to_text
 
 _MSGID = re.compile(r"<[^<>\s]+>")
 # The most body text any pattern sees: a real invitation or answer is a few kB; the cap
@@ -27,7 +27,11 @@ MAX_TEXT = 100_000
 MAX_HTML = 4 * MAX_TEXT
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 HTML_LIMIT = 500_000  # characters of an HTML part kept for its links
-# Headers kept verbatim (cleaned) for the classifier and the answer detector.
+# RFC 2369 and RFC 2919: any of these marks a list post, whatever its value.
+LIST_HEADERS = tuple(
+    f"list-{n}" for n in ("id", "help", "subscribe", "unsubscribe", "post", "owner", "archive")
+)
+# Headers kept verbatim (cleaned) for the classifier, the gates and the answer detector.
 KEPT_HEADERS = (
     "date",  # with Message-ID, From and Subject it tells two mails apart (store.mail_key)
     "auto-submitted",
@@ -35,8 +39,7 @@ KEPT_HEADERS = (
     "x-autoreply",
     "x-autorespond",
     "x-auto-response-suppress",
-    "list-id",
-    "list-unsubscribe",
+    *LIST_HEADERS,
     "return-path",
     "x-linkedin-class",
     "x-linkedin-template",
@@ -69,10 +72,36 @@ class Mail:
     report_ids: tuple[str, ...] = ()
     auth_results: tuple[str, ...] = ()  # every Authentication-Results header, in order
     defects: tuple[str, ...] = ()
+    copies: dict[str, tuple[str, ...]] = field(default_factory=dict)  # kept headers seen twice+
+    bcc: tuple[str, ...] = ()
+    resent_to: tuple[str, ...] = ()  # every Resent-To, Resent-Cc and Resent-Bcc address
+    delivered_to: tuple[str, ...] = ()  # the envelope recipient: Delivered-To, X-Original-To
     html: str = ""  # the HTML part as sent, when there is one (its links name people)
 
     def header(self, name: str) -> str:
+        """The first copy of a kept header ("" when absent)."""
         return self.headers.get(name.lower(), "")
+
+    @property
+    def list_header(self) -> str | None:
+        """The first list header (RFC 2369 / RFC 2919) this mail carries, if any."""
+        return next((name for name in LIST_HEADERS if name in self.headers), None)
+
+    def header_all(self, name: str) -> tuple[str, ...]:
+        """Every copy of a kept header, in order: a gate must look at each (RFC 5230 §4.6)."""
+        name = name.lower()
+        if name in self.copies:
+            return self.copies[name]
+        return (self.headers[name],) if name in self.headers else ()
+
+    @property
+    def envelope_from(self) -> str | None:
+        """The envelope sender from the topmost Return-Path: "" for the null sender <>,
+        None when the delivering server wrote no Return-Path."""
+        if "return-path" not in self.headers:
+            return None
+        found = _addresses(_address_list(self.headers["return-path"]))
+        return next((a for _, a in found if a), "")
 
     @property
     def thread_ids(self) -> tuple[str, ...]:
@@ -94,14 +123,20 @@ def parse(raw: bytes) -> Mail:
         return Mail(message_id=_synthetic_id(raw), defects=(f"unparseable: {exc!r}",))
     defects.extend(type(d).__name__ for d in msg.defects)
     first: dict[str, str] = {}
+    every: dict[str, list[str]] = {}
     for key, value in msg.raw_items():
         first.setdefault(key.lower(), _utf8(str(value)))
+        every.setdefault(key.lower(), []).append(_utf8(str(value)))
 
     def plain(name: str, limit: int = 1000) -> str:
         return clean(_decode_words(first[name]), limit) if name in first else ""
 
     def addresses(name: str) -> list[tuple[str, str]]:
         return _addresses(_address_list(first[name])) if name in first else []
+
+    def every_address(*names: str) -> tuple[str, ...]:
+        values = (v for name in names for v in every.get(name, ())[:20])
+        return tuple(a for v in values for _, a in _addresses(_address_list(v)) if a)
 
     from_name, from_addr = next(iter(addresses("from")), ("", ""))
     ids = _MSGID.findall(plain("message-id"))
@@ -122,6 +157,14 @@ def parse(raw: bytes) -> Mail:
         report_ids=_report_ids(msg, raw),
         auth_results=_all(msg, "authentication-results"),
         defects=tuple(defects),
+        copies={
+            name: tuple(clean(_decode_words(v)) for v in every[name][:20])
+            for name in KEPT_HEADERS
+            if len(every.get(name, ())) > 1
+        },
+        bcc=every_address("bcc"),
+        resent_to=every_address("resent-to", "resent-cc", "resent-bcc"),
+        delivered_to=every_address("delivered-to", "x-original-to"),
         html=html,
     )
 
@@ -237,48 +280,3 @@ def _decoded(part: Message, defects: list[str]) -> str:
     except LookupError:
         defects.append(f"unknown charset {clean(charset, 40)!r}")
         return payload.decode("utf-8", errors="replace")
-
-
-class _TextExtractor(HTMLParser):
-    _SKIP = frozenset({"style", "script", "head", "title"})
-    _BREAK = frozenset({"br", "p", "div", "tr", "li", "h1", "h2", "h3", "h4", "table"})
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.chunks: list[str] = []
-        self._skipping = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in self._SKIP:
-            self._skipping += 1
-        elif tag in self._BREAK:
-            self.chunks.append("\n")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in self._SKIP and self._skipping:
-            self._skipping -= 1
-        elif tag in self._BREAK:
-            self.chunks.append("\n")
-
-    def handle_data(self, data: str) -> None:
-        if not self._skipping:
-            self.chunks.append(data)
-
-
-def html_to_text(html: str) -> str:
-    parser = _TextExtractor()
-    try:
-        parser.feed(html)
-        parser.close()
-    except Exception:  # HTMLParser is lenient, but a broken document must not stop us
-        return ""
-    lines = (" ".join(line.split()) for line in "".join(parser.chunks).splitlines())
-    return "\n".join(_squeeze(lines))
-
-
-def _squeeze(lines: Iterable[str]) -> Iterable[str]:
-    blank = False
-    for line in lines:
-        if line or not blank:
-            yield line
-        blank = not line

@@ -13,6 +13,7 @@ import functools
 import hashlib
 import quopri
 import re
+import unicodedata
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -117,8 +118,35 @@ def first_name(name: str) -> str:
 
 
 def person(name: str, email: str) -> dict[str, str]:
-    name = clean(name, 200)
+    name = _capped(safe_text(name), NAME_LIMIT)
     return {"name": name, "first_name": first_name(name), "email": email}
+
+
+SUBJECT_LIMIT = 78  # enough for a client to group the thread; threading itself is References
+NAME_LIMIT = 64
+_REPLY_PREFIX = re.compile(
+    r"^\s*((re|aw|sv|vs|antw|r|rif|fw|fwd|wg|tr)\s*(\[\d+\])?\s*:\s*)+", re.I
+)
+
+
+def safe_text(value: str) -> str:
+    """The sender's text as it may appear in a mail to them: one line, without control,
+    bidi, zero-width or other format characters (Unicode category Cc and Cf)."""
+    kept = "".join(c for c in value if unicodedata.category(c) not in ("Cc", "Cf"))
+    return clean(kept, 1000)
+
+
+def thread_subject(subject: str) -> str:
+    """The invitation's subject as the ask quotes it: no more than threading needs (reply
+    prefixes dropped, capped at `SUBJECT_LIMIT` on a word boundary, format characters gone)."""
+    return _capped(_REPLY_PREFIX.sub("", safe_text(subject)), SUBJECT_LIMIT)
+
+
+def _capped(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1].rsplit(" ", 1)[0] if " " in text[: limit - 1] else text[: limit - 1]
+    return cut.rstrip(" ,;:-") + "…"
 
 
 def sample_context() -> dict[str, Any]:
@@ -133,6 +161,7 @@ def sample_context() -> dict[str, Any]:
         "state": "answered",
         "ask_text": "Hi Sam, ...",
         "decline_text": "Hi Sam, ...",
+        "not_their_answer": False,
         "invitation_url": "https://www.linkedin.com/mynetwork/invitation-manager/",
         "profile_url": "https://www.linkedin.com/in/sam-sample/",
         "remind_on": "2026-01-08",
@@ -147,12 +176,16 @@ def context_for(
         "owner": person(*owner),
         "inviter": person(inv.inviter_name, inv.inviter_email),
         "network": NETWORK_NAMES.get(inv.network, inv.network),
-        "invitation": {"subject": inv.subject, "note": str(inv.decision.get("note", ""))},
+        "invitation": {
+            "subject": thread_subject(inv.subject),
+            "note": str(inv.decision.get("note", "")),
+        },
         "decline_after_days": decline_after.days,
         "reason": inv.reason,
         "state": str(inv.state),
         "ask_text": "",
         "decline_text": "",
+        "not_their_answer": False,  # a mail in the thread came from someone else
         **links(inv),
         "remind_on": inv.decline_due_at.strftime("%Y-%m-%d") if inv.decline_due_at else "",
     }
