@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -13,6 +14,7 @@ from askfirst.lifecycle import (
     KW_DECLINED,
     KW_HANDOVER,
     Answered,
+    AskSent,
     Cancelled,
     DeadlinePassed,
     Detected,
@@ -54,7 +56,8 @@ def step(inv: Invitation, event: Event, now: datetime = T0) -> Result:
 
 
 def asked() -> Invitation:
-    return step(new(), Detected(ASK))[0]
+    """Asked, and the ask left at T0."""
+    return step(step(new(), Detected(ASK))[0], AskSent(T0, T0 + WEEK))[0]
 
 
 def declined() -> Invitation:
@@ -73,14 +76,16 @@ def test_new_boilerplate_is_asked_with_a_deadline() -> None:
 
     assert inv.state is State.ASKED
     assert inv.reason == "boilerplate"
-    assert inv.asked_at == T0
-    assert inv.decline_due_at == T0 + WEEK
+    assert inv.asked_at is None and inv.decline_due_at is None  # the ask has not left yet
     assert effects == [Send("ask", "sam@example.net"), Flag(SOURCE, (KW_ASKED,))]
 
 
-def test_the_deadline_follows_decline_after() -> None:
-    inv, _ = transition(new(), Detected(ASK), T0, timedelta(hours=36))
-    assert inv.decline_due_at == T0 + timedelta(hours=36)
+def test_the_wait_starts_when_the_ask_leaves() -> None:
+    held = step(new(), Detected(ASK))[0]
+    later = T0 + timedelta(days=9)
+    assert step(held, DeadlinePassed(), later) == (held, [])  # held for days: no decline
+    inv, _ = step(held, AskSent(later, later + WEEK), later)
+    assert (inv.asked_at, inv.decline_due_at) == (later, later + WEEK)
 
 
 def test_new_personal_or_unreachable_is_handed_over() -> None:
@@ -304,3 +309,14 @@ def test_transition_does_not_mutate_its_input() -> None:
     original = new()
     step(original, Detected(ASK))
     assert original.state is None and original.asked_at is None
+
+
+@pytest.mark.parametrize("before", [asked, declined])
+def test_a_strangers_reply_tells_the_owner_and_changes_nothing(
+    before: Callable[[], Invitation],
+) -> None:
+    inv = before()
+    why = "someone else replied in the thread (eve@example.org, not the inviter sam@example.net)"
+    after, effects = step(inv, Answered(ANSWER, "stranger", why), T0 + timedelta(days=1))
+    assert after == inv
+    assert effects == [Notify(why, not_their_answer=True)]

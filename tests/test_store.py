@@ -169,8 +169,8 @@ def test_mark_seen_records_the_mail_and_moves_the_cursor(store: Store) -> None:
     assert store.seen_message("<m@example.net>")
     assert not store.seen_message("<other@example.net>")
     assert store.cursor("INBOX") == (100, 42)
-    assert store.uid_of("INBOX", 100, "<m@example.net>") == 42
-    assert store.uid_of("INBOX", 101, "<m@example.net>") is None
+    assert store.uids_of("INBOX", 100, "<m@example.net>") == [42]
+    assert store.uids_of("INBOX", 101, "<m@example.net>") == []
 
 
 # -- outbox --------------------------------------------------------------------------------
@@ -299,3 +299,37 @@ def test_a_committed_transaction_is_kept_and_the_store_is_usable_after_a_rollbac
         assert again.cursor("INBOX") == (1, 10)
     finally:
         again.close()
+
+
+def test_a_database_of_the_previous_version_is_migrated(tmp_path: Path) -> None:
+    """Version 2: `source_message_id` unique, `seen` without `mail_key`. Data is kept, and
+    two invitations may then share a Message-ID."""
+    import sqlite3
+
+    from askfirst.store import MIGRATIONS, SCHEMA
+
+    old = SCHEMA.replace(
+        "source_message_id TEXT NOT NULL,", "source_message_id TEXT NOT NULL UNIQUE,"
+    )
+    old = old.replace("    mail_key TEXT,\n", "")
+    path = tmp_path / "old.sqlite3"
+    with sqlite3.connect(path) as db:
+        db.executescript(old)
+        db.execute("PRAGMA user_version = 2")
+        db.execute(
+            "INSERT INTO invitations (source_message_id, network, inviter_name, inviter_email, "
+            "subject, refs, state, reason, decision_json, updated_at) "
+            "VALUES ('<inv-1@example.net>', 'linkedin', 'A', 'a@example.net', '', '', "
+            "'asked', '', '{}', 0)"
+        )
+        db.execute("INSERT INTO seen VALUES ('INBOX', 1, 5, '<inv-1@example.net>', 'x', 0)")
+    store = Store(path)
+    try:
+        assert [i.inviter_email for i in store.invitations()] == ["a@example.net"]
+        store.save(replace(invitation(2), source_message_id="<inv-1@example.net>"), T0)
+        assert len(store.invitations()) == 2
+        assert store.seen_message("<inv-1@example.net>", "any-key")  # an old row still counts
+    finally:
+        store.close()
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)

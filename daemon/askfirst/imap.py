@@ -87,6 +87,7 @@ class Mailbox:
         s = self._settings
         timeout = SocketTimeout(connect=15, read=s.timeout.total_seconds())
         ctx = tls_context(str(s.ca_file) if s.ca_file else None) if s.tls != "none" else None
+        client: IMAPClient | None = None
         try:
             client = IMAPClient(
                 s.host, port=s.effective_port, ssl=s.tls == "ssl", ssl_context=ctx, timeout=timeout
@@ -105,8 +106,10 @@ class Mailbox:
                 self.personal = personal_of(client.namespace())
             selected = client.select_folder(s.folder)
         except LoginError as exc:
+            _discard(client)
             raise ImapLoginError(f"IMAP login refused for {s.username!r}: {_text(exc)}") from exc
         except (IMAPClientError, OSError) as exc:
+            _discard(client)
             raise ImapError(f"IMAP {s.host}:{s.effective_port}: {_text(exc)}") from exc
         self._client = client
         self.uidvalidity = int(selected[b"UIDVALIDITY"])
@@ -176,6 +179,14 @@ class Mailbox:
 
     def _store(self, uids: list[int], flags: list[str]) -> None:
         self.guarded(lambda: self.client.add_flags(uids, flags, silent=True))
+
+    def flags_of(self, uids: Sequence[int]) -> dict[int, frozenset[str]]:
+        """The flags of these mails in the watched folder (a mail gone is left out)."""
+        found = self.guarded(lambda: self.client.get_flags(list(uids))) if uids else {}
+        return {
+            int(uid): frozenset(f.decode() if isinstance(f, bytes) else str(f) for f in flags)
+            for uid, flags in found.items()
+        }
 
     def find(self, message_id: str) -> list[int]:
         """UIDs in the watched folder whose Message-ID header is this one."""
@@ -345,9 +356,25 @@ class MailboxThread:
         if not self.mailbox.connected:
             await self.call(self.mailbox.connect)
 
-    async def close(self) -> None:
-        await self.call(self.mailbox.close)
-        self._executor.shutdown(wait=True)
+    async def close(self, within: float | None = None) -> None:
+        """Log out and end the thread; with `within`, give up waiting after that long
+        (the socket is shut first, so a blocked read ends; a connect in progress ends at
+        its own connect timeout, in the background)."""
+        if within is None:
+            await self.call(self.mailbox.close)
+            self._executor.shutdown(wait=True)
+            return
+        self.mailbox.interrupt()
+        with contextlib.suppress(TimeoutError, ImapError, OSError):
+            await asyncio.wait_for(self.call(self.mailbox.close), within)
+        self._executor.shutdown(wait=False)
+
+
+def _discard(client: IMAPClient | None) -> None:
+    """Close the socket of a connection that failed half-way (a refused login)."""
+    if client is not None:
+        with contextlib.suppress(IMAPClientError, OSError):
+            client.shutdown()
 
 
 def _body(item: dict[bytes, Any]) -> bytes:

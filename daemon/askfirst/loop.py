@@ -3,6 +3,11 @@ retry falls due, and (without IDLE) on the poll timer, until asked to stop.
 
 IDLE runs on a second IMAP connection in its own thread; it only wakes the loop, and
 after every (re)connect it wakes it too, so a pass catches up by UID on anything missed.
+
+Any error in a pass is survived: logged (one line), counted, and the pass tried again after
+a backoff (1 s doubling to 5 min; after a refused login `imap.login_retry`, doubling to 30
+min, so a provider does not lock the account). A busy or full state file rolls back the
+step in hand, and the mail is read again by the next pass.
 """
 
 from __future__ import annotations
@@ -17,12 +22,15 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from askfirst import logs
 from askfirst.config import Settings
-from askfirst.imap import ImapError, MailboxThread
+from askfirst.imap import ImapError, ImapLoginError, MailboxThread
+from askfirst.store import is_transient
 
 if TYPE_CHECKING:
     from askfirst.app import App
 
 log = logs.get()
+LOGIN_BACKOFF_CAP = 1800.0  # seconds: after refused logins, retry at least every 30 min
+WATCHER_STOP_SECONDS = 5.0  # shutdown waits this long for the IDLE thread, no longer
 
 
 async def run_forever(app: App, stop: asyncio.Event) -> None:
@@ -40,13 +48,10 @@ async def run_forever(app: App, stop: asyncio.Event) -> None:
             try:
                 await app.run_once()
                 backoff = 1.0
-            except ImapError as exc:
-                log.warning("imap.unavailable", error=str(exc), retry_in=round(backoff, 1))
-                app.heartbeat(connected=False, error=str(exc))
-                app.metrics.imap_reconnects.inc()
-                app.metrics.imap_connected = False
+            except Exception as exc:  # any failure: log, count, back off, try again
+                backoff = _pass_failed(app, exc, backoff)
                 await _wait_any(stop, within=backoff)
-                backoff = _next_backoff(backoff)
+                backoff = _next_backoff(backoff, _cap(exc))
                 continue
             if not watching:
                 watcher, watching = _start_watcher(app, scheduler, wake, stop), True
@@ -54,9 +59,33 @@ async def run_forever(app: App, stop: asyncio.Event) -> None:
             wake.clear()
     finally:
         scheduler.shutdown(wait=False)
-        if watcher is not None:
-            await watcher
+        if watcher is not None:  # it closes its own connection, within a bounded time
+            await asyncio.wait([watcher], timeout=WATCHER_STOP_SECONDS + 1)
         await app.mailbox.close()
+
+
+def _pass_failed(app: App, exc: Exception, backoff: float) -> float:
+    """Log and count one failed pass; the wait before the next one."""
+    app.metrics.pass_failed(exc)
+    error = f"{type(exc).__name__}: {exc}"[:300]
+    if isinstance(exc, ImapLoginError):
+        backoff = max(backoff, app.settings.imap.login_retry.total_seconds())
+        log.error("imap.login_refused", error=str(exc), retry_in=round(backoff, 1))
+    elif isinstance(exc, ImapError):
+        log.warning("imap.unavailable", error=str(exc), retry_in=round(backoff, 1))
+        app.metrics.imap_reconnects.inc()
+    elif is_transient(exc):
+        log.warning("pass.state_busy", error=error, retry_in=round(backoff, 1))
+    else:
+        log.error("pass.failed", error=error, retry_in=round(backoff, 1), exc_info=exc)
+    if isinstance(exc, ImapError):
+        app.metrics.imap_connected = False
+    app.record_failure(error, connected=not isinstance(exc, ImapError))
+    return backoff
+
+
+def _cap(exc: Exception) -> float:
+    return LOGIN_BACKOFF_CAP if isinstance(exc, ImapLoginError) else 300.0
 
 
 def _seconds_to_next_due(app: App) -> float | None:
@@ -123,13 +152,20 @@ async def _idle_watch(settings: Settings, wake: asyncio.Event, stop: asyncio.Eve
                     ):
                         wake.set()
                     backoff = 1.0
+            except ImapLoginError as exc:
+                backoff = max(backoff, settings.imap.login_retry.total_seconds())
+                log.error(  # noqa: TRY400 - a refused login needs no traceback
+                    "imap.login_refused", error=str(exc), retry_in=round(backoff, 1), idle=True
+                )
+                await _wait_any(stop, within=backoff)
+                backoff = _next_backoff(backoff, LOGIN_BACKOFF_CAP)
             except ImapError as exc:
                 log.warning("imap.idle_lost", error=str(exc), reconnect_in=round(backoff, 1))
                 await _wait_any(stop, within=backoff)
                 backoff = _next_backoff(backoff)
     finally:
         stopper.cancel()
-        await thread.close()
+        await thread.close(within=WATCHER_STOP_SECONDS)
 
 
 async def _wait_any(
@@ -144,6 +180,6 @@ async def _wait_any(
         task.cancel()
 
 
-def _next_backoff(seconds: float) -> float:
-    """Double, up to 5 minutes, with jitter so many clients do not reconnect in step."""
-    return min(seconds * 2, 300.0) * random.uniform(0.8, 1.0)  # noqa: S311 - not crypto
+def _next_backoff(seconds: float, cap: float = 300.0) -> float:
+    """Double, up to `cap` (5 minutes), with jitter so many clients do not reconnect in step."""
+    return max(seconds, min(seconds * 2, cap) * random.uniform(0.8, 1.0))  # noqa: S311

@@ -2,8 +2,10 @@
 is owed to the mailbox afterwards (flags, Sent copies).
 
 Every outgoing mail is an outbox row before anything is sent. A row is claimed
-(`sending`), marked `data` just before the SMTP DATA command (the point of no return),
-then `sent`; `recover` finishes what a killed process left, never sending twice.
+(`sending`, a compare-and-set in the transaction that re-checks the invitation still calls
+for it), marked `data` just before the SMTP DATA command (the point of no return), then
+`sent`; `recover` finishes what a killed process left, never sending twice. A connection
+lost after the body went out leaves the row `uncertain` for the owner to decide.
 """
 
 from __future__ import annotations
@@ -14,10 +16,11 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Literal
 
 from askfirst import lifecycle, logs
+from askfirst.byhand import network_of
 from askfirst.config import Settings
 from askfirst.drafts import as_approved, reply_criteria
 from askfirst.imap import ImapRefused, MailboxThread
-from askfirst.lifecycle import AskSent, Cancelled, Event, Invitation, SendFailed
+from askfirst.lifecycle import AskSent, Cancelled, Event, Invitation, SendFailed, State
 from askfirst.limits import Brake, brake
 from askfirst.message import parse
 from askfirst.metrics import Metrics
@@ -33,6 +36,7 @@ from askfirst.store import (
     PENDING,
     SENDING,
     SENT,
+    UNCERTAIN,
     OutboxRow,
     Store,
 )
@@ -68,6 +72,7 @@ class Outbox:
         templates: Templates,
         metrics: Metrics,
         apply: Callable[[Invitation, Event], Invitation],
+        notify: Callable[[Invitation, str], None],
         dry_run: bool,
     ) -> None:
         self.settings = settings
@@ -78,13 +83,16 @@ class Outbox:
         self.templates = templates
         self.metrics = metrics
         self._apply = apply  # the lifecycle transition, recorded (App._apply)
+        self._notify = notify  # a notice to the owner about an invitation (App)
         self.dry_run = dry_run
         self.hold: Brake | None = None  # the brake holding due mail after the last pass
         self.refused: Brake | None = None  # the sender was refused: all mail waits (restart)
         self.refused_folders: dict[str, str] = {}  # folder -> the server's refusal (restart)
 
     async def recover(self) -> None:
-        """Finish what a killed process left half done, without sending anything twice."""
+        """Finish what a killed process left half done, without sending anything twice.
+        Passes never overlap and one process holds the state, so at the start of a pass
+        a `sending` or `data` row is always such a leftover (or `askfirst forget`)."""
         if self.store.meta(FOLDER_ERROR):  # a new start looks at every folder again
             with self.store.transaction():
                 self.store.set_meta(FOLDER_ERROR, "")
@@ -97,9 +105,12 @@ class Outbox:
             mb = self.mailbox.mailbox
             folder = await self.mailbox.call(mb.sent_folder)
             copied = await self.mailbox.call(mb.look_up, folder, row.message_id) is not None
-            self.store.set_outbox_state(row.message_id, SENT, sent_at=self.clock.now())
-            if copied:
-                self.store.mark_copied(row.message_id)
+            now = self.clock.now()
+            with self.store.transaction():
+                self.store.set_outbox_state(row.message_id, SENT, sent_at=now)
+                self._mark_sent(row, now)  # the wait starts now, or the decline never comes
+                if copied:
+                    self.store.mark_copied(row.message_id)
             log.warning(
                 "outbox.assumed_sent",
                 message_id=row.message_id,
@@ -129,6 +140,11 @@ class Outbox:
                 kill_switch, checked = await self._kill_switch(), True
             for row in rows:
                 tried.add(row.message_id)
+                if self._unwanted(row):
+                    self._claim(row, SENDING, report)  # cancels it, held or not
+                    continue
+                if self._refused(row, report):
+                    continue
                 now = self.clock.now()
                 history = self.store.history(now)
                 held = self.refused or brake(now, history, self.settings.limits, kill_switch)
@@ -163,11 +179,48 @@ class Outbox:
         # the store keeps whole seconds: a second later, the brake has surely lifted
         return self.hold.until + timedelta(seconds=1) if self.hold.until else None
 
+    def _unwanted(self, row: OutboxRow) -> str | None:
+        """Why the invitation no longer calls for this mail, or None: an ask goes only
+        while the invitation waits for it, a decline only while no answer came."""
+        if row.invitation_id is None or row.kind not in ("ask", "decline"):
+            return None
+        inv = self.store.invitation(row.invitation_id)
+        wanted = State.ASKED if row.kind == "ask" else State.DECLINED
+        if inv.state is wanted:
+            return None
+        return f"the invitation is {inv.state} ({inv.reason})"
+
+    def _claim(self, row: OutboxRow, state: str, report: Report, **fields: object) -> bool:
+        """Take the row for sending (or drafting) in one transaction that re-checks the
+        invitation; a compare-and-set, so nothing else can have taken it meanwhile."""
+        with self.store.transaction():
+            why = self._unwanted(row)
+            if why is None:
+                return self.store.claim(row.message_id, row.state, state, **fields)
+            cancelled = self.store.claim(row.message_id, row.state, CANCELLED)
+        if cancelled:
+            report.cancelled += 1
+            log.info("outbox.not_sent", kind=row.kind, message_id=row.message_id, why=why)
+        return False
+
+    def _refused(self, row: OutboxRow, report: Report) -> bool:
+        """Nothing ever goes to a network (its relays included): every action inside the
+        network is the owner's (README, networks that hide the inviter)."""
+        own = self.settings.owner.addresses()
+        domains = tuple(d.lower() for n in self.settings.classify.networks for d in n.domains)
+        network = None if row.recipient in own else network_of(row.recipient, domains)
+        if network is None:
+            return False
+        why = f"refused: {row.recipient} is an address of {network}; askfirst never writes there"
+        self._send_failed(row, row.attempts + 1, SendError(why, transient=False), report)
+        return True
+
     def _pretend_sent(self, row: OutboxRow, report: Report) -> None:
         """--dry-run: record what would have gone out, and let the lifecycle go on."""
         now = self.clock.now()
+        if not self._claim(row, DRY_RUN, report, sent_at=now):
+            return
         with self.store.transaction():
-            self.store.set_outbox_state(row.message_id, DRY_RUN, sent_at=now)
             self._mark_sent(row, now)
         report.sent += 1
         subject = parse(row.raw).subject
@@ -206,6 +259,9 @@ class Outbox:
         drafts = await self.mailbox.call(mb.special_folder, b"\\Drafts", "Drafts")
         try:
             await self.mailbox.call(mb.ensure_folder, drafts)
+            if self._unwanted(row):
+                self._claim(row, AWAITING, report)  # cancels it
+                return
             if await self.mailbox.call(mb.look_up, drafts, row.message_id) is None:
                 await self.mailbox.call(
                     mb.append, drafts, row.raw, ["\\Draft", KW_DRAFT], self.clock.now()
@@ -216,7 +272,8 @@ class Outbox:
             report.held += 1
             return
         with self.store.transaction():
-            self.store.set_outbox_state(row.message_id, AWAITING)
+            if not self._claim(row, AWAITING, report):
+                return
             if row.invitation_id is not None:
                 inv = self.store.invitation(row.invitation_id)
                 self.store.add_flag_op(inv.source_message_id, (KW_AWAITING,))
@@ -333,8 +390,9 @@ class Outbox:
         return None
 
     async def _send_row(self, row: OutboxRow, report: Report) -> None:
-        """Claim, send, record. The DATA mark is the point of no return (see `_recover`)."""
-        self.store.set_outbox_state(row.message_id, SENDING, attempts=row.attempts + 1)
+        """Claim, send, record. The DATA mark is the point of no return (see `recover`)."""
+        if not self._claim(row, SENDING, report, attempts=row.attempts + 1):
+            return
         envelope = Envelope(self.settings.owner.email, row.recipient, row.raw)
         try:
             await self.sender.send(
@@ -344,7 +402,10 @@ class Outbox:
             self._hold_for_sender(row, exc, report)
             return
         except SendError as exc:
-            self._send_failed(row, row.attempts + 1, exc, report)
+            if exc.uncertain:
+                self._uncertain(row, exc, report)
+            else:
+                self._send_failed(row, row.attempts + 1, exc, report)
             return
         now = self.clock.now()
         with self.store.transaction():
@@ -374,6 +435,22 @@ class Outbox:
         report.held += 1
         log.error("smtp.sender_refused", sender=owner, error=str(exc), message_id=row.message_id)
 
+    def _uncertain(self, row: OutboxRow, exc: SendError, report: Report) -> None:
+        """The body went out and no reply came: the server may have it. Never resent on
+        our own; the owner decides (`askfirst resend` or `askfirst forget`)."""
+        report.failed += 1
+        log.error("outbox.uncertain", kind=row.kind, message_id=row.message_id, error=str(exc))
+        with self.store.transaction():
+            self.store.set_outbox_state(row.message_id, UNCERTAIN, last_error=str(exc)[:500])
+            if row.invitation_id is not None:
+                self._notify(
+                    self.store.invitation(row.invitation_id),
+                    f"the {row.kind} {row.message_id} may or may not have reached "
+                    f"{row.recipient}: {exc}. askfirst will not send it again on its own: "
+                    f"`askfirst resend '{row.message_id}' --config ...` sends it again, "
+                    f"`askfirst forget '{row.message_id}' --config ...` counts it as sent",
+                )
+
     def _send_failed(self, row: OutboxRow, attempts: int, exc: SendError, report: Report) -> None:
         now = self.clock.now()
         if exc.transient and attempts <= len(RETRY_AFTER):
@@ -397,7 +474,8 @@ class Outbox:
             self.store.set_outbox_state(row.message_id, FAILED, last_error=str(exc)[:500])
             if row.invitation_id is not None and row.kind in ("ask", "decline"):
                 inv = self.store.invitation(row.invitation_id)
-                self._apply(inv, SendFailed("ask" if row.kind == "ask" else "decline", str(exc)))
+                kind: Literal["ask", "decline"] = "ask" if row.kind == "ask" else "decline"
+                self._apply(inv, SendFailed(kind, str(exc), hand_over=exc.hand_over))
 
     async def settle(self) -> None:
         """Set owed flags (one STORE per set of flags) and file owed Sent copies (MULTIAPPEND).
@@ -408,8 +486,8 @@ class Outbox:
         ops = self.store.flag_ops()
         by_flags: dict[tuple[str, ...], list[int]] = {}
         for op in ops:
-            uid = self.store.uid_of(folder, mb.uidvalidity, op.message_id)
-            uids = [uid] if uid else await self.mailbox.call(mb.find, op.message_id)
+            uids = self.store.uids_of(folder, mb.uidvalidity, op.message_id)  # maybe several
+            uids = uids or await self.mailbox.call(mb.find, op.message_id)
             by_flags.setdefault(op.flags, []).extend(uids)
         for flags, uids in by_flags.items():  # set first, then take off (the later ops)
             if added := [f for f in flags if not f.startswith(UNFLAG)]:

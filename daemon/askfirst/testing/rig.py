@@ -217,6 +217,11 @@ class MailRig:
             raise
         return client
 
+    def offer_smtputf8(self, offered: bool) -> None:
+        """Whether the SMTP bridge offers SMTPUTF8 (RFC 6531) to new connections."""
+        if self._controller is not None:
+            self._controller.SMTP_kwargs["enable_SMTPUTF8"] = offered
+
     def deliver(self, raw: bytes, rcpt: str, mail_from: str = "sender@example.test") -> None:
         """Put a message straight into Dovecot over LMTP, as an MTA would."""
         refused = lmtp_deliver(self.lmtp_port, mail_from, [rcpt], raw)
@@ -320,6 +325,7 @@ class MailRig:
         """Empty every folder of every user, delete extra folders, clear faults/accepted,
         forget every OAuth2 token."""
         self.faults.clear()
+        self.offer_smtputf8(True)
         self.accepted.clear()
         self.tokens.clear()
         for user in USERS:
