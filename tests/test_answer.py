@@ -89,7 +89,10 @@ def test_a_delivery_report_is_a_bounce() -> None:
         f"--B\r\nContent-Type: text/rfc822-headers\r\n\r\nMessage-ID: {ASK_ID}\r\n--B--\r\n"
     ).encode()
     mail = parse(raw)
-    assert answer_kind(mail) == ("bounce", "multipart/report (delivery status notification)")
+    assert answer_kind(mail) == (
+        "bounce",
+        "delivery report from an unnamed server: failed for sam@example.net: status 5.1.1",
+    )
     assert ASK_ID in mail.thread_ids
 
 

@@ -15,6 +15,7 @@ from askfirst.lifecycle import (
     KW_HANDOVER,
     Answered,
     AskSent,
+    Cancelled,
     DeadlinePassed,
     Detected,
     Event,
@@ -94,13 +95,16 @@ def test_new_personal_or_unreachable_is_handed_over() -> None:
     assert inv.reason == "personal-note: hit, a note -> hand_over"
     assert inv.handed_over_at == T0
     assert inv.asked_at is None and inv.decline_due_at is None
-    assert effects == [Flag(SOURCE, (FLAGGED, KW_HANDOVER)), Notify(inv.reason)]
+    assert effects == [
+        Flag(SOURCE, (FLAGGED, KW_HANDOVER)),
+        Notify(inv.reason, flagged=("the invitation",)),
+    ]
 
 
 def test_hand_over_without_reasons_uses_the_rule_name() -> None:
     inv, effects = step(new(), Detected(Decision("hand_over", "unreachable", ())))
     assert inv.reason == "unreachable"
-    assert Notify("unreachable") in effects
+    assert Notify("unreachable", flagged=("the invitation",)) in effects
 
 
 def test_new_refused_by_a_gate_is_skipped_silently() -> None:
@@ -128,7 +132,7 @@ def test_asked_then_a_genuine_answer_is_answered() -> None:
     assert effects == [
         Flag(SOURCE, (FLAGGED, KW_ANSWERED)),
         Flag(ANSWER, (FLAGGED, KW_ANSWERED)),
-        Notify("the inviter answered"),
+        Notify("the inviter answered", flagged=("the invitation", "their answer")),
     ]
 
 
@@ -144,7 +148,11 @@ def test_a_bounced_ask_fails_and_tells_the_owner() -> None:
 
     assert inv.state is State.FAILED
     assert inv.reason == "the ask bounced: multipart/report"
-    assert effects == [Notify("the ask bounced: multipart/report")]
+    assert effects == [
+        Flag(SOURCE, (FLAGGED,)),
+        Flag("<dsn@mx>", (FLAGGED,)),
+        Notify(inv.reason, flagged=("the invitation", "the delivery report")),
+    ]
 
 
 @pytest.mark.parametrize("early", [timedelta(0), timedelta(days=6, hours=23, seconds=59)])
@@ -193,7 +201,7 @@ def test_a_late_genuine_answer_after_the_decline_is_answered() -> None:
     assert inv.reason == "answered after the decline was sent"
     assert inv.answered_at == later
     assert inv.declined_at == T0 + WEEK  # history kept
-    assert Notify("answered after the decline was sent") in effects
+    assert Notify(inv.reason, flagged=("the invitation", "their answer")) in effects
     assert Flag(ANSWER, (FLAGGED, KW_ANSWERED)) in effects
 
 
@@ -246,7 +254,40 @@ def final_states() -> list[Invitation]:
 @pytest.mark.parametrize("final", final_states(), ids=lambda inv: str(inv.state))
 @pytest.mark.parametrize("event", ALL_EVENTS, ids=lambda e: type(e).__name__)
 def test_a_final_state_never_changes_and_yields_no_effects(final: Invitation, event: Event) -> None:
+    if final.state is State.FAILED and event == genuine():
+        pytest.skip("an answer after a failure reaches the owner (tested below)")
     assert step(final, event, T0 + 10 * WEEK) == (final, [])
+
+
+@pytest.mark.parametrize(
+    "earlier",
+    [
+        Answered("<dsn@mx>", "bounce", "delivery report: failed"),
+        SendFailed("ask", "550"),
+    ],
+    ids=["bounced", "send-failed"],
+)
+def test_an_answer_after_a_failure_reaches_the_owner(earlier: Event) -> None:
+    failed = step(asked(), earlier)[0]
+    inv, effects = step(failed, genuine(), T0 + timedelta(days=2))
+    assert inv.state is State.ANSWERED
+    assert inv.reason.startswith("the inviter answered, although askfirst had noted: the ask")
+    assert Flag(ANSWER, (FLAGGED, KW_ANSWERED)) in effects
+    assert Notify(inv.reason, flagged=("the invitation", "their answer")) in effects
+
+
+def test_an_answer_after_a_cancelled_draft_reaches_the_owner() -> None:
+    cancelled = step(asked(), Cancelled("ask"))[0]
+    inv, effects = step(cancelled, genuine())
+    assert inv.state is State.ANSWERED
+    assert Notify(inv.reason, flagged=("the invitation", "their answer")) in effects
+
+
+@pytest.mark.parametrize("action", ["delayed", "relayed", "delivered", "expanded"])
+def test_delivery_news_that_is_not_a_failure_changes_nothing(action: str) -> None:
+    before = asked()
+    news = Answered("<dsn@mx>", "report", f"delivery report: {action} for sam@example.net")
+    assert step(before, news) == (before, [])
 
 
 def test_the_final_states_cover_the_final_enum_members() -> None:

@@ -1,9 +1,11 @@
-"""Tell a person's answer from an out-of-office or a bounce. Pure.
+"""Tell a person's answer from an out-of-office, a bounce or other delivery news. Pure.
 
 Only a genuine answer from the inviter hands the conversation to the owner; an
-out-of-office never stops the decline, and a bounce means the ask never arrived. A reply
-in the thread from anyone else (or a list post) is `stranger`: the owner is told, and the
-invitation keeps waiting for the inviter.
+out-of-office never stops the decline, and a bounce means the ask never arrived. A delivery
+status notification is read, not guessed (`dsn`): it is a bounce only when it says
+`Action: failed`; a delay warning or a relay report is a `report`, which changes nothing.
+A reply in the thread from anyone else (or a list post) is `stranger`: the owner is told,
+and the invitation keeps waiting for the inviter.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Literal
 from askfirst.addresses import PERSONAL_MAIL_PROVIDERS
 from askfirst.message import Mail
 
-AnswerKind = Literal["genuine", "automatic", "bounce", "stranger"]
+AnswerKind = Literal["genuine", "automatic", "bounce", "report", "stranger"]
 
 _OOO_SUBJECT = re.compile(
     r"(out of (the )?office|automatic reply|auto(matic)?[- ]?reply|autoreply|^auto:|away from"
@@ -38,7 +40,11 @@ def delivery_report(mail: Mail) -> str | None:
 
 
 def answer_kind(mail: Mail) -> tuple[AnswerKind, str]:
-    """The kind of answer, and why."""
+    """The kind of answer, and why (the daemon and `explain` both ask this)."""
+    if mail.delivery is not None:
+        if mail.delivery.failed:
+            return "bounce", mail.delivery.summary()
+        return "report", f"{mail.delivery.summary()} (not a failure)"
     report = delivery_report(mail)
     if report:
         return "bounce", report

@@ -43,14 +43,17 @@ from askfirst.lifecycle import (
     ReminderDue,
     Send,
     State,
+    Unflag,
+    keywords,
     transition,
 )
 from askfirst.message import Mail, clean, parse
 from askfirst.metrics import Metrics
 from askfirst.notifications import invitation_slug
 from askfirst.ooo import return_date
-from askfirst.outbox import Outbox
+from askfirst.outbox import UNFLAG, Outbox
 from askfirst.render import Templates, compose, context_for, new_message_id, why_told
+from askfirst.rules import records_invitation
 from askfirst.schedule import jittered, next_send_time
 from askfirst.smtp import SmtpSender
 from askfirst.store import StateBusy, Store, is_transient, mail_key
@@ -284,6 +287,7 @@ class App:
         """UIDs not yet handled. The very first time, only mail inside `lifecycle.lookback`."""
         mb = self.mailbox.mailbox
         folder = self.settings.imap.folder
+        await self.mailbox.call(mb.follow_folder)  # the folder may have been made anew
         cursor = self.store.cursor(folder)
         if cursor is not None and cursor[0] == mb.uidvalidity:
             return await self.mailbox.call(mb.uids_after, cursor[1])
@@ -291,6 +295,11 @@ class App:
         uids = await self.mailbox.call(mb.uids_since, floor)
         if cursor is not None:
             log.warning("imap.uidvalidity_changed", folder=folder, rescan_since=floor.isoformat())
+            with self.store.transaction():  # the mails are the same, their keywords are gone
+                for inv in self.store.invitations():
+                    tracked = (State.ASKED, State.DECLINED, State.BY_HAND, State.REMINDED)
+                    if inv.state in tracked and keywords(inv):
+                        self.store.add_flag_op(inv.source_message_id, keywords(inv))
         with self.store.transaction():  # with nothing in the window, start after the newest
             self.store.set_cursor(folder, mb.uidvalidity, min(uids) - 1 if uids else mb.uidnext - 1)
         return uids
@@ -387,13 +396,14 @@ class App:
         if related is not None:
             kind, why = reading.kind, reading.why
             other = None
-            if kind != "bounce":  # a bounce is about our ask, whoever reports it
+            if kind not in ("bounce", "report"):  # delivery news is about our ask, from anyone
                 other = not_the_inviter(mail, related.inviter_email, verdict.authenticated is True)
             if other and kind == "genuine":
                 kind, why = "stranger", other
             back_at = reading.back_at if kind == "automatic" and not other else None
             facts.update(answer=kind, invitation=related.id, state_before=str(related.state))
-            after = self._apply(related, Answered(mail.message_id, kind, why, back_at))
+            withdrawn = self.outbox.withdraw_unsent(related) if kind == "genuine" else ""
+            after = self._apply(related, Answered(mail.message_id, kind, why, back_at, withdrawn))
             if kind == "stranger":
                 return f"not an answer ({why}) in the thread of invitation {related.id}"
             report.answers += 1
@@ -409,7 +419,7 @@ class App:
             rule=decision.rule,
             hits=[r for r in judgement.reasons if not _plain_miss(r)],
         )
-        if not verdict.is_invitation or decision.rule == "own-address":
+        if not records_invitation(verdict, decision):
             return f"ignored: {decision.reasons[-1]}"
         earlier = verdict.invitation_key and self.store.by_key(verdict.invitation_key)
         if earlier:
@@ -492,6 +502,10 @@ class App:
                     self._enqueue_notice(after, effect)
                 elif isinstance(effect, Flag):
                     self.store.add_flag_op(effect.message_id, effect.flags)
+                elif isinstance(effect, Unflag):
+                    self.store.add_flag_op(
+                        effect.message_id, tuple(UNFLAG + f for f in effect.flags)
+                    )
         log.info(  # a state entered is logged once; a change within it (the ask left) is not
             f"invitation.{after.state}" if after.state != inv.state else "invitation.updated",
             id=after.id,
@@ -568,6 +582,7 @@ class App:
         context = self._context(inv) | {
             "reason": why_told(inv, effect.reason),
             "not_their_answer": effect.not_their_answer,
+            "flagged": list(effect.flagged),
         }
         asked_by_hand = effect.template == "byhand"
         if inv.decision.get("rule") == "unreachable" and (

@@ -30,12 +30,12 @@ from askfirst.config import (
 from askfirst.decisions import add_commands
 from askfirst.exits import EXIT_CONFIG, EXIT_LOCKED, EXIT_OK, EXIT_UNREACHABLE
 from askfirst.explain import explain_command, preview_command
-from askfirst.imap import ImapError, MailboxThread
+from askfirst.imap import ImapError, Mailbox, MailboxThread
 from askfirst.lock import StateLocked, hold
 from askfirst.metrics import Metrics
 from askfirst.render import Templates
 from askfirst.schedule import next_send_time
-from askfirst.smtp import SendError, SmtpSender
+from askfirst.smtp import SenderRefused, SendError, SmtpSender
 from askfirst.status import health_command, status_command
 from askfirst.store import StateBusy, StateError, Store
 
@@ -267,6 +267,29 @@ async def _supervise(app: App, stop: asyncio.Event) -> None:
         app.store.close()
 
 
+def _folders(mb: Mailbox, settings: Settings) -> list[str]:
+    """Every folder `run` will use, as the server spells it, and what `run` would do."""
+    drafts = mb.special_folder(b"\\Drafts", "Drafts")
+    approving = settings.mode == "approve" or settings.approve_first > 0
+    uses = [
+        (mb.sent_folder(), "copies of sent mail", "created at the first send"),
+        (drafts, "drafts awaiting approval", "created at the first draft" if approving else ""),
+        (
+            mb.folder_name(settings.approve_folder),
+            "approve_folder: moving a draft here approves it",
+            "not created: make it to approve by moving" if approving else "",
+        ),
+    ]
+    ns = mb.personal
+    lines = [f"namespace: personal prefix {ns.prefix!r}, separator {ns.separator!r}"]
+    for name, what, absent in uses:
+        if not absent and not mb.folder_exists(name):
+            continue  # a folder this configuration never uses
+        state = "exists" if mb.folder_exists(name) else f"absent, {absent}"
+        lines.append(f"folder {name!r} ({what}): {state}")
+    return lines
+
+
 def _check(args: argparse.Namespace) -> int:
     accounts = _load(args.config)
     ok, sound = True, True
@@ -322,12 +345,14 @@ def _check_account(settings: Settings, path: Path) -> bool:
                 f"{settings.imap.folder!r} (UIDVALIDITY {mb.uidvalidity}), sent folder "
                 f"{sent!r}, {idle}"
             )
+            for line in await thread.call(_folders, mb, settings):
+                print(f"  {line}")
             folders = [("sent folder", sent)]
             if settings.mode == "approve" or settings.approve_first:
                 drafts = await thread.call(mb.special_folder, b"\\Drafts", "Drafts")
                 folders.append(("drafts folder", drafts))
             for what, folder in folders:
-                if not await thread.call(mb.guarded, lambda f=folder: mb.client.folder_exists(f)):
+                if not await thread.call(mb.folder_exists, folder):
                     print(f"imap: {what} {folder!r} does not exist: askfirst will create it")
         except ImapError as exc:
             ok = False
@@ -335,12 +360,17 @@ def _check_account(settings: Settings, path: Path) -> bool:
         finally:
             await thread.close()
         try:
-            await SmtpSender(settings.smtp).probe()
+            owner = settings.owner.email
+            await SmtpSender(settings.smtp).probe(owner, owner)
             login = "logged in" if settings.smtp.username else "no login configured"
             print(
                 f"smtp: ok, {settings.smtp.host}:{settings.smtp.effective_port} "
-                f"({settings.smtp.tls}), {login}"
+                f"({settings.smtp.tls}), {login}, MAIL FROM <{owner}> accepted (RSET: "
+                "nothing sent)"
             )
+        except SenderRefused as exc:
+            ok = False
+            print(f"smtp: FAILED: owner.email may not be used as sender with this login: {exc}")
         except SendError as exc:
             ok = False
             print(f"smtp: FAILED: {exc}")

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+from askfirst.answer import answer_kind
 from askfirst.byhand import starts_by_hand
 from askfirst.clock import SystemClock
 from askfirst.config import Classify, Settings, load_settings
@@ -18,7 +19,7 @@ from askfirst.exits import EXIT_CONFIG, EXIT_OK, EXIT_UNREACHABLE
 from askfirst.imap import ImapError, MailboxThread
 from askfirst.judgement import choose_template, judge
 from askfirst.lifecycle import Invitation
-from askfirst.message import parse
+from askfirst.message import Mail, parse
 from askfirst.notifications import NetworkNotification, invitation_slug, recognise
 from askfirst.render import (
     NETWORK_NAMES,
@@ -28,6 +29,7 @@ from askfirst.render import (
     person,
     sample_context,
 )
+from askfirst.rules import records_invitation
 from askfirst.store import Store
 
 
@@ -181,10 +183,11 @@ def explain_command(args: argparse.Namespace) -> int:
         "phishing_suspect": verdict.phishing_suspect,
         "action": decision.action,
         "rule": decision.rule,
+        "recorded": records_invitation(verdict, decision),
         "template": judgement.template if decision.action == "ask" else None,
         "reasons": list(judgement.reasons),
         "defects": list(mail.defects),
-    }
+    } | _as_answer(mail)
     by_hand = starts_by_hand(verdict, decision, settings.lifecycle.by_hand if settings else True)
     record["by_hand"] = by_hand
     if by_hand:
@@ -204,6 +207,8 @@ def explain_command(args: argparse.Namespace) -> int:
         return EXIT_OK
     manner = ", BY HAND" if by_hand else ""
     print(f"{source}: {decision.action.upper()}{manner} (rule {decision.rule})")
+    if verdict.is_invitation and not record["recorded"]:
+        print("  not recorded as an invitation: the mail is no invitation, whatever it quotes")
     for key in (
         "from",
         "subject",
@@ -221,4 +226,39 @@ def explain_command(args: argparse.Namespace) -> int:
     print("  why:")
     for reason in record["reasons"]:
         print(f"    - {reason}")
+    print(f"  as an answer to an invitation: {record['answer_kind']} ({record['answer_reason']})")
+    for line in record["delivery"]:
+        print(
+            f"    - {line['action']} for {line['recipient']}: {line['status']} {line['diagnostic']}"
+        )
     return EXIT_OK
+
+
+ANSWER_EFFECTS = {
+    "genuine": "hands the invitation to you (answered)",
+    "automatic": "changes nothing (an out-of-office may move the deadline)",
+    "bounce": "fails an asked invitation and tells you, quoting the report",
+    "report": "changes nothing: delivery news, not a failure",
+    "stranger": "changes nothing: you are told, and the invitation waits for the inviter",
+}
+
+
+def _as_answer(mail: Mail) -> dict[str, Any]:
+    """What the daemon makes of this mail when it belongs to an invitation (`answer_kind`,
+    the same call): a bounce fails it, delivery news (`report`) changes nothing."""
+    kind, why = answer_kind(mail)
+    lines = mail.delivery.recipients if mail.delivery else ()
+    return {
+        "answer_kind": kind,
+        "answer_reason": why,
+        "answer_effect": ANSWER_EFFECTS[kind],
+        "delivery": [
+            {
+                "recipient": r.recipient,
+                "action": r.action,
+                "status": r.status,
+                "diagnostic": r.diagnostic,
+            }
+            for r in lines
+        ],
+    }

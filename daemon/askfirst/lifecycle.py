@@ -11,6 +11,7 @@
                                                     └── someone else replies ──▶ asked
                                                         (the owner is told)
  declined ── genuine answer (late) ──▶ answered      declined ── decline failed ──▶ failed
+ failed / cancelled ── genuine answer ──▶ answered (an answer always reaches the owner)
 ```
 A network that hides the inviter's address (`by_hand`, see `byhand.py`):
 ```
@@ -18,6 +19,8 @@ A network that hides the inviter's address (`by_hand`, see `byhand.py`):
                                                      ├── wait over ──▶ reminded (then as by_hand)
                                                      └── owner takes the flag off ──▶ cancelled
 ```
+A bounce is a delivery report that says `Action: failed` (`dsn`); a delay warning or a
+relay report (kind `report`) changes nothing. Every notice says what it flagged.
 Effects come back as data; the app applies them (outbox, IMAP flags). Anything not in the
 table leaves the invitation as it is, so replaying an event is harmless.
 """
@@ -37,6 +40,7 @@ KW_ASKED = "$askfirst-asked"
 KW_ANSWERED = "$askfirst-answered"
 KW_HANDOVER = "$askfirst-handover"
 KW_DECLINED = "$askfirst-declined"
+KW_AWAITING = "$askfirst-awaiting"  # the ask or decline waits as a draft for the owner
 KW_BY_HAND = "$askfirst-byhand"
 KW_REMINDED = "$askfirst-reminded"
 
@@ -85,6 +89,7 @@ class Answered:
     kind: AnswerKind
     reason: str
     back_at: datetime | None = None  # an out-of-office's return date (plus grace), if given
+    withdrawn: str = ""  # what of ours was still unsent and is withdrawn now, said for the notice
 
 
 @dataclass(frozen=True)
@@ -166,11 +171,13 @@ class Send:
 
 @dataclass(frozen=True)
 class Notify:
-    """Tell the owner (the `handover` template, or another one), with the reason."""
+    """Tell the owner (the `handover` template, or another one), with the reason and what
+    was flagged (filled in by `transition` from the `Flag` effects beside it)."""
 
     reason: str
     template: str = "handover"
     not_their_answer: bool = False  # a mail in the thread from someone else: nothing changes
+    flagged: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -179,11 +186,64 @@ class Flag:
     flags: tuple[str, ...]
 
 
-Effect = Send | Notify | Flag
+@dataclass(frozen=True)
+class Unflag:
+    """Take keywords off a mail again (a cancelled ask was never asked)."""
+
+    message_id: str
+    flags: tuple[str, ...]
+
+
+Effect = Send | Notify | Flag | Unflag
 Result = tuple[Invitation, list[Effect]]
 
 
+def keywords(inv: Invitation) -> tuple[str, ...]:
+    """The keywords the invitation mail carries in its state (set again after the folder's
+    UIDVALIDITY changed)."""
+    return {
+        State.ASKED: (KW_ASKED,),
+        State.DECLINED: (KW_ASKED, KW_DECLINED),
+        State.ANSWERED: (FLAGGED, KW_ANSWERED),
+        State.HANDED_OVER: (FLAGGED, KW_HANDOVER),
+        State.BY_HAND: (FLAGGED, KW_BY_HAND),
+        State.REMINDED: (FLAGGED, KW_BY_HAND, KW_REMINDED),
+    }.get(inv.state or State.SKIPPED, ())
+
+
 def transition(inv: Invitation, event: Event, now: datetime, decline_after: timedelta) -> Result:
+    after, effects = _transition(inv, event, now, decline_after)
+    if not any(isinstance(e, Notify) for e in effects):
+        return after, effects
+    flagged = tuple(
+        _what(e.message_id, inv, event)
+        for e in effects
+        if isinstance(e, Flag) and FLAGGED in e.flags
+    )
+    return after, [replace(e, flagged=flagged) if isinstance(e, Notify) else e for e in effects]
+
+
+def _what(message_id: str, inv: Invitation, event: Event) -> str:
+    """A flagged mail, as the notice names it."""
+    if message_id == inv.source_message_id:
+        return "the invitation"
+    if isinstance(event, Answered) and event.kind == "bounce":
+        return "the delivery report"
+    if isinstance(event, NetworkMessage):
+        return "the network's message"
+    return "their answer"
+
+
+def _why_answered(inv: Invitation) -> str:
+    """Why the owner hears of an answer, by the state it came in."""
+    return {
+        State.DECLINED: "answered after the decline was sent",
+        State.FAILED: f"the inviter answered, although askfirst had noted: {inv.reason}",
+        State.CANCELLED: "the inviter wrote, after you deleted the draft",
+    }.get(inv.state or State.ASKED, "the inviter answered")
+
+
+def _transition(inv: Invitation, event: Event, now: datetime, decline_after: timedelta) -> Result:
     # `decline_after` is kept for callers; the deadline now comes with `AskSent`, when the
     # ask has left (the outbox computes it with the send window and business days).
     match inv.state, event:
@@ -199,9 +259,11 @@ def transition(inv: Invitation, event: Event, now: datetime, decline_after: time
             ]
         case None, Detected(decision=d):
             return replace(inv, state=State.SKIPPED, reason=d.reasons[-1] if d.reasons else ""), []
-        case ((State.ASKED | State.DECLINED), Answered(kind="genuine", message_id=mid)):
-            late = inv.state is State.DECLINED
-            reason = "answered after the decline was sent" if late else "the inviter answered"
+        case (
+            (State.ASKED | State.DECLINED | State.FAILED | State.CANCELLED),
+            Answered(kind="genuine", message_id=mid, withdrawn=withdrawn),
+        ):
+            reason = f"the inviter answered; {withdrawn}" if withdrawn else _why_answered(inv)
             return _answered(inv, mid, reason, now)
         case ((State.ASKED | State.DECLINED), Answered(kind="stranger", reason=why)):
             return inv, [Notify(why, not_their_answer=True)]  # it keeps waiting for the inviter
@@ -211,12 +273,19 @@ def transition(inv: Invitation, event: Event, now: datetime, decline_after: time
             return replace(inv, decline_due_at=back, reason="out of office until the due date"), []
         case (State.ASKED, Cancelled(kind="ask")) | (State.DECLINED, Cancelled(kind="decline")):
             what = "ask" if inv.state is State.ASKED else "decline"
-            return replace(inv, state=State.CANCELLED, reason=f"you deleted the {what} draft"), []
+            said = KW_ASKED if inv.state is State.ASKED else KW_DECLINED
+            return replace(inv, state=State.CANCELLED, reason=f"you deleted the {what} draft"), [
+                Unflag(inv.source_message_id, (said, KW_AWAITING))
+            ]
         case State.ASKED, AskSent(at=at, decline_due_at=due):
             return replace(inv, asked_at=at, decline_due_at=due), []
-        case State.ASKED, Answered(kind="bounce", reason=why):
+        case State.ASKED, Answered(kind="bounce", reason=why, message_id=mid):
             reason = f"the ask bounced: {why}"
-            return replace(inv, state=State.FAILED, reason=reason), [Notify(reason)]
+            return replace(inv, state=State.FAILED, reason=reason), [
+                Flag(inv.source_message_id, (FLAGGED,)),
+                Flag(mid, (FLAGGED,)),
+                Notify(reason),
+            ]
         case State.ASKED, DeadlinePassed() if inv.decline_due_at and now >= inv.decline_due_at:
             return replace(
                 inv, state=State.DECLINED, reason="no answer in time", declined_at=now

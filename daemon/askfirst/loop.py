@@ -89,8 +89,9 @@ def _cap(exc: Exception) -> float:
 
 
 def _seconds_to_next_due(app: App) -> float | None:
-    """Sleep no longer than until the next decline or outbox retry falls due."""
-    due = [d for d in (app.store.next_due(), app.store.next_attempt()) if d is not None]
+    """Sleep no longer than until the next decline or outbox retry falls due; mail held by
+    a brake wakes the loop when the brake can lift, not at once (`Outbox.next_wake`)."""
+    due = [d for d in (app.store.next_due(), app.outbox.next_wake()) if d is not None]
     if not due:
         return None
     return max(0.2, (min(due) - app.clock.now()).total_seconds() + 0.1)

@@ -17,6 +17,7 @@ from email.header import decode_header, make_header
 from email.message import Message
 from email.utils import getaddresses
 
+from askfirst.dsn import DeliveryReport, read_report
 from askfirst.htmltext import html_to_text
 
 _MSGID = re.compile(r"<[^<>\s]+>")
@@ -77,6 +78,7 @@ class Mail:
     resent_to: tuple[str, ...] = ()  # every Resent-To, Resent-Cc and Resent-Bcc address
     delivered_to: tuple[str, ...] = ()  # the envelope recipient: Delivered-To, X-Original-To
     html: str = ""  # the HTML part as sent, when there is one (its links name people)
+    delivery: DeliveryReport | None = None  # what a delivery status notification says (dsn)
 
     def header(self, name: str) -> str:
         """The first copy of a kept header ("" when absent)."""
@@ -141,6 +143,7 @@ def parse(raw: bytes) -> Mail:
     from_name, from_addr = next(iter(addresses("from")), ("", ""))
     ids = _MSGID.findall(plain("message-id"))
     text, content_type, html = _body_text(msg, defects)
+    delivery = _delivery(msg, defects)  # before `defects` is frozen: a broken report is one
     return Mail(
         message_id=ids[0] if ids else _synthetic_id(raw),
         from_addr=from_addr,
@@ -166,6 +169,7 @@ def parse(raw: bytes) -> Mail:
         resent_to=every_address("resent-to", "resent-cc", "resent-bcc"),
         delivered_to=every_address("delivered-to", "x-original-to"),
         html=html,
+        delivery=delivery,
     )
 
 
@@ -187,6 +191,14 @@ def _report_ids(msg: Message, raw: bytes) -> tuple[str, ...]:
         return ()
     text = raw[:200_000].decode("ascii", errors="replace")
     return tuple(dict.fromkeys(_MSGID.findall(text)))
+
+
+def _delivery(msg: Message, defects: list[str]) -> DeliveryReport | None:
+    try:
+        return read_report(msg)
+    except Exception as exc:  # a broken report is still a mail; say so and go on
+        defects.append(f"delivery report: {exc!r}"[:200])
+        return None
 
 
 def _synthetic_id(raw: bytes) -> str:
@@ -221,7 +233,8 @@ def _addresses(value: str) -> list[tuple[str, str]]:
     for name, addr in getaddresses([value]):
         addr = addr.strip().lower()
         domain = addr.partition("@")[2]  # an apostrophe is fine before it: o'brien@example.ie
-        if addr.count("@") != 1 or any(c in addr for c in ' <>"(),;:') or "'" in domain:
+        bad = any(c in addr for c in ' <>"(),;:') or "'" in domain or _CONTROL.search(addr)
+        if addr.count("@") != 1 or bad:
             addr = ""
         pairs.append((clean(name, 200), addr))
     return pairs

@@ -160,6 +160,7 @@ def sample_context() -> dict[str, Any]:
         "reason": "the inviter answered",
         "state": "answered",
         "ask_text": "Hi Sam, ...",
+        "flagged": ["the invitation", "their answer"],
         "decline_text": "Hi Sam, ...",
         "not_their_answer": False,
         "invitation_url": "https://www.linkedin.com/mynetwork/invitation-manager/",
@@ -184,6 +185,7 @@ def context_for(
         "reason": inv.reason,
         "state": str(inv.state),
         "ask_text": "",
+        "flagged": [],
         "decline_text": "",
         "not_their_answer": False,  # a mail in the thread came from someone else
         **links(inv),

@@ -123,6 +123,17 @@ RULES: tuple[Rule, ...] = (
 )
 
 
+# A hit on one of these means the mail is no invitation at all, whatever sentence it
+# quotes (a newsletter or a list mail citing "I'd like to connect with you"): it is not
+# recorded, so `status` shows no `skipped` row for it; the log line and `explain` keep why.
+NOT_AN_INVITATION = frozenset({"own-address", "not-invitation", "list-or-bulk"})
+
+
+def records_invitation(verdict: Verdict, decision: Decision) -> bool:
+    """Whether the daemon records this mail as an invitation (`status` lists it)."""
+    return verdict.is_invitation and decision.rule not in NOT_AN_INVITATION
+
+
 def decide(mail: Mail, verdict: Verdict, ctx: Context) -> Decision:
     """The first rule that hits decides; every rule looked at is recorded, with its RFC."""
     reasons: list[str] = []

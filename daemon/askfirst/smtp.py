@@ -34,6 +34,16 @@ class SendError(Exception):
         self.hand_over = hand_over
 
 
+class SenderRefused(SendError):
+    """The server refuses the envelope sender for good (5xx to MAIL FROM), e.g. Postfix's
+    `553 5.7.1 Sender address rejected: not owned by user`: `owner.email` may not be used
+    with this login. A configuration problem for every mail, not a fault of one recipient;
+    the outbox holds all mail until the configuration is fixed (and askfirst restarted)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, transient=False)
+
+
 @dataclass(frozen=True)
 class Envelope:
     sender: str
@@ -80,13 +90,23 @@ class SmtpSender:
             raise
         return client
 
-    async def probe(self) -> None:
-        """Connect and log in, for `askfirst check`; raises `SendError` when that fails."""
+    async def probe(self, sender: str = "", recipient: str = "") -> None:
+        """Connect and log in, for `askfirst check`; raises `SendError` when that fails.
+        With a `sender`, also MAIL FROM it and RCPT TO `recipient`, then RSET: a refused
+        sender (`SenderRefused`) is found before any mail, and nothing is sent."""
         try:
             client = await self._open()
         except (aiosmtplib.SMTPException, OSError) as exc:
             raise _as_send_error(exc) from exc
-        await _quit(client)
+        try:
+            if sender:
+                await _mail_from(client, sender)
+                await client.rcpt(recipient or sender)
+                await client.rset()
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            raise _as_send_error(exc) from exc
+        finally:
+            await _quit(client)
 
     async def send(self, envelope: Envelope, before_data: Callable[[], None]) -> None:
         """Deliver one message to one recipient, or raise `SendError`."""
@@ -98,7 +118,7 @@ class SmtpSender:
         try:
             options = await _utf8_options(client, envelope)
             encoding = "utf-8" if options else "ascii"
-            await client.mail(envelope.sender, options=options, encoding=encoding)
+            await _mail_from(client, envelope.sender, options, encoding)
             # raises on refusal: nothing is silently dropped
             await client.rcpt(envelope.recipient, encoding=encoding)
             before_data()
@@ -114,6 +134,17 @@ class SmtpSender:
             raise _as_send_error(exc) from exc
         finally:
             await _quit(client)
+
+
+async def _mail_from(
+    client: aiosmtplib.SMTP, sender: str, options: list[str] | None = None, encoding: str = "ascii"
+) -> None:
+    try:
+        await client.mail(sender, options=options, encoding=encoding)
+    except aiosmtplib.SMTPSenderRefused as exc:
+        if 500 <= exc.code < 600:
+            raise SenderRefused(f"sender <{sender}> refused: {exc.code} {exc.message}") from exc
+        raise
 
 
 async def _utf8_options(client: aiosmtplib.SMTP, envelope: Envelope) -> list[str]:

@@ -81,6 +81,8 @@ def status_text(store: Store, now: datetime, limit: int = 20) -> str:
         )
     held = store.meta("brake") or ""
     lines.append(f"sending: held ({held})" if held else "sending: on")
+    if folder_error := store.meta("folder_error"):
+        lines.append(f"configuration: {folder_error}")
     last = store.meta("last_pass_at")
     connected = store.meta("imap_connected") == "1"
     lines.append(
@@ -169,6 +171,7 @@ def health_of(settings: Settings) -> int:
         last = store.meta("last_pass_at")
         connected = store.meta("imap_connected") == "1"
         error = store.meta("last_error") or ""
+        config_error = store.meta("config_error") or store.meta("folder_error") or ""
         failed = int(store.meta("failed_passes") or 0)
     finally:
         store.close()
@@ -182,6 +185,9 @@ def health_of(settings: Settings) -> int:
         return EXIT_UNREACHABLE
     if failed >= FAILED_PASSES_UNHEALTHY:
         print(f"unhealthy: the last {failed} passes failed: {error}")
+        return EXIT_UNREACHABLE
+    if config_error:
+        print(f"unhealthy: {config_error}")
         return EXIT_UNREACHABLE
     print(f"healthy: last pass {age:.0f} s ago")
     return EXIT_OK
