@@ -120,7 +120,9 @@ def normalise(text: str) -> str:
 
 # An intent clause this long or shorter is a bare request; a longer one carries more.
 GENERIC_WORDS = 20
-_CLAUSE_END = re.compile(r"[.!?;:…]+(?=\s|$)|[¿¡]")
+# Only a run's first mark may start a match: a long run of dots before a word would
+# otherwise be retried from every mark (quadratic).
+_CLAUSE_END = re.compile(r"(?<![.!?;:…])[.!?;:…]+(?=\s|$)|[¿¡]")
 
 
 def strip_boilerplate(
