@@ -28,8 +28,9 @@ def test_held_out_precision_meets_the_floor() -> None:
 
 
 @pytest.mark.xfail(
-    reason="first scored after tuning: recall 0.38 (12/32), below the floor fixed before; "
-    "not tuned on the held-out mails (README, 'How well it works')",
+    reason="first scored after tuning: recall 0.38 (12/32); after a second training batch "
+    "0.50 (16/32), still below the floor fixed before; not tuned on the held-out mails "
+    "(README, 'How well it works')",
     strict=True,
 )
 def test_held_out_recall_meets_the_floor() -> None:

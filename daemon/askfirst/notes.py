@@ -44,7 +44,9 @@ _CLOSING = re.compile(
     r"^(best|regards|best regards|kind regards|thanks|thank you|cheers|greetings|all the best"
     r"|sincerely|viele grüße|beste grüße|mit freundlichen grüßen|grüße|saludos|un saludo"
     r"|cordialement|bien à vous|groet|groeten|met vriendelijke groet|saluti|cordiali saluti"
-    r"|abraço|abraços|atenciosamente|salam|terima kasih|liebe grüße|lg)\b.{0,20}$",
+    r"|abraço|abraços|atenciosamente|salam|terima kasih|liebe grüße|lg"
+    r"|mit freundlichen grüssen|(freundliche|viele|beste|liebe|herzliche) grüsse|grüsse"
+    r"|(com os )?melhores cumprimentos|cumprimentos|à\+|a\+)(?!\w).{0,20}$",
     re.I,
 )
 
@@ -118,7 +120,9 @@ def normalise(text: str) -> str:
 
 # An intent clause this long or shorter is a bare request; a longer one carries more.
 GENERIC_WORDS = 20
-_CLAUSE_END = re.compile(r"[.!?;:…]+(?=\s|$)|[¿¡]")
+# Only a run's first mark may start a match: a long run of dots before a word would
+# otherwise be retried from every mark (quadratic).
+_CLAUSE_END = re.compile(r"(?<![.!?;:…])[.!?;:…]+(?=\s|$)|[¿¡]")
 
 
 def strip_boilerplate(
