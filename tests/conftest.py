@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from askfirst.clock import FakeClock, SystemClock
+from askfirst.testing.cyrus import find_cyrus, start_cyrus_rig
 from askfirst.testing.dovecot import find_dovecot
 from askfirst.testing.postgres import PgCluster, find_postgres, start_cluster
 from askfirst.testing.rig import MailRig, start_rig
@@ -80,3 +81,31 @@ def pg_url(postgres: PgCluster) -> str:
 
 
 _databases = itertools.count(1)
+
+
+_CYRUS_HINT = "Cyrus not installed: scripts/test installs cyrus-common and unpacks imapd"
+
+
+@pytest.fixture(scope="session")
+def cyrusrig() -> Iterator[MailRig]:
+    """A private Cyrus + the same SMTP bridge, for the cases that run on both servers."""
+    _require(find_cyrus() is not None, "the Cyrus", _CYRUS_HINT)
+    rig = start_cyrus_rig()
+    try:
+        yield rig
+    finally:
+        rig.stop()
+
+
+@pytest.fixture(params=["dovecot", "cyrus"])
+def anyrig(request: pytest.FixtureRequest) -> MailRig:
+    """Each server in turn (Dovecot, then Cyrus), emptied before the test."""
+    rig: MailRig = request.getfixturevalue("mailrig" if request.param == "dovecot" else "cyrusrig")
+    rig.reset()
+    return rig
+
+
+@pytest.fixture
+def h_any(anyrig: MailRig, tmp_path: Path, clock: FakeClock) -> Harness:
+    """`h` on each server in turn: a module opts in with `h = h_any` style override."""
+    return make_harness(anyrig, tmp_path, clock)

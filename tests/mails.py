@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
 from askfirst.testing import demo
 from askfirst.testing.demo import build_mail
@@ -53,6 +54,16 @@ def out_of_office(original: bytes, sender: str) -> bytes:
     return reply(
         original, sender, "I am out of the office until Monday.", Auto_Submitted="auto-replied"
     ).replace(b"Subject: Re:", b"Subject: Out of Office: Re:", 1)
+
+
+DSN_DIR = Path(__file__).parent / "dsn"
+
+
+def postfix_report(action: str, reported_message_id: str) -> bytes:
+    """A real Postfix delivery report (tests/dsn: `failed`, `delayed` or `relayed`) about
+    the mail with `reported_message_id`."""
+    raw = (DSN_DIR / f"postfix-{action}.eml").read_bytes()
+    return raw.replace(f"<ask-{action}@example.test>".encode(), reported_message_id.encode())
 
 
 def bounce(bounced_message_id: str, to: str = OWNER) -> bytes:

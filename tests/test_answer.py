@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from askfirst.answer import answer_kind
+from askfirst.answer import answer_kind, not_the_inviter
 from askfirst.message import parse
 
 ASK_ID = "<ask-1@example.org>"
@@ -89,7 +89,10 @@ def test_a_delivery_report_is_a_bounce() -> None:
         f"--B\r\nContent-Type: text/rfc822-headers\r\n\r\nMessage-ID: {ASK_ID}\r\n--B--\r\n"
     ).encode()
     mail = parse(raw)
-    assert answer_kind(mail) == ("bounce", "multipart/report (delivery status notification)")
+    assert answer_kind(mail) == (
+        "bounce",
+        "delivery report from an unnamed server: failed for sam@example.net: status 5.1.1",
+    )
     assert ASK_ID in mail.thread_ids
 
 
@@ -116,3 +119,27 @@ def test_a_bounce_subject_is_a_bounce(subject: str) -> None:
 def test_a_bounce_wins_over_auto_submitted() -> None:
     raw = reply(sender="MAILER-DAEMON@mx.example.org", headers=("Auto-Submitted: auto-replied",))
     assert answer_kind(parse(raw))[0] == "bounce"
+
+
+@pytest.mark.parametrize(
+    ("sender", "headers", "authenticated", "answer"),
+    [
+        ("Sam <sam@example.net>", (), False, True),
+        ("Sam <SAM@example.net>", (), False, True),
+        ("Sam <sam.work@example.net>", (), True, True),  # their own verified domain
+        ("Sam <sam.work@example.net>", (), False, False),  # same domain, unverified
+        ("Eve <eve@gmail.com>", (), True, False),
+        ("Sam <sam@example.net>", ("List-Id: <hikers.example.org>",), False, False),
+        ("Sam <sam@example.net>", ("Precedence: list",), False, False),
+    ],
+)
+def test_only_the_inviter_answers(
+    sender: str, headers: tuple[str, ...], authenticated: bool, answer: bool
+) -> None:
+    mail = parse(reply(sender=sender, headers=headers))
+    assert (not_the_inviter(mail, "sam@example.net", authenticated) is None) is answer
+
+
+def test_a_shared_public_provider_is_not_the_inviters_domain() -> None:
+    mail = parse(reply(sender="Eve <eve@gmail.com>"))
+    assert not_the_inviter(mail, "sam@gmail.com", authenticated=True)

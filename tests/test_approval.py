@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from askfirst.clock import FakeClock
 from askfirst.lifecycle import State
 from askfirst.testing.rig import MailRig
@@ -15,9 +16,15 @@ ALICE = "alice@example.test"
 BOB = "bob@example.test"
 
 
+@pytest.fixture
+def h(h_any: Harness) -> Harness:
+    """Every approval case runs on Dovecot and on Cyrus."""
+    return h_any
+
+
 def set_flag(rig: MailRig, folder: str, flag: str) -> None:
     with rig.imap(OWNER) as client:
-        client.select_folder(folder)
+        client.select_folder(rig.folder(folder))
         client.add_flags(client.search(["ALL"]), [flag])
 
 
@@ -48,7 +55,7 @@ async def test_a_deleted_draft_cancels(h: Harness) -> None:
     h.invite(linkedin_2012("Alice Example", ALICE))
     await h.step()
     with h.rig.imap(OWNER) as client:
-        client.select_folder("Drafts")
+        client.select_folder(h.rig.folder("Drafts"))
         client.delete_messages(client.search(["ALL"]))
         client.expunge()
     assert (await h.step()).cancelled == 1
@@ -62,9 +69,9 @@ async def test_moving_the_draft_to_the_approve_folder_sends_it(h: Harness) -> No
     h.invite(linkedin_2012("Alice Example", ALICE))
     await h.step()
     with h.rig.imap(OWNER) as client:
-        client.create_folder("askfirst/Approve")
-        client.select_folder("Drafts")
-        client.move(client.search(["ALL"]), "askfirst/Approve")
+        client.create_folder(h.rig.folder("askfirst/Approve"))
+        client.select_folder(h.rig.folder("Drafts"))
+        client.move(client.search(["ALL"]), h.rig.folder("askfirst/Approve"))
     assert (await h.step()).sent == 1
     assert len(h.inbox(ALICE)) == 1
     assert h.inbox(OWNER, "askfirst/Approve") == []

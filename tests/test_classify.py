@@ -5,9 +5,12 @@ from __future__ import annotations
 import tomllib
 from email.message import EmailMessage
 from importlib import resources
+from pathlib import Path
 
 import pytest
-from askfirst.classify import Verdict, classify, is_system_address
+from askfirst.addresses import is_system_address
+from askfirst.classify import Verdict, classify
+from askfirst.config import Classify
 from askfirst.message import Mail, parse
 from askfirst.notes import normalise, strip_boilerplate
 from hypothesis import HealthCheck, given, settings
@@ -161,15 +164,31 @@ def test_linkedin_2012_is_recognised_by_its_markers_not_only_its_subject() -> No
     assert "Confirm that you know" in why
 
 
-def test_a_personal_reply_to_beats_from() -> None:
-    verdict = classify(linkedin_2012(EN_DEFAULT, Reply_To="brian.private@example.com"))
-    assert verdict.reply_address == "brian.private@example.com"
+def test_a_reply_to_in_froms_organisation_beats_from() -> None:
+    verdict = classify(linkedin_2012(EN_DEFAULT, Reply_To="brian.private@mail.example.net"))
+    assert verdict.reply_address == "brian.private@mail.example.net"
+
+
+def test_a_reflector_reply_to_is_never_used() -> None:
+    """A third party at another domain: the ask goes to the personal From instead."""
+    verdict = classify(linkedin_2012(EN_DEFAULT, Reply_To="victim@elsewhere.example.com"))
+    assert verdict.reply_address == "brajuk@example.net"
+    assert any("Reply-To victim@elsewhere.example.com is not used" in r for r in verdict.reasons)
+
+
+@pytest.mark.parametrize("box", ["info", "sales", "support", "admin", "noreply", "team+x"])
+def test_a_role_or_system_from_is_never_asked(box: str) -> None:
+    verdict = classify(linkedin_2012(EN_DEFAULT, address=f"{box}@example.net"))
+    assert verdict.reply_address is None
 
 
 def test_a_system_reply_to_falls_back_to_a_personal_from() -> None:
     verdict = classify(linkedin_2012(EN_DEFAULT, Reply_To="noreply@example.net"))
     assert verdict.reply_address == "brajuk@example.net"
-    assert any("Reply-To noreply@example.net is a network or system" in r for r in verdict.reasons)
+    assert any(
+        "Reply-To noreply@example.net is a network, notification, list or system" in r
+        for r in verdict.reasons
+    )
 
 
 # -- LinkedIn 2015-16 and later: no personal address ----------------------------------------
@@ -432,3 +451,78 @@ def test_classify_of_any_mail_never_raises(
     if verdict.is_invitation:
         assert verdict.network in ("linkedin", "email")
         assert verdict.boilerplate is not None
+
+
+def test_an_authenticated_networks_reply_to_is_the_inviter() -> None:
+    """The 2010-12 'via LinkedIn' format puts the inviter into Reply-To; that counts only
+    when the mail really comes from linkedin.com."""
+    raw = Path(__file__).parent / "corpus/invitation-linkedin-2010-chloe-via-replyto.eml"
+    auth = b"Authentication-Results: mx.example.test; dkim=pass header.d=linkedin.com;"
+    auth += b" dmarc=pass header.from=linkedin.com\r\n"
+    trust = Classify(authserv_id="mx.example.test")
+    assert (
+        classify(parse(auth + raw.read_bytes()), trust).reply_address == "chloe.desmet@example.be"
+    )
+    unverified = classify(parse(raw.read_bytes()), trust)
+    assert unverified.reply_address is None
+    assert any("Reply-To chloe.desmet@example.be is not used" in r for r in unverified.reasons)
+
+
+# -- direct invitations in the sender's own words -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("sentence", "language"),
+    [
+        ("I'd like to add you to my professional network.", "en"),
+        ("I'd like to connect with you.", "en"),
+        ("Let's connect!", "en"),
+        ("¿Te gustaría unirte a mi red profesional?", "es"),
+        ("Saya ingin mengajak Anda bergabung ke jaringan profesional saya.", "id"),
+        ("Ich würde mich gerne mit Ihnen vernetzen.", "de"),
+        ("Je serais ravie de vous compter parmi mes relations.", "fr"),
+        ("Gostaria de o ter na minha rede profissional.", "pt"),
+        ("Mi piacerebbe averti tra i miei contatti.", "it"),
+        ("Mag ik je toevoegen aan mijn netwerk?", "nl"),
+        ("Would you like to connect?", "en"),
+        ("Ich würde mich freuen, mich mit Ihnen zu vernetzen.", "de"),
+        ("Me gustaría agregarte a mis contactos.", "es"),
+        ("Je voudrais vous ajouter à mes relations.", "fr"),
+        ("Gostaria de adicioná-lo à minha rede.", "pt"),
+        ("Vorrei aggiungerti ai miei contatti.", "it"),
+        ("Zullen we connecten?", "nl"),
+        ("Mari terhubung!", "id"),
+    ],
+)
+def test_a_bare_request_to_connect_in_own_words_is_a_boilerplate_invitation(
+    sentence: str, language: str
+) -> None:
+    verdict = classify(build("Sam <sam@example.net>", "Hello", f"Hi Pat,\n\n{sentence}\n\nSam\n"))
+    assert (verdict.is_invitation, verdict.network, verdict.boilerplate) == (True, "email", True)
+    assert verdict.language == language
+
+
+def test_a_request_with_a_story_is_a_personal_invitation() -> None:
+    body = (
+        "Hi Pat,\n\nWe met at the Dovecot meetup in Berlin and talked about Sieve. "
+        "I'd like to connect with you.\n\nSam\n"
+    )
+    verdict = classify(build("Sam <sam@example.net>", "Berlin", body))
+    assert (verdict.is_invitation, verdict.boilerplate) == (True, False)
+    assert "Berlin" in verdict.personal_note
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "Let's connect on Tuesday about the invoice.",
+        "I'd like to add you to the planning meeting.",
+        "I'd like to connect with you about the contract renewal.",
+        "Connect with us on our community forum.",
+        "Ich möchte Sie mit meinem Kollegen vernetzen.",
+        "Podemos nos conectar amanhã às 10h?",
+    ],
+)
+def test_ordinary_mail_that_mentions_connecting_is_not_an_invitation(sentence: str) -> None:
+    verdict = classify(build("Sam <sam@example.net>", "Hello", f"Hi Pat,\n\n{sentence}\n\nSam\n"))
+    assert verdict.is_invitation is False, verdict.reasons

@@ -86,6 +86,8 @@ def test_check_succeeds_against_the_rig(rig: MailRig, tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert "imap: ok" in result.stdout and "smtp: ok" in result.stdout
     assert "IDLE" in result.stdout
+    assert "classify.authserv_id is unset" in result.stdout  # and where to find the value:
+    assert "mx.google.com" in result.stdout and "prod.outlook.com" in result.stdout
 
 
 def test_check_names_the_key_of_a_config_error(rig: MailRig, tmp_path: Path) -> None:

@@ -38,7 +38,8 @@ async def test_send_window_holds_the_ask_until_it_opens(h: Harness, clock: FakeC
     assert (await h.step()).sent == 1
     inv = h.only_invitation()
     assert inv.asked_at == clock.now().replace(microsecond=0)  # the wait counts from sending
-    assert inv.decline_due_at == inv.asked_at + timedelta(days=7)  # type: ignore[operator]
+    assert inv.asked_at is not None
+    assert inv.decline_due_at == inv.asked_at + timedelta(days=7)
 
 
 async def test_jitter_delays_within_the_bound(h: Harness, clock: FakeClock) -> None:

@@ -40,6 +40,12 @@ def test_demo_tells_the_whole_story_and_cleans_up() -> None:
         "→ carol@example.test invites you with a personal note",
         "← askfirst handed carol to you",
         "PHISHING imitation",
+        '→ "Erin Okafor" <invitations@linkedin.com> invites you: modern LinkedIn',
+        '← askfirst gives you the ask to paste into LinkedIn: notice "[askfirst] Erin Okafor: '
+        'please ask by hand on LinkedIn"',
+        "… you paste the ask into LinkedIn yourself",
+        '→ LinkedIn: "Erin just messaged you"',
+        '← askfirst handed erin to you: notice "[askfirst] Erin Okafor: answered"',
         "← askfirst declined bob (no answer in 5s)",
         "askfirst run stopped by SIGTERM (exit 0)",
         "rig stopped",
@@ -54,12 +60,14 @@ def test_demo_tells_the_whole_story_and_cleans_up() -> None:
     assert "status: answered · rule boilerplate" in text
     assert "status: declined · rule boilerplate" in text
     assert "status: handed_over · rule personal-note" in text
+    assert "status: by_hand · rule unreachable" in text
 
     (summary,) = [line for line in text.splitlines() if line.startswith("summary:")]
     assert "alice answered" in summary
     assert "bob declined" in summary
     assert "carol handed over" in summary
     assert "dave (phishing)" in summary  # whatever the classifier decides today
+    assert "erin answered (asked by hand on LinkedIn)" in summary
 
     # the temp dir with dovecot's files, the config and the state is gone
     found = re.search(r"everything in (\S+)", text)

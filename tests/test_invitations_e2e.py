@@ -20,15 +20,25 @@ CORPUS = Path(__file__).parent / "corpus"
 
 
 async def test_an_unreachable_inviter_is_handed_over_with_the_ask_text(h: Harness) -> None:
-    h.invite((CORPUS / "invitation-linkedin-member-2016-foobar-m2m-single.eml").read_bytes())
+    h.settings.lifecycle.by_hand = False  # the plain hand-over; by_hand has its own tests
+    h.settings.classify.authserv_id = "mx.example.test"
+    h.settings.lifecycle.by_hand = False  # with it on, askfirst would wait for the owner's ask
+    stamp = b"Authentication-Results: mx.example.test; dkim=pass header.d=linkedin.com\n"
+    raw = (CORPUS / "invitation-linkedin-member-2016-foobar-m2m-single.eml").read_bytes()
+    h.invite(stamp + raw)  # the owner's MX vouches for linkedin.com
     await h.step()
     inv = h.only_invitation()
     assert inv.state is State.HANDED_OVER
     assert inv.decision["rule"] == "unreachable"
     (notice,) = [m for m in h.inbox(OWNER) if m.subject.startswith("[askfirst]")]
-    text = load(notice.raw).get_content()
-    assert "this is what askfirst would have sent" in text
+    notice_mail = load(notice.raw)
+    text = notice_mail.get_content()
+    assert "This is what I would have sent" in text
     assert "tell me about yourself" in text.lower() or "about yourself" in text
+    assert "no address where my question would reach them" in text  # a sentence, no trace
+    assert "hand_over" not in text and "RFC" not in text
+    assert notice_mail["In-Reply-To"] == inv.source_message_id  # threaded to the invitation
+    assert inv.source_message_id in notice_mail["References"]
     assert h.rig.accepted and all(rcpts == [OWNER] for _, rcpts, _ in h.rig.accepted)
 
 

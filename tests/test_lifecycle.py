@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -13,6 +14,8 @@ from askfirst.lifecycle import (
     KW_DECLINED,
     KW_HANDOVER,
     Answered,
+    AskSent,
+    Cancelled,
     DeadlinePassed,
     Detected,
     Event,
@@ -53,7 +56,8 @@ def step(inv: Invitation, event: Event, now: datetime = T0) -> Result:
 
 
 def asked() -> Invitation:
-    return step(new(), Detected(ASK))[0]
+    """Asked, and the ask left at T0."""
+    return step(step(new(), Detected(ASK))[0], AskSent(T0, T0 + WEEK))[0]
 
 
 def declined() -> Invitation:
@@ -72,14 +76,16 @@ def test_new_boilerplate_is_asked_with_a_deadline() -> None:
 
     assert inv.state is State.ASKED
     assert inv.reason == "boilerplate"
-    assert inv.asked_at == T0
-    assert inv.decline_due_at == T0 + WEEK
+    assert inv.asked_at is None and inv.decline_due_at is None  # the ask has not left yet
     assert effects == [Send("ask", "sam@example.net"), Flag(SOURCE, (KW_ASKED,))]
 
 
-def test_the_deadline_follows_decline_after() -> None:
-    inv, _ = transition(new(), Detected(ASK), T0, timedelta(hours=36))
-    assert inv.decline_due_at == T0 + timedelta(hours=36)
+def test_the_wait_starts_when_the_ask_leaves() -> None:
+    held = step(new(), Detected(ASK))[0]
+    later = T0 + timedelta(days=9)
+    assert step(held, DeadlinePassed(), later) == (held, [])  # held for days: no decline
+    inv, _ = step(held, AskSent(later, later + WEEK), later)
+    assert (inv.asked_at, inv.decline_due_at) == (later, later + WEEK)
 
 
 def test_new_personal_or_unreachable_is_handed_over() -> None:
@@ -89,13 +95,16 @@ def test_new_personal_or_unreachable_is_handed_over() -> None:
     assert inv.reason == "personal-note: hit, a note -> hand_over"
     assert inv.handed_over_at == T0
     assert inv.asked_at is None and inv.decline_due_at is None
-    assert effects == [Flag(SOURCE, (FLAGGED, KW_HANDOVER)), Notify(inv.reason)]
+    assert effects == [
+        Flag(SOURCE, (FLAGGED, KW_HANDOVER)),
+        Notify(inv.reason, flagged=("the invitation",)),
+    ]
 
 
 def test_hand_over_without_reasons_uses_the_rule_name() -> None:
     inv, effects = step(new(), Detected(Decision("hand_over", "unreachable", ())))
     assert inv.reason == "unreachable"
-    assert Notify("unreachable") in effects
+    assert Notify("unreachable", flagged=("the invitation",)) in effects
 
 
 def test_new_refused_by_a_gate_is_skipped_silently() -> None:
@@ -123,7 +132,7 @@ def test_asked_then_a_genuine_answer_is_answered() -> None:
     assert effects == [
         Flag(SOURCE, (FLAGGED, KW_ANSWERED)),
         Flag(ANSWER, (FLAGGED, KW_ANSWERED)),
-        Notify("the inviter answered"),
+        Notify("the inviter answered", flagged=("the invitation", "their answer")),
     ]
 
 
@@ -139,7 +148,11 @@ def test_a_bounced_ask_fails_and_tells_the_owner() -> None:
 
     assert inv.state is State.FAILED
     assert inv.reason == "the ask bounced: multipart/report"
-    assert effects == [Notify("the ask bounced: multipart/report")]
+    assert effects == [
+        Flag(SOURCE, (FLAGGED,)),
+        Flag("<dsn@mx>", (FLAGGED,)),
+        Notify(inv.reason, flagged=("the invitation", "the delivery report")),
+    ]
 
 
 @pytest.mark.parametrize("early", [timedelta(0), timedelta(days=6, hours=23, seconds=59)])
@@ -188,7 +201,7 @@ def test_a_late_genuine_answer_after_the_decline_is_answered() -> None:
     assert inv.reason == "answered after the decline was sent"
     assert inv.answered_at == later
     assert inv.declined_at == T0 + WEEK  # history kept
-    assert Notify("answered after the decline was sent") in effects
+    assert Notify(inv.reason, flagged=("the invitation", "their answer")) in effects
     assert Flag(ANSWER, (FLAGGED, KW_ANSWERED)) in effects
 
 
@@ -238,10 +251,50 @@ def final_states() -> list[Invitation]:
     return [answered, handed_over, skipped, failed]
 
 
-@pytest.mark.parametrize("final", final_states(), ids=lambda inv: str(inv.state))
-@pytest.mark.parametrize("event", ALL_EVENTS, ids=lambda e: type(e).__name__)
+# Every final state against every event, except an answer after a failure: that one reaches
+# the owner (tested below).
+FINAL_PAIRS = [
+    pytest.param(final, event, id=f"{final.state}-{type(event).__name__}")
+    for final in final_states()
+    for event in ALL_EVENTS
+    if not (final.state is State.FAILED and event == genuine())
+]
+
+
+@pytest.mark.parametrize(("final", "event"), FINAL_PAIRS)
 def test_a_final_state_never_changes_and_yields_no_effects(final: Invitation, event: Event) -> None:
     assert step(final, event, T0 + 10 * WEEK) == (final, [])
+
+
+@pytest.mark.parametrize(
+    "earlier",
+    [
+        Answered("<dsn@mx>", "bounce", "delivery report: failed"),
+        SendFailed("ask", "550"),
+    ],
+    ids=["bounced", "send-failed"],
+)
+def test_an_answer_after_a_failure_reaches_the_owner(earlier: Event) -> None:
+    failed = step(asked(), earlier)[0]
+    inv, effects = step(failed, genuine(), T0 + timedelta(days=2))
+    assert inv.state is State.ANSWERED
+    assert inv.reason.startswith("the inviter answered, although askfirst had noted: the ask")
+    assert Flag(ANSWER, (FLAGGED, KW_ANSWERED)) in effects
+    assert Notify(inv.reason, flagged=("the invitation", "their answer")) in effects
+
+
+def test_an_answer_after_a_cancelled_draft_reaches_the_owner() -> None:
+    cancelled = step(asked(), Cancelled("ask"))[0]
+    inv, effects = step(cancelled, genuine())
+    assert inv.state is State.ANSWERED
+    assert Notify(inv.reason, flagged=("the invitation", "their answer")) in effects
+
+
+@pytest.mark.parametrize("action", ["delayed", "relayed", "delivered", "expanded"])
+def test_delivery_news_that_is_not_a_failure_changes_nothing(action: str) -> None:
+    before = asked()
+    news = Answered("<dsn@mx>", "report", f"delivery report: {action} for sam@example.net")
+    assert step(before, news) == (before, [])
 
 
 def test_the_final_states_cover_the_final_enum_members() -> None:
@@ -263,3 +316,14 @@ def test_transition_does_not_mutate_its_input() -> None:
     original = new()
     step(original, Detected(ASK))
     assert original.state is None and original.asked_at is None
+
+
+@pytest.mark.parametrize("before", [asked, declined])
+def test_a_strangers_reply_tells_the_owner_and_changes_nothing(
+    before: Callable[[], Invitation],
+) -> None:
+    inv = before()
+    why = "someone else replied in the thread (eve@example.org, not the inviter sam@example.net)"
+    after, effects = step(inv, Answered(ANSWER, "stranger", why), T0 + timedelta(days=1))
+    assert after == inv
+    assert effects == [Notify(why, not_their_answer=True)]

@@ -6,17 +6,33 @@ time moves only through the fake clock.
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from askfirst.clock import FakeClock
 from askfirst.lifecycle import State
 from askfirst.store import DATA, SENDING, SENT
-from harness import OWNER, Harness, load
-from mails import bounce, direct_invite, linkedin_2012, out_of_office, plain, reply
+from harness import OWNER, Harness, askfirst, load
+from mails import (
+    bounce,
+    direct_invite,
+    linkedin_2012,
+    out_of_office,
+    plain,
+    postfix_report,
+    reply,
+)
 
 ALICE = "alice@example.test"
 BOB = "bob@example.test"
+
+
+@pytest.fixture
+def h(h_any: Harness) -> Harness:
+    """Every case here runs on Dovecot and on Cyrus."""
+    return h_any
 
 
 async def ask_alice(h: Harness) -> bytes:
@@ -286,3 +302,77 @@ async def test_a_missing_sent_folder_is_created(h: Harness) -> None:
     await h.step()
     (copy,) = h.inbox(OWNER, "Gesendet")
     assert load(copy.raw)["To"].addresses[0].addr_spec == ALICE
+
+
+# -- delivery status notifications (real Postfix reports, tests/dsn) -----------------------
+
+
+def notices(h: Harness) -> list[str]:
+    return [load(m.raw).get_content() for m in h.inbox(OWNER) if m.subject.startswith("[askfirst]")]
+
+
+async def test_a_postfix_delay_warning_changes_nothing_and_the_answer_still_counts(
+    h: Harness, clock: FakeClock
+) -> None:
+    ask = load(await ask_alice(h))
+    h.invite(postfix_report("delayed", ask["Message-ID"]), sender="")
+    report = await h.step()
+    assert h.only_invitation().state is State.ASKED
+    assert "answer (report: delivery report from mx.example.test: delayed" in report.outcomes[0]
+    assert notices(h) == []
+    clock.advance(timedelta(days=1))
+    h.invite(reply(ask.as_bytes(), f"Alice Example <{ALICE}>", "Hi Pat, we met in Bristol."))
+    await h.step()
+    assert h.only_invitation().state is State.ANSWERED
+    (notice,) = notices(h)
+    assert "the inviter answered" in notice
+
+
+async def test_a_postfix_relay_report_changes_nothing(h: Harness) -> None:
+    ask = load(await ask_alice(h))
+    h.invite(postfix_report("relayed", ask["Message-ID"]), sender="")
+    await h.step()
+    assert h.only_invitation().state is State.ASKED
+    assert notices(h) == []
+
+
+async def test_a_postfix_failure_fails_quotes_the_diagnostic_and_says_what_it_flagged(
+    h: Harness,
+) -> None:
+    ask = load(await ask_alice(h))
+    h.invite(postfix_report("failed", ask["Message-ID"]), sender="")
+    await h.step()
+    inv = h.only_invitation()
+    assert inv.state is State.FAILED
+    (notice,) = notices(h)
+    assert "550 5.1.1 User doesn't exist" in notice
+    assert "Flagged in your mailbox: the invitation and the delivery report." in notice
+    flagged = {m.subject for m in h.inbox(OWNER) if "\\Flagged" in m.flags}
+    assert flagged == {"Invitation to connect on LinkedIn", "Undelivered Mail Returned to Sender"}
+
+
+async def test_an_answer_after_a_failure_still_reaches_the_owner(h: Harness) -> None:
+    ask = load(await ask_alice(h))
+    h.invite(postfix_report("failed", ask["Message-ID"]), sender="")
+    await h.step()
+    h.invite(reply(ask.as_bytes(), f"Alice Example <{ALICE}>", "Got it after all, Pat."))
+    await h.step()
+    inv = h.only_invitation()
+    assert inv.state is State.ANSWERED
+    assert len(notices(h)) == 2
+    answer = next(m for m in h.inbox(OWNER) if m.subject == ask["Subject"])
+    assert {"\\Flagged", "$askfirst-answered"} <= answer.flags
+
+
+@pytest.mark.parametrize("action", ["failed", "delayed", "relayed"])
+async def test_explain_and_the_daemon_agree_on_every_report(
+    h: Harness, action: str, tmp_path: Path
+) -> None:
+    ask = load(await ask_alice(h))
+    raw = postfix_report(action, ask["Message-ID"])
+    h.invite(raw, sender="")
+    outcome = (await h.step()).outcomes[0]
+    (tmp_path / "report.eml").write_bytes(raw)
+    record = json.loads(askfirst("explain", str(tmp_path / "report.eml"), "--json").stdout)
+    assert outcome.startswith(f"answer ({record['answer_kind']}: {record['answer_reason']})")
+    assert [r["action"] for r in record["delivery"]] == [action]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 
 import pytest
-from askfirst.message import Mail, clean, html_to_text, parse
+from askfirst.htmltext import html_to_text
+from askfirst.message import Mail, clean, parse
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

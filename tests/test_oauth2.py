@@ -402,7 +402,7 @@ def test_running_daemon_logs_in_again_with_the_refreshed_token(
     config = oauth_config(
         rig,
         tmp_path,
-        login,
+        {**login, "login_retry": "1s"},  # the default waits minutes after a refusal
         {**login, "username": OWNER},
         poll_interval="1h",
         sweep_interval="1h",

@@ -11,7 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from askfirst.lifecycle import Invitation
 from askfirst.render import (
+    SUBJECT_LIMIT,
     TEMPLATE_NAMES,
     Outgoing,
     Rendered,
@@ -22,6 +24,8 @@ from askfirst.render import (
     new_message_id,
     person,
     sample_context,
+    thread_subject,
+    why_told,
 )
 from jinja2.exceptions import SecurityError
 
@@ -126,7 +130,25 @@ def test_the_ask_speaks_to_the_inviter_and_is_signed_by_the_owner() -> None:
 def test_the_handover_names_the_state_and_the_reason() -> None:
     rendered = Templates(TEMPLATE_DIR).render("handover", sample_context())
     assert rendered.subject == "[askfirst] Sam Sample: answered"
-    assert "Why this is with you now: the inviter answered." in rendered.body
+    assert "I am handing this invitation to you because the inviter answered." in rendered.body
+    assert "What you can do:" in rendered.body
+    assert "->" not in rendered.body and "hit," not in rendered.body
+
+
+def test_a_rule_trace_reaches_the_owner_as_a_sentence() -> None:
+    inv = Invitation(
+        source_message_id="<i@x>",
+        network="linkedin",
+        inviter_name="Sam",
+        inviter_email="sam@example.net",
+        subject="s",
+        decision={"rule": "personal-note"},
+    )
+    trace = "personal-note: hit, a personal note (12 words) -> hand_over"
+    assert why_told(inv, trace) == (
+        "the invitation carries a personal note, which deserves your own answer"
+    )
+    assert why_told(inv, "the inviter answered") == "the inviter answered"
 
 
 def test_a_user_template_overrides_the_builtin_and_the_rest_fall_back(tmp_path: Path) -> None:
@@ -288,3 +310,19 @@ def test_new_message_ids_are_unique_and_well_formed() -> None:
     ids = {new_message_id("example.org") for _ in range(50)}
     assert len(ids) == 50
     assert all(re.fullmatch(r"<[0-9a-f]{32}@example\.org>", mid) for mid in ids)
+
+
+@pytest.mark.parametrize(
+    ("subject", "quoted"),
+    [
+        ("Invitation to connect on LinkedIn", "Invitation to connect on LinkedIn"),
+        ("Re: AW: Connecting", "Connecting"),
+        ("Hi\u202e moc.live\u200b\x07 now", "Hi moc.live now"),
+        ("word " * 40, ("word " * 15).strip() + "…"),
+    ],
+)
+def test_the_ask_quotes_no_more_of_the_subject_than_threading_needs(
+    subject: str, quoted: str
+) -> None:
+    assert thread_subject(subject) == quoted
+    assert len(thread_subject(subject)) <= SUBJECT_LIMIT

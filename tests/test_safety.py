@@ -9,9 +9,11 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from askfirst import app as stage
+from askfirst import judgement as stage  # where the daemon classifies
+from askfirst.classify import Verdict, classify
 from askfirst.clock import FakeClock
 from askfirst.lifecycle import State
+from askfirst.message import Mail
 from askfirst.store import SENT
 from askfirst.testing.rig import MailRig
 from harness import (
@@ -164,12 +166,11 @@ async def test_bad_input_is_recorded_and_the_loop_goes_on(h: Harness) -> None:
 async def test_a_mail_that_breaks_the_handler_is_quarantined(
     h: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = stage.classify
 
-    def explode(mail: stage.Mail, *args: object) -> stage.Verdict:  # type: ignore[name-defined]
+    def explode(mail: Mail, *args: object) -> Verdict:
         if mail.subject == "boom":
             raise RuntimeError("classifier bug")
-        return real(mail, *args)  # type: ignore[arg-type]
+        return classify(mail, *args)  # type: ignore[arg-type]
 
     monkeypatch.setattr(stage, "classify", explode)
     h.invite(plain(f"Bob <{BOB}>", subject="boom"))

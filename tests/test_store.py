@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from askfirst.lifecycle import Invitation, State
-from askfirst.store import DATA, FAILED, PENDING, SENDING, SENT, Store
+from askfirst.store import CANCELLED, DATA, FAILED, PENDING, SENDING, SENT, Store
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -177,8 +177,8 @@ def test_mark_seen_records_the_mail_and_moves_the_cursor(store: Store) -> None:
     assert store.seen_message("<m@example.net>")
     assert not store.seen_message("<other@example.net>")
     assert store.cursor("INBOX") == (100, 42)
-    assert store.uid_of("INBOX", 100, "<m@example.net>") == 42
-    assert store.uid_of("INBOX", 101, "<m@example.net>") is None
+    assert store.uids_of("INBOX", 100, "<m@example.net>") == [42]
+    assert store.uids_of("INBOX", 101, "<m@example.net>") == []
 
 
 # -- outbox --------------------------------------------------------------------------------
@@ -307,3 +307,84 @@ def test_a_committed_transaction_is_kept_and_the_store_is_usable_after_a_rollbac
         assert again.cursor("INBOX") == (1, 10)
     finally:
         again.close()
+
+
+def test_a_database_of_the_previous_version_is_migrated(tmp_path: Path) -> None:
+    """Version 2: `source_message_id` unique, `seen` without `mail_key`. Data is kept, and
+    two invitations may then share a Message-ID."""
+    import sqlite3
+
+    from askfirst.store import MIGRATIONS, SCHEMA
+
+    old = SCHEMA.replace(
+        "source_message_id TEXT NOT NULL,", "source_message_id TEXT NOT NULL UNIQUE,"
+    )
+    old = old.replace("    mail_key TEXT,\n", "")
+    path = tmp_path / "old.sqlite3"
+    with sqlite3.connect(path) as db:
+        db.executescript(old)
+        db.execute("PRAGMA user_version = 2")
+        db.execute(
+            "INSERT INTO invitations (source_message_id, network, inviter_name, inviter_email, "
+            "subject, refs, state, reason, decision_json, updated_at) "
+            "VALUES ('<inv-1@example.net>', 'linkedin', 'A', 'a@example.net', '', '', "
+            "'asked', '', '{}', 0)"
+        )
+        db.execute("INSERT INTO seen VALUES ('INBOX', 1, 5, '<inv-1@example.net>', 'x', 0)")
+    store = Store(path)
+    try:
+        assert [i.inviter_email for i in store.invitations()] == ["a@example.net"]
+        store.save(replace(invitation(2), source_message_id="<inv-1@example.net>"), T0)
+        assert len(store.invitations()) == 2
+        assert store.seen_message("<inv-1@example.net>", "any-key")  # an old row still counts
+    finally:
+        store.close()
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+
+
+def test_a_claim_is_a_compare_and_set_and_open_mail_is_cancelled(store: Store) -> None:
+    """The outbox's claim and cancel on both backends: only the expected state moves."""
+    inv = store.save(asked(1, T0 + 7 * DAY), T0)
+    assert inv.id is not None
+    store.enqueue("<ask-1@example.org>", inv.id, "ask", "inviter1@example.net", b"raw", T0)
+    store.enqueue("<ask-2@example.org>", inv.id, "ask", "inviter1@example.net", b"raw", T0)
+    assert store.claim("<ask-1@example.org>", PENDING, SENDING, attempts=1)
+    assert not store.claim("<ask-1@example.org>", PENDING, SENDING, attempts=2)
+    assert store.outbox_row("<ask-1@example.org>").attempts == 1  # type: ignore[union-attr]
+    assert store.cancel_open(inv.id, "ask") == ["<ask-2@example.org>"]
+    assert store.cancel_open(inv.id, "ask") == []
+    assert store.outbox_counts() == {SENDING: 1, CANCELLED: 1}
+
+
+def test_a_postgresql_schema_of_the_previous_version_is_migrated(pg_url: str) -> None:
+    """The same MIGRATIONS through the PostgreSQL seam, the copy of `invitations` included:
+    data kept, Message-IDs may repeat, and new ids go on after the copied ones."""
+    from askfirst import pgstate
+    from askfirst.store import MIGRATIONS, SCHEMA
+
+    old = SCHEMA.replace(
+        "source_message_id TEXT NOT NULL,", "source_message_id TEXT NOT NULL UNIQUE,"
+    )
+    db = pgstate.connect(pg_url, "old")
+    db.executescript(old.replace("    mail_key TEXT,\n", ""))
+    db.execute("PRAGMA user_version = 2")
+    db.execute(
+        "INSERT INTO invitations (id, source_message_id, network, inviter_name, inviter_email, "
+        "subject, refs, state, reason, decision_json, updated_at) "
+        "VALUES (7, '<inv-1@example.net>', 'linkedin', 'A', 'a@example.net', '', '', "
+        "'asked', '', '{}', 0)"
+    )
+    db.execute("INSERT INTO seen VALUES ('INBOX', 1, 5, '<inv-1@example.net>', 'x', 0)")
+    db.close()
+    db = pgstate.connect(pg_url, "old")
+    with db.setting_up():
+        store = Store(Path("unused"), db=db)
+    try:
+        assert [i.inviter_email for i in store.invitations()] == ["a@example.net"]
+        again = store.save(replace(invitation(2), source_message_id="<inv-1@example.net>"), T0)
+        assert again.id == 8
+        assert store.seen_message("<inv-1@example.net>", "any-key")  # an old row still counts
+        assert store._db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+    finally:
+        store.close()

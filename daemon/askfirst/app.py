@@ -1,6 +1,7 @@
 """One pass of askfirst (`App.run_once`); the loop around it is in `loop.py`.
 
-A pass: read new mail in the watched folder and act on each message (one transaction per
+A pass: on a first start (no cursor), read back from the mailbox what askfirst already did
+(`rebuild.py`); read new mail in the watched folder and act on each message (one transaction per
 message), then turn due deadlines into declines, then look at drafts awaiting approval,
 then send what the outbox holds, then set the flags and file the Sent copies still owed
 (those three in `outbox.py`). Each stage only reads what the previous stages committed,
@@ -12,47 +13,69 @@ from __future__ import annotations
 import asyncio
 import random
 import re
+import sqlite3
 import time
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from email.parser import BytesHeaderParser
 from typing import Any
 
 import structlog
 
-from askfirst import logs, loop
-from askfirst.answer import answer_kind
-from askfirst.classify import classify
+from askfirst import logs, loop, rebuild
+from askfirst.answer import AnswerKind, answer_kind, not_the_inviter
+from askfirst.budget import OverBudget, deadline
+from askfirst.byhand import starts_by_hand
+from askfirst.byhand_watch import ByHandWatch
 from askfirst.clock import Clock, from_epoch, to_epoch
 from askfirst.config import Settings, health_limit
 from askfirst.imap import Fetched, MailboxThread
+from askfirst.judgement import Judgement, choose_template, judge
 from askfirst.lifecycle import (
     Answered,
+    ByHandStarted,
     DeadlinePassed,
     Detected,
     Event,
     Flag,
     Invitation,
     Notify,
+    ReminderDue,
     Send,
     State,
+    Unflag,
+    keywords,
     transition,
 )
-from askfirst.message import Mail, parse
+from askfirst.message import Mail, clean, parse
 from askfirst.metrics import Metrics
+from askfirst.notifications import invitation_slug
 from askfirst.ooo import return_date
-from askfirst.outbox import Outbox
-from askfirst.render import Templates, compose, context_for, new_message_id
-from askfirst.rules import Context, decide, template_set
+from askfirst.outbox import UNFLAG, Outbox
+from askfirst.render import Templates, compose, context_for, new_message_id, why_told
+from askfirst.rules import records_invitation
 from askfirst.schedule import jittered, next_send_time
 from askfirst.smtp import SmtpSender
-from askfirst.store import (
-    Store,
-)
+from askfirst.store import StateBusy, Store, is_transient, mail_key
 
 log = logs.get()
 
 KW_QUARANTINE = "$askfirst-error"  # a mail askfirst could not handle; see `status`/the log
 BATCH = 50  # messages fetched per round trip; bounds memory with large mails
+_MSGID = re.compile(r"<[^<>\s]+>")
+CLOCK_JUMP_SECONDS = 300.0  # wall time moving this much more or less than elapsed time
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One mail's text, read: the judgement (verdict, decision, template) and, should it be
+    an answer, its kind and an out-of-office's return date (`App._read`, under the time
+    budget)."""
+
+    judgement: Judgement
+    kind: AnswerKind
+    why: str
+    back_at: datetime | None
 
 
 @dataclass
@@ -71,6 +94,8 @@ class Report:
     held: int = 0
     awaiting: int = 0
     cancelled: int = 0
+    reminded: int = 0
+    stepped_out: int = 0
     outcomes: list[str] = field(default_factory=list)
 
 
@@ -106,11 +131,19 @@ class App:
             templates=templates,
             metrics=self.metrics,
             apply=self._apply,
+            notify=lambda inv, reason: self._enqueue_notice(inv, Notify(reason)),
             dry_run=dry_run,
         )
+        self.by_hand = ByHandWatch(
+            settings=settings,
+            store=store,
+            mailbox=mailbox,
+            apply=self._apply,
+            notify=self._enqueue_notice,
+        )
         self._lock = asyncio.Lock()
-        self._recovered = False
         self._floor: datetime | None = None
+        self._last_look: tuple[datetime, float] | None = None  # wall and monotonic time
 
     # -- one pass ------------------------------------------------------------------------
 
@@ -120,11 +153,14 @@ class App:
         report = Report()
         structlog.contextvars.bind_contextvars(account=self.account)
         async with self._lock:
+            self._watch_clock()
             await self.mailbox.ensure_connected()
-            if not self._recovered:
-                await self.outbox.recover()
-                self._recovered = True
+            await self.outbox.recover()
+            if self.store.cursor(self.settings.imap.folder) is None:
+                await self._rebuild()
             await self._read_mail(report)
+            if not self.dry_run:  # nothing was flagged: nothing can have been unflagged
+                await self.by_hand.stepped_out(report)
             started = time.monotonic()
             self._sweep(report)
             self.metrics.sweep_seconds.set(time.monotonic() - started)
@@ -141,13 +177,53 @@ class App:
         self.metrics.pass_completed()
         return report
 
+    def _watch_clock(self) -> None:
+        """Log a jump of the wall clock (forward or back) between passes. Nothing else
+        changes: deadlines stay data, and the sends a jump makes due still wait for the
+        hourly and daily caps (limits.py) like any other."""
+        now, ticks = self.clock.now(), time.monotonic()
+        last_pass = self.store.meta("last_pass_at") if self._last_look is None else None
+        if last_pass and to_epoch(now) < int(last_pass) - CLOCK_JUMP_SECONDS:
+            log.warning(  # at start: the clock is behind the last pass an earlier run saw
+                "clock.jumped",
+                direction="back",
+                seconds=to_epoch(now) - int(last_pass),
+                now=now.isoformat(),
+            )
+        if self._last_look is not None:
+            then, then_ticks = self._last_look
+            drift = (now - then).total_seconds() - (ticks - then_ticks)
+            if abs(drift) > CLOCK_JUMP_SECONDS:
+                log.warning(
+                    "clock.jumped",
+                    direction="forward" if drift > 0 else "back",
+                    seconds=round(drift),
+                    now=now.isoformat(),
+                )
+        self._last_look = (now, ticks)
+
     def heartbeat(self, *, connected: bool, error: str = "") -> None:
         """What `askfirst health` and `status` read: when the last pass ended, and how."""
         with self.store.transaction():
             if connected:
                 self.store.set_meta("last_pass_at", str(to_epoch(self.clock.now())))
+                self.store.set_meta("failed_passes", "0")
             self.store.set_meta("imap_connected", "1" if connected else "0")
             self.store.set_meta("last_error", error)
+
+    def record_failure(self, error: str, *, connected: bool) -> None:
+        """A failed pass, for `status` and `health` (failing passes in a row make the
+        daemon unhealthy). A busy state file cannot take the note: then the heartbeat
+        simply goes stale, which `health` reports too."""
+        try:
+            with self.store.transaction():
+                failed = int(self.store.meta("failed_passes") or 0) + 1
+                self.store.set_meta("failed_passes", str(failed))
+                self.store.set_meta("last_error", error)
+                if not connected:
+                    self.store.set_meta("imap_connected", "0")
+        except (sqlite3.Error, StateBusy) as exc:
+            log.warning("state.unwritable", error=str(exc))
 
     @property
     def dry_run(self) -> bool:
@@ -174,15 +250,23 @@ class App:
                     await self.mailbox.call(mb.add_flags, [fetched.uid], [KW_QUARANTINE])
 
     def _handle_safely(self, fetched: Fetched, report: Report) -> bool:
-        """Handle one message; a failure is recorded against its UID (and the mail is
-        tagged `$askfirst-error`) and the pass goes on. False when it failed."""
+        """Handle one message; a failure is recorded against its UID, the mail is tagged
+        `$askfirst-error`, the owner gets a notice, and the pass goes on. False when it
+        failed. A busy or full state file is not the mail's fault: that error ends the
+        pass (nothing of this mail was kept) and the next pass reads the mail again."""
         report.fetched += 1
         try:
             outcome = self._handle(fetched, self.mailbox.mailbox.uidvalidity, report)
         except Exception as exc:  # one bad message must never stop the loop
+            if is_transient(exc):
+                raise
             report.errors += 1
-            outcome = f"error: {type(exc).__name__}: {exc}"[:500]
-            log.exception("mail.error", uid=fetched.uid, error=outcome)
+            if isinstance(exc, OverBudget):
+                outcome = f"error: set aside: reading it {exc}"
+                log.warning("mail.set_aside", uid=fetched.uid, error=outcome)
+            else:
+                outcome = f"error: {type(exc).__name__}: {exc}"[:500]
+                log.exception("mail.error", uid=fetched.uid, error=outcome)
             with self.store.transaction():
                 self.store.mark_seen(
                     self.settings.imap.folder,
@@ -192,6 +276,8 @@ class App:
                     outcome,
                     self.clock.now(),
                 )
+                self._notice_set_aside(fetched, outcome)
+            self.metrics.mails_set_aside.inc()
             report.outcomes.append(outcome)
             return False
         report.outcomes.append(outcome)
@@ -201,6 +287,7 @@ class App:
         """UIDs not yet handled. The very first time, only mail inside `lifecycle.lookback`."""
         mb = self.mailbox.mailbox
         folder = self.settings.imap.folder
+        await self.mailbox.call(mb.follow_folder)  # the folder may have been made anew
         cursor = self.store.cursor(folder)
         if cursor is not None and cursor[0] == mb.uidvalidity:
             return await self.mailbox.call(mb.uids_after, cursor[1])
@@ -208,17 +295,45 @@ class App:
         uids = await self.mailbox.call(mb.uids_since, floor)
         if cursor is not None:
             log.warning("imap.uidvalidity_changed", folder=folder, rescan_since=floor.isoformat())
+            with self.store.transaction():  # the mails are the same, their keywords are gone
+                for inv in self.store.invitations():
+                    tracked = (State.ASKED, State.DECLINED, State.BY_HAND, State.REMINDED)
+                    if inv.state in tracked and keywords(inv):
+                        self.store.add_flag_op(inv.source_message_id, keywords(inv))
         with self.store.transaction():  # with nothing in the window, start after the newest
             self.store.set_cursor(folder, mb.uidvalidity, min(uids) - 1 if uids else mb.uidnext - 1)
         return uids
+
+    async def _rebuild(self) -> None:
+        """A new or lost state file: first read back what askfirst already did (once)."""
+        if self.store.meta(rebuild.META_KEY) is not None:
+            return
+        await rebuild.rebuild(
+            store=self.store,
+            mailbox=self.mailbox,
+            settings=self.settings,
+            since=self._not_before() - self.settings.lifecycle.decline_after,
+            now=self.clock.now(),
+            decline_due=self.outbox.decline_due,
+        )
 
     def _not_before(self) -> datetime:
         """Mail older than this is never acted on: fixed on the first start, kept after
         (so it is read from the store once, not once per message)."""
         if self._floor is None:
             floor = self.store.meta("not_before")
+            fresh = str(to_epoch(self.clock.now() - self.settings.lifecycle.lookback))
+            if floor is not None and int(floor) > int(fresh):
+                # Fixed while the clock ran ahead: kept, it would hide every mail until
+                # the clock caught up with it. Start the window from today's clock.
+                log.warning(
+                    "clock.floor_in_future",
+                    stored=from_epoch(int(floor)).isoformat(),
+                    now=self.clock.now().isoformat(),
+                )
+                floor = None
             if floor is None:
-                floor = str(to_epoch(self.clock.now() - self.settings.lifecycle.lookback))
+                floor = fresh
                 with self.store.transaction():
                     self.store.set_meta("not_before", floor)
             self._floor = from_epoch(int(floor))
@@ -226,21 +341,26 @@ class App:
 
     def _handle(self, fetched: Fetched, uidvalidity: int, report: Report) -> str:
         folder = self.settings.imap.folder
-        mail = parse(fetched.raw)
+        with deadline(self.settings.limits.time_per_mail.total_seconds()):
+            mail = parse(fetched.raw)  # the work a hostile mail could make long, under
+            reading = self._read(mail)  # a deadline; nothing below waits on mail text
+        key = mail_key(mail)
         now = self.clock.now()
         facts: dict[str, object] = {}
         with self.store.transaction():
             if fetched.internaldate and _aware(fetched.internaldate) < self._not_before():
                 outcome = "ignored: older than the lookback window"
-            elif self.store.seen_message(mail.message_id):
+            elif self.store.seen_message(mail.message_id, key):
                 outcome = "ignored: already handled (same Message-ID)"
             elif self.store.is_ours(mail.message_id):
                 outcome = "ignored: a message askfirst sent"
             else:
-                outcome = self._act(mail, report, facts)
+                outcome = self._act(mail, reading, report, facts)
             if outcome.startswith("ignored"):
                 report.ignored += 1
-            self.store.mark_seen(folder, uidvalidity, fetched.uid, mail.message_id, outcome, now)
+            self.store.mark_seen(
+                folder, uidvalidity, fetched.uid, mail.message_id, outcome, now, key
+            )
         log.info(  # the one canonical line per message
             "mail.processed",
             uid=fetched.uid,
@@ -253,37 +373,53 @@ class App:
         )
         return outcome
 
-    def _act(self, mail: Mail, report: Report, facts: dict[str, object]) -> str:
+    def _read(self, mail: Mail) -> Reading:
+        """What the mail's text says, before anything is written."""
+        ask_again = self.clock.now() - self.settings.lifecycle.ask_again_after
+        judgement = judge(
+            mail,
+            self.settings,
+            self.templates,
+            recently_asked=lambda address: self.store.asked_since(address, ask_again),
+        )
+        kind, why = answer_kind(mail)
+        back_at = self._back_at(mail) if kind == "automatic" else None
+        return Reading(judgement, kind, why, back_at)
+
+    def _act(self, mail: Mail, reading: Reading, report: Report, facts: dict[str, object]) -> str:
         """Act on one new mail; `facts` collects the verdict for the log line."""
         related = self.store.by_thread(mail.thread_ids)
-        owner = self.settings.owner.addresses()
-        verdict = classify(mail, self.settings.classify, owner)
-        if related is None and not verdict.is_invitation and mail.from_addr:
-            related = self.store.open_by_email(mail.from_addr)
+        judgement = reading.judgement
+        verdict, decision = judgement.verdict, judgement.decision
+        if related is None and not verdict.is_invitation and not mail.list_header:
+            related = self.store.open_by_email(mail.from_addr) if mail.from_addr else None
         if related is not None:
-            kind, why = answer_kind(mail)
-            back_at = self._back_at(mail) if kind == "automatic" else None
+            kind, why = reading.kind, reading.why
+            other = None
+            if kind not in ("bounce", "report"):  # delivery news is about our ask, from anyone
+                other = not_the_inviter(mail, related.inviter_email, verdict.authenticated is True)
+            if other and kind == "genuine":
+                kind, why = "stranger", other
+            back_at = reading.back_at if kind == "automatic" and not other else None
             facts.update(answer=kind, invitation=related.id, state_before=str(related.state))
+            withdrawn = self.outbox.withdraw_unsent(related) if kind == "genuine" else ""
+            after = self._apply(related, Answered(mail.message_id, kind, why, back_at, withdrawn))
+            if kind == "stranger":
+                return f"not an answer ({why}) in the thread of invitation {related.id}"
             report.answers += 1
-            after = self._apply(related, Answered(mail.message_id, kind, why, back_at))
             return f"answer ({kind}: {why}) to invitation {related.id}: {after.state}"
-        ask_again = self.clock.now() - self.settings.lifecycle.ask_again_after
-        reply = verdict.reply_address
-        ctx = Context(
-            owner_addresses=owner,
-            allow=tuple(self.settings.rules.allow),
-            deny=tuple(self.settings.rules.deny),
-            recently_asked=bool(reply) and self.store.asked_since(reply or "", ask_again),
-        )
-        decision = decide(mail, verdict, ctx)
+        if not verdict.is_invitation:
+            heard = self.by_hand.network_message(mail, report, facts)
+            if heard:
+                return heard
         facts.update(
             invitation_found=verdict.is_invitation,
             network=verdict.network,
             action=decision.action,
             rule=decision.rule,
-            hits=[r for r in (*verdict.reasons, *decision.reasons) if not _plain_miss(r)],
+            hits=[r for r in judgement.reasons if not _plain_miss(r)],
         )
-        if not verdict.is_invitation or decision.rule == "own-address":
+        if not records_invitation(verdict, decision):
             return f"ignored: {decision.reasons[-1]}"
         earlier = verdict.invitation_key and self.store.by_key(verdict.invitation_key)
         if earlier:
@@ -293,35 +429,48 @@ class App:
             source_message_id=mail.message_id,
             network=verdict.network or "email",
             inviter_name=verdict.inviter_name,
-            inviter_email=verdict.reply_address or mail.from_addr,
+            inviter_email=judgement.inviter_email,
             subject=mail.subject,
             references=(*mail.references, mail.message_id)[-20:],
             invitation_key=verdict.invitation_key,
             decision={
                 "action": decision.action,
                 "rule": decision.rule,
-                "reasons": [*verdict.reasons, *decision.reasons],
+                "reasons": list(judgement.reasons),
+                "template": judgement.template,
                 "note": verdict.personal_note[:2000],
                 "language": verdict.language,
                 "authenticated": verdict.authenticated,
                 "phishing_suspect": verdict.phishing_suspect,
                 "profile_url": verdict.profile_url,
+                "profile_slug": invitation_slug(mail, verdict.network or ""),
             },
         )
-        after = self._apply(inv, Detected(decision))
+        by_hand = starts_by_hand(verdict, decision, self.settings.lifecycle.by_hand)
+        due = self.outbox.decline_due(self.clock.now())
+        after = self._apply(inv, ByHandStarted(decision, due) if by_hand else Detected(decision))
         return f"invitation {after.id}: {after.state} ({decision.rule})"
 
     # -- deadlines -------------------------------------------------------------------------
 
     def _sweep(self, report: Report) -> None:
-        """Every invitation whose decline is due gets its decline, once."""
+        """Every invitation whose decline is due gets its decline, once; every one asked
+        by hand whose wait is over, its one reminder."""
         now = self.clock.now()
-        for due in self.store.due(now):
+        report.declined += self._fall_due(self.store.due(now), DeadlinePassed(), State.DECLINED)
+        reminders = self.store.reminders_due(now)
+        report.reminded += self._fall_due(reminders, ReminderDue(), State.REMINDED)
+
+    def _fall_due(self, found: list[Invitation], event: Event, outcome: State) -> int:
+        """Apply `event` to each invitation still in the state it was found in; how many
+        reached `outcome`."""
+        count = 0
+        for due in found:
             with self.store.transaction():
                 current = self.store.invitation(due.id or 0)
-                if current.state is State.ASKED:
-                    after = self._apply(current, DeadlinePassed())
-                    report.declined += after.state is State.DECLINED
+                if current.state is due.state:
+                    count += self._apply(current, event).state is outcome
+        return count
 
     # -- effects ---------------------------------------------------------------------------
 
@@ -344,6 +493,8 @@ class App:
                 after = replace(after, asked_message_id=mid)
         with self.store.transaction():
             after = self.store.save(after, now)
+            if after.state is not inv.state and after.id is not None:
+                self._cancel_unwanted(after)
             for send, mid in sends:
                 self._enqueue_reply(after, send, mid)
             for effect in effects:
@@ -351,8 +502,12 @@ class App:
                     self._enqueue_notice(after, effect)
                 elif isinstance(effect, Flag):
                     self.store.add_flag_op(effect.message_id, effect.flags)
-        log.info(
-            f"invitation.{after.state}",
+                elif isinstance(effect, Unflag):
+                    self.store.add_flag_op(
+                        effect.message_id, tuple(UNFLAG + f for f in effect.flags)
+                    )
+        log.info(  # a state entered is logged once; a change within it (the ask left) is not
+            f"invitation.{after.state}" if after.state != inv.state else "invitation.updated",
             id=after.id,
             inviter=after.inviter_email,
             network=after.network,
@@ -361,15 +516,24 @@ class App:
         )
         return after
 
+    def _cancel_unwanted(self, inv: Invitation) -> None:
+        """Held mail the invitation no longer calls for (the inviter wrote first, or the
+        ask failed) never leaves; `Outbox` checks again when it claims a row."""
+        for kind, wanted in (("ask", State.ASKED), ("decline", State.DECLINED)):
+            if inv.state is not wanted:
+                for mid in self.store.cancel_open(inv.id or 0, kind):
+                    log.info("outbox.not_sent", kind=kind, message_id=mid, why=inv.reason)
+
     def _context(self, inv: Invitation) -> dict[str, Any]:
         owner = self.settings.owner
         return context_for(inv, (owner.name, owner.email), self.settings.lifecycle.decline_after)
 
     def _template(self, kind: str, inv: Invitation) -> str:
         """A rule's template set and the invitation's language pick the file (README)."""
-        language = inv.decision.get("language")
-        chosen = template_set(self.settings.rules.template_sets, inv.inviter_email, inv.network)
-        return self.templates.choose(kind, chosen, language if isinstance(language, str) else None)
+        stored = inv.decision.get("language")
+        language = stored if isinstance(stored, str) else None
+        sets = self.settings.rules.template_sets
+        return choose_template(self.templates, sets, kind, inv.inviter_email, inv.network, language)
 
     def _enqueue_reply(self, inv: Invitation, effect: Send, message_id: str) -> None:
         rendered = self.templates.render(self._template(effect.kind, inv), self._context(inv))
@@ -415,10 +579,54 @@ class App:
         return start + self.settings.lifecycle.ooo_grace
 
     def _enqueue_notice(self, inv: Invitation, effect: Notify) -> None:
-        context = self._context(inv) | {"reason": effect.reason}
-        if inv.decision.get("rule") == "unreachable" and inv.state is State.HANDED_OVER:
+        context = self._context(inv) | {
+            "reason": why_told(inv, effect.reason),
+            "not_their_answer": effect.not_their_answer,
+            "flagged": list(effect.flagged),
+        }
+        asked_by_hand = effect.template == "byhand"
+        if inv.decision.get("rule") == "unreachable" and (
+            inv.state is State.HANDED_OVER or asked_by_hand
+        ):
             context["ask_text"] = self.templates.render(self._template("ask", inv), context).body
-        rendered = self.templates.render("handover", context)
+        if effect.template == "remind":
+            decline = self.templates.render(self._template("decline", inv), context)
+            context["decline_text"] = decline.body
+        name = effect.template
+        template = name if name == "handover" else self._template(name, inv)
+        self._notify(context, inv.source_message_id, inv.references, template)
+
+    def _notice_set_aside(self, fetched: Fetched, outcome: str) -> None:
+        """Tell the owner about a mail askfirst gave up on (the caller holds the transaction)."""
+        head = BytesHeaderParser().parsebytes(fetched.raw[:32_768])  # bounded, never raises
+        sender = clean(str(head.get("from", "")), 200) or "an unknown sender"
+        message_id = next(iter(_MSGID.findall(str(head.get("message-id", "")))), None)
+        inv = Invitation(
+            source_message_id=message_id or "",
+            network="email",
+            inviter_name=sender,
+            inviter_email="",
+            subject=clean(str(head.get("subject", "")), 200),
+        )
+        detail = outcome.removeprefix("error: ")
+        if detail.startswith("set aside: "):
+            detail = detail.removeprefix("set aside: ")
+        else:
+            detail = f"handling it failed ({detail})"
+        reason = f"{detail} (IMAP UID {fetched.uid})"
+        context = self._context(inv) | {"state": "set_aside", "reason": reason}
+        self._notify(context, message_id, ())
+
+    def _notify(
+        self,
+        context: dict[str, Any],
+        about: str | None,
+        references: tuple[str, ...],
+        template: str = "handover",
+    ) -> None:
+        """A notice to the owner (`handover`, or the by-hand ones), threaded to the mail it
+        is about."""
+        rendered = self.templates.render(template, context)
         owner = self.settings.owner
         domain = owner.email.rpartition("@")[2]
         out = compose(
@@ -427,6 +635,8 @@ class App:
             to=(owner.name, owner.email),
             date=self.clock.now(),
             message_id=new_message_id(domain),
+            in_reply_to=about or None,
+            references=tuple(r for r in references if r and r != about),
             auto_submitted="auto-generated",
             kind="handover",
         )

@@ -11,19 +11,21 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from askfirst.addresses import (
+    SYSTEM_LOCALPART,
+    is_network_address,
+    is_system_address,
+    role_address,
+    same_organisation,
+    system_sender,
+)
 from askfirst.answer import delivery_report
 from askfirst.authenticity import judge
 from askfirst.config import Classify, NetworkRule
 from askfirst.message import Mail
 from askfirst.networks import BUILTIN, Adapter, identify, invitation_key
 from askfirst.notes import contains_default, direct_note, intent, slot_note, strip_boilerplate
-
-_SYSTEM_LOCALPART = re.compile(
-    r"^(no-?reply|do-?not-?reply|donotreply|notifications?|notification\+.*|mailer-daemon"
-    r"|postmaster|bounces?|invitations?|member|connections|messages?-noreply|.*-noreply"
-    r"|.*-bounces?|owner-.*|.*-request|listserv|majordomo|hit-reply|inmail-hit-reply|update\+.*)$",
-    re.I,
-)
+from askfirst.posing import imitated, poses_as
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,7 @@ class Verdict:
     invitation_key: str | None = None
     authenticated: bool | None = None  # None: not checked or no trusted results
     phishing_suspect: bool = False
+    unverified: str = ""  # why a network's mail lacks the pass `authenticity = require` needs
     reasons: tuple[str, ...] = ()
 
 
@@ -54,8 +57,13 @@ def classify(
     adapters = (*_user_adapters(tuple(policy.networks)), *BUILTIN)
     ident = identify(mail, adapters)
     reasons.extend(ident.evidence)
-    claimed = ident.adapter or next((a for a in adapters if a.owns(mail.from_addr)), None)
+    claimed = (
+        ident.adapter
+        or next((a for a in adapters if a.owns(mail.from_addr)), None)
+        or imitated(mail, adapters)
+    )
     authenticated, suspect = _authenticity(mail, claimed, policy, reasons)
+    unverified = _unverified(mail, claimed, policy, authenticated, suspect)
     network = ident.adapter.id if ident.adapter else None
     key = invitation_key(mail.text) if ident.lookalike != "digest" else None  # digest: several
     if ident.lookalike:
@@ -66,6 +74,7 @@ def classify(
             invitation_key=key,
             authenticated=authenticated,
             phishing_suspect=suspect,
+            unverified=unverified,
             reasons=tuple(reasons),
         )
     name = _inviter_name(mail)
@@ -79,7 +88,7 @@ def classify(
     elif not is_network_address(mail.from_addr) and contains_default(mail.text, policy.sentences):
         network, note = "email", direct_note(mail.text)
         reasons.append("invitation: yes, a direct mail that uses a network's default sentence")
-    elif not is_system_address(mail.from_addr) and (wish := intent(mail.text)):
+    elif _may_ask_in_own_words(mail) and (wish := intent(mail.text)):
         network, note = "email", direct_note(mail.text)
         reasons.append(f"invitation: yes, a direct mail that asks to connect ({wish})")
         language_of_wish = wish
@@ -102,12 +111,15 @@ def classify(
         boilerplate=boilerplate,
         personal_note="" if boilerplate else note.strip(),
         inviter_name=name,
-        reply_address=None if suspect else reply_address(mail, reasons, own),
+        reply_address=None
+        if suspect
+        else reply_address(mail, reasons, own, _network_reply_to(mail, claimed, authenticated)),
         profile_url=_profile_url(mail.text),
         language=language or language_of_wish or _language_hint(leftover),
         invitation_key=key,
         authenticated=authenticated,
         phishing_suspect=suspect,
+        unverified=unverified,
         reasons=tuple(reasons),
     )
 
@@ -116,12 +128,14 @@ def _authenticity(
     mail: Mail, claimed: Adapter | None, policy: Classify, reasons: list[str]
 ) -> tuple[bool | None, bool]:
     """(authenticated, phishing suspect). A network's own domain follows `authenticity`
-    (require: trusted results must show an aligned pass; prefer: only an explicit fail is
-    suspect); a person's domain is only suspect on an explicit fail; a mail that dresses up
-    as a network from a foreign domain is always suspect."""
+    (require: trusted results that show no aligned pass are suspect; prefer: only an
+    explicit fail is); a person's domain is only suspect on an explicit fail; a mail that
+    dresses up as a network from a foreign domain is always suspect."""
     domain = mail.from_addr.rpartition("@")[2]
-    if claimed and not claimed.owns(mail.from_addr) and _poses_as(mail, claimed):
-        reasons.append(f"authenticity: suspect, poses as {claimed.name} from {domain or '<>'}")
+    local = mail.from_addr.partition("@")[0]
+    system = bool(SYSTEM_LOCALPART.match(local))
+    if claimed and (why := poses_as(mail, claimed, system_mailbox=system)):
+        reasons.append(f"authenticity: suspect, poses as {claimed.name}: {why}")
         return False, True
     if policy.authenticity == "off" or not domain:
         reasons.append("authenticity: not checked (classify.authenticity = off)")
@@ -142,14 +156,31 @@ def _authenticity(
     return False, False
 
 
-def _poses_as(mail: Mail, adapter: Adapter) -> bool:
-    """The sender's name or mailbox claims the network (a person's own From, as in the
-    2012-13 LinkedIn format, does not)."""
-    name = adapter.name.lower()
-    local = mail.from_addr.partition("@")[0]
-    return (name in mail.from_name.lower() and "via" not in mail.from_name.lower()) or bool(
-        _SYSTEM_LOCALPART.match(local) or name in local.lower()
-    )
+def _may_ask_in_own_words(mail: Mail) -> bool:
+    """Only a person writing to us asks in their own words: not a system, role or network
+    sender, not a list post (a newsletter's "join our network" is not an invitation)."""
+    sender = mail.from_addr
+    return not (is_system_address(sender) or role_address(sender) or mail.list_header)
+
+
+def _network_reply_to(mail: Mail, claimed: Adapter | None, authenticated: bool | None) -> bool:
+    """The mail comes from a network's own domain, verified: its Reply-To is the inviter."""
+    return claimed is not None and claimed.owns(mail.from_addr) and authenticated is True
+
+
+def _unverified(
+    mail: Mail, claimed: Adapter | None, policy: Classify, authenticated: bool | None, suspect: bool
+) -> str:
+    """`authenticity = "require"`: a mail from a network's own domain is asked only with a
+    trusted, aligned pass; without one (no `authserv_id`, no result from it) it is handed
+    over. Suspects are handed over by their own rule."""
+    if policy.authenticity != "require" or suspect or authenticated:
+        return ""
+    if claimed is None or not claimed.owns(mail.from_addr):
+        return ""
+    if not policy.authserv_id.strip():
+        return f"{claimed.name} mail, and classify.authserv_id is unset"
+    return f"{claimed.name} mail without a trusted Authentication-Results pass"
 
 
 def _user_adapters(rules: tuple[NetworkRule, ...]) -> tuple[Adapter, ...]:
@@ -168,18 +199,14 @@ def _user_adapters(rules: tuple[NetworkRule, ...]) -> tuple[Adapter, ...]:
     )
 
 
-def is_network_address(address: str) -> bool:
-    return any(a.owns(address) for a in BUILTIN)
-
-
-def is_system_address(address: str) -> bool:
-    """A network, notification, relay, bounce or noreply address: nobody reads replies there."""
-    local = address.partition("@")[0]
-    return is_network_address(address) or bool(_SYSTEM_LOCALPART.match(local))
-
-
-def reply_address(mail: Mail, reasons: list[str], own: frozenset[str] = frozenset()) -> str | None:
-    """A personal Reply-To, else a personal From; None when only system addresses remain.
+def reply_address(
+    mail: Mail,
+    reasons: list[str],
+    own: frozenset[str] = frozenset(),
+    network_reply_to: bool = False,
+) -> str | None:
+    """A personal Reply-To (see `_reply_to_trusted`), else a personal From; None when no
+    personal address remains (the invitation is then handed over).
 
     Deliberately not RFC 3834 section 4 (reply to Return-Path only): for an invitation the
     Return-Path is the network's bounce address, which reaches nobody."""
@@ -188,24 +215,50 @@ def reply_address(mail: Mail, reasons: list[str], own: frozenset[str] = frozense
             if address in own:
                 reasons.append(f"reachable: {source} {address} is the owner's own address")
                 continue
-            if address and not is_system_address(address):
+            if source == "Reply-To" and not _reply_to_trusted(mail, address, network_reply_to):
+                reasons.append(
+                    f"reachable: Reply-To {address} is not used: it differs from From and is"
+                    " neither an authenticated network's inviter nor in From's organisation"
+                )
+                continue
+            why = _not_personal(address)
+            if address and not why:
                 reasons.append(
                     f"reachable: yes, {source} {address} is a personal address "
                     "(not the Return-Path: deliberate departure from RFC 3834 §4)"
                 )
                 return address
             if address:
-                reasons.append(f"reachable: {source} {address} is a network or system address")
+                reasons.append(f"reachable: {source} {address} is {why}")
     reasons.append("reachable: no personal address; hand over to the owner")
+    return None
+
+
+def _reply_to_trusted(mail: Mail, address: str, network_reply_to: bool) -> bool:
+    """No reflector: a Reply-To that differs from From is used only when From is an
+    authenticated network whose format puts the inviter there, or when it lies in From's
+    own organisational domain (`addresses.organisational_domain`, a heuristic)."""
+    return (
+        address == mail.from_addr or network_reply_to or same_organisation(address, mail.from_addr)
+    )
+
+
+def _not_personal(address: str) -> str | None:
+    """Why nobody in particular reads this address: a network, system, list or role box."""
+    if is_system_address(address) or system_sender(address):
+        return "a network, notification, list or system address"
+    if role_address(address):
+        return "a role address (addresses.ROLE_LOCALPARTS)"
     return None
 
 
 def _inviter_name(mail: Mail) -> str:
     name = re.sub(r"\s*\(?via (LinkedIn|Facebook)\)?\s*$", "", mail.from_name, flags=re.I).strip()
-    if name and name.lower() not in ("linkedin", "facebook", "linkedin invitations"):
+    if name and name.lower() not in ("linkedin", "facebook", "linkedin invitations", "xing"):
         return name
     intro = (
         r"^Confirm that you know (.+?):",
+        r"^([^,(\n]+?)(?: \([^)\n]*\))? m(?:ö|oe)chte sich mit (?:Ihnen|dir) ",
         r"^([^,\n]+?)(?:,[^\n]*)? (?:sent you an invitation to connect|wants to be friends"
         r"|would like to connect|requested to add you|wants to connect)",
     )

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from askfirst import __version__, logs
 from askfirst.app import App
+from askfirst.authenticity import authserv_advice
 from askfirst.clock import SystemClock
 from askfirst.config import (
     ConfigError,
@@ -26,15 +27,18 @@ from askfirst.config import (
     load_accounts,
     secrets_of,
 )
-from askfirst.exits import EXIT_CONFIG, EXIT_OK, EXIT_UNREACHABLE
+from askfirst.decisions import add_commands
+from askfirst.exits import EXIT_CONFIG, EXIT_LOCKED, EXIT_OK, EXIT_UNREACHABLE
 from askfirst.explain import explain_command, preview_command
 from askfirst.fleet import Fleet, Reloader
-from askfirst.imap import ImapError, MailboxThread
+from askfirst.imap import ImapError, Mailbox, MailboxThread
+from askfirst.lock import StateLocked, hold
 from askfirst.metrics import Metrics
 from askfirst.render import Templates
-from askfirst.smtp import SendError, SmtpSender
+from askfirst.schedule import next_send_time
+from askfirst.smtp import SenderRefused, SendError, SmtpSender
 from askfirst.status import health_command, status_command
-from askfirst.store import Store, open_store, shared_url, state_where
+from askfirst.store import StateBusy, StateError, Store, open_store, shared_url, state_where
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -46,6 +50,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         for problem in exc.problems:
             print(f"config error: {problem}", file=sys.stderr)
         return EXIT_CONFIG
+    except StateError as exc:
+        print(f"askfirst: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except StateBusy as exc:
+        print(f"askfirst: {exc}; another program holds it: try again", file=sys.stderr)
+        return EXIT_UNREACHABLE
     return result
 
 
@@ -55,7 +65,9 @@ def _parser() -> argparse.ArgumentParser:
         description="Answer boilerplate connection invitations with a polite question first; "
         "hand real answers to you; decline the silent ones.",
         epilog="Exit codes: 0 all well; 1 a server could not be reached or refused the login; "
-        "2 the configuration or a template is wrong (the message names the key).",
+        "2 the configuration or a template is wrong (the message names the key); "
+        "3 another askfirst runs on the same state file; "
+        "4 resend/forget: no uncertain mail with that Message-ID.",
     )
     parser.add_argument("--version", action="version", version=f"askfirst {__version__}")
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
@@ -130,6 +142,7 @@ def _parser() -> argparse.ArgumentParser:
     explain.add_argument("--config", type=Path)
     explain.add_argument("--json", action="store_true")
     explain.set_defaults(handler=explain_command)
+    add_commands(sub)
     return parser
 
 
@@ -176,12 +189,19 @@ def _run(args: argparse.Namespace) -> int:
     first = accounts[0][0]
     metrics = Metrics(stale_after=health_limit(first))
     if first.metrics.listen:
-        metrics.serve(first.metrics.listen)
+        try:
+            metrics.serve(first.metrics.listen)
+        except OSError as exc:
+            raise ConfigError(
+                [f"metrics.listen: cannot listen on {first.metrics.listen}: {exc.strerror}"]
+            ) from exc
     log = logs.get()
 
     def make_app(settings: Settings, templates: Templates, store: Store | None = None) -> App:
         if args.dry_run and store is None:
             settings.state.path = dry_run_path(settings.state.path)
+        if store is None and not settings.state.url.get_secret_value():
+            hold(settings.state.path)  # an account that came with an edit (no-op if held)
         log.info(
             "askfirst.start",
             version=__version__,
@@ -196,7 +216,7 @@ def _run(args: argparse.Namespace) -> int:
 
     reload = Reloader(args.config, _load)  # accounts_dir files come and go
     url = shared_url([settings for settings, _ in accounts])
-    if url:
+    if url:  # the account's lease in PostgreSQL is the one-writer guard: no file lock
         from askfirst import replicas  # psycopg only when PostgreSQL is configured
 
         if not args.once:
@@ -207,12 +227,21 @@ def _run(args: argparse.Namespace) -> int:
             log.info("askfirst.stopped")
             return EXIT_OK
         apps = replicas.unserved(url, accounts, make_app, dry_run=args.dry_run)
-    elif not args.once:
-        asyncio.run(_forever(Fleet(accounts, build=make_app, serve=_supervise, reload=reload)))
+        code = asyncio.run(_once(apps))
+        log.info("askfirst.stopped")
+        return code
+    try:  # one writer per state file, for the life of this process
+        for settings, _ in accounts:
+            hold(dry_run_path(settings.state.path) if args.dry_run else settings.state.path)
+    except StateLocked as exc:
+        print(f"askfirst: {exc}", file=sys.stderr)
+        return EXIT_LOCKED
+    if not args.once:
+        fleet = Fleet(accounts, build=make_app, serve=_supervise, reload=reload)
+        asyncio.run(_forever(fleet))
         log.info("askfirst.stopped")
         return EXIT_OK
-    else:
-        apps = [make_app(settings, templates) for settings, templates in accounts]
+    apps = [make_app(settings, templates) for settings, templates in accounts]
     code = asyncio.run(_once(apps))
     log.info("askfirst.stopped")
     return code
@@ -228,6 +257,9 @@ async def _once(apps: list[App]) -> int:
             print(json.dumps({"account": app.settings.name or "default", **fields}))
         except ImapError as exc:
             print(f"askfirst: {exc}", file=sys.stderr)
+            code = EXIT_UNREACHABLE
+        except Exception as exc:  # a message, not a traceback; the next run tries again
+            print(f"askfirst: the pass failed: {type(exc).__name__}: {exc}", file=sys.stderr)
             code = EXIT_UNREACHABLE
         finally:
             await app.mailbox.close()
@@ -263,18 +295,68 @@ async def _supervise(app: App, stop: asyncio.Event) -> None:
         app.store.close()
 
 
+def _folders(mb: Mailbox, settings: Settings) -> list[str]:
+    """Every folder `run` will use, as the server spells it, and what `run` would do."""
+    drafts = mb.special_folder(b"\\Drafts", "Drafts")
+    approving = settings.mode == "approve" or settings.approve_first > 0
+    uses = [
+        (mb.sent_folder(), "copies of sent mail", "created at the first send"),
+        (drafts, "drafts awaiting approval", "created at the first draft" if approving else ""),
+        (
+            mb.folder_name(settings.approve_folder),
+            "approve_folder: moving a draft here approves it",
+            "not created: make it to approve by moving" if approving else "",
+        ),
+    ]
+    ns = mb.personal
+    lines = [f"namespace: personal prefix {ns.prefix!r}, separator {ns.separator!r}"]
+    for name, what, absent in uses:
+        if not absent and not mb.folder_exists(name):
+            continue  # a folder this configuration never uses
+        state = "exists" if mb.folder_exists(name) else f"absent, {absent}"
+        lines.append(f"folder {name!r} ({what}): {state}")
+    return lines
+
+
 def _check(args: argparse.Namespace) -> int:
     accounts = _load(args.config)
-    ok = True
+    ok, sound = True, True
     for settings, _ in accounts:
         if len(accounts) > 1:
             print(f"== account {settings.name}")
+        sound &= _foresee(settings)
         ok &= _check_account(settings, args.config)
-    return EXIT_OK if ok else EXIT_UNREACHABLE
+    return EXIT_CONFIG if not sound else EXIT_OK if ok else EXIT_UNREACHABLE
+
+
+def _foresee(settings: Settings) -> bool:
+    """What `run` will meet that is not an error yet; False if it cannot work at all."""
+    directory = settings.templates.dir
+    if not directory.is_dir():
+        print(f"templates: folder {directory} not found: the built-in templates will be used")
+    if not settings.classify.authserv_id:
+        print(
+            "classify.authserv_id: unset: authenticity of invitations cannot be checked "
+            "(set it to the id your server writes in Authentication-Results)"
+        )
+    try:
+        opens = next_send_time(SystemClock().now(), settings.lifecycle.window, settings.owner.zone)
+    except ValueError:
+        print(
+            f"lifecycle.send_window: {settings.lifecycle.send_window!r} never opens in "
+            f"{settings.owner.timezone}: nothing would ever be sent"
+        )
+        return False
+    if settings.lifecycle.send_window:
+        print(
+            f"send window: {settings.lifecycle.send_window!r}, next open {opens:%Y-%m-%d %H:%M} UTC"
+        )
+    return True
 
 
 def _check_account(settings: Settings, path: Path) -> bool:
-    print(f"config: ok ({path}); templates: ok ({settings.templates.dir})")
+    folder = settings.templates.dir
+    print(f"config: ok ({path}); templates: ok ({folder if folder.is_dir() else 'built-in'})")
     ok = True
     thread = MailboxThread(settings.imap, "check")
 
@@ -291,24 +373,42 @@ def _check_account(settings: Settings, path: Path) -> bool:
                 f"{settings.imap.folder!r} (UIDVALIDITY {mb.uidvalidity}), sent folder "
                 f"{sent!r}, {idle}"
             )
+            for line in await thread.call(_folders, mb, settings):
+                print(f"  {line}")
+            folders = [("sent folder", sent)]
+            if settings.mode == "approve" or settings.approve_first:
+                drafts = await thread.call(mb.special_folder, b"\\Drafts", "Drafts")
+                folders.append(("drafts folder", drafts))
+            for what, folder in folders:
+                if not await thread.call(mb.folder_exists, folder):
+                    print(f"imap: {what} {folder!r} does not exist: askfirst will create it")
         except ImapError as exc:
             ok = False
             print(f"imap: FAILED: {exc}")
         finally:
             await thread.close()
         try:
-            await SmtpSender(settings.smtp).probe()
+            owner = settings.owner.email
+            await SmtpSender(settings.smtp).probe(owner, owner)
             login = "logged in" if settings.smtp.username else "no login configured"
             print(
                 f"smtp: ok, {settings.smtp.host}:{settings.smtp.effective_port} "
-                f"({settings.smtp.tls}), {login}"
+                f"({settings.smtp.tls}), {login}, MAIL FROM <{owner}> accepted (RSET: "
+                "nothing sent)"
             )
+        except SenderRefused as exc:
+            ok = False
+            print(f"smtp: FAILED: owner.email may not be used as sender with this login: {exc}")
         except SendError as exc:
             ok = False
             print(f"smtp: FAILED: {exc}")
 
     asyncio.run(probe())
-    return _check_state(settings) and ok
+    advice = authserv_advice(settings.classify.authserv_id, settings.classify.authenticity)
+    state_ok = _check_state(settings)
+    if advice:
+        print(advice)
+    return state_ok and ok
 
 
 def _check_state(settings: Settings) -> bool:

@@ -135,6 +135,7 @@ class Imap(Login):
     idle: bool = True
     timeout: Duration = timedelta(seconds=60)
     max_message_bytes: int = Field(default=2_000_000, ge=10_000)
+    login_retry: Duration = timedelta(minutes=2)  # after a refused login; doubles to 30 min
 
     @property
     def effective_port(self) -> int:
@@ -164,6 +165,7 @@ class Lifecycle(Section):
     send_window: str = ""  # e.g. "Mon-Fri 09:00-18:00" in owner.timezone; "" = any time
     send_jitter: Duration = timedelta(0)  # a random delay up to this, so replies look human
     ooo_grace: Duration = timedelta(days=2)  # after an out-of-office's return date
+    by_hand: bool = True  # no reply address: the owner asks in the network, askfirst waits
 
     @field_validator("send_window")
     @classmethod
@@ -213,6 +215,7 @@ class Limits(Section):
     breaker_pause: Duration = timedelta(hours=6)  # ... pause all sending this long
     kill_file: Path = Path("STOP")  # while this file exists, nothing is sent
     kill_keyword: str = "$askfirst-stop"  # ... nor while any mail in the folder has it
+    time_per_mail: Duration = timedelta(seconds=10)  # reading one mail: longer, it is set aside
 
 
 class Rules(Section):
@@ -222,7 +225,40 @@ class Rules(Section):
 
 
 class MetricsSection(Section):
-    listen: str = ""  # "127.0.0.1:9464" serves /metrics and /healthz; empty: off
+    listen: str = ""  # "127.0.0.1:9464" or "[::1]:9464" serves /metrics, /healthz; "": off
+
+    @field_validator("listen")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        if value:
+            split_listen(value)
+        return value
+
+
+def split_listen(listen: str) -> tuple[str, int]:
+    """("host", port) from "host:port" or "[v6 address]:port"; ValueError says what is wrong."""
+    host, sep, port = listen.rpartition(":")
+    example = "e.g. 127.0.0.1:9464 or [::1]:9464"
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"{listen!r}: expected host:port with a port from 1 to 65535, {example}")
+    if host.startswith("[") and host.endswith("]"):
+        if not _is_address(host[1:-1], 6):
+            raise ValueError(f"{listen!r}: {host[1:-1]!r} is not an IPv6 address, {example}")
+        return host[1:-1], int(port)
+    if ":" in host:
+        raise ValueError(f"{listen!r}: an IPv6 address goes in brackets: [{host}]:{port}")
+    looks_numeric = host.replace(".", "").isdigit()
+    name = re.fullmatch(r"[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*", host) and not looks_numeric
+    if host and not (_is_address(host, 4) or name):
+        raise ValueError(f"{listen!r}: {host!r} is not an address or host name, {example}")
+    return host, int(port)
+
+
+def _is_address(text: str, version: int) -> bool:
+    try:
+        return ipaddress.ip_address(text).version == version
+    except ValueError:
+        return False
 
 
 class State(Section):
@@ -291,18 +327,19 @@ class Settings(BaseSettings):
         )
 
 
-def load_settings(path: Path) -> Settings:
+def load_settings(path: Path, *, secrets: bool = True) -> Settings:
     """The first (often the only) account; see `load_accounts`."""
-    return load_accounts(path)[0]
+    return load_accounts(path, secrets=secrets)[0]
 
 
-def load_accounts(path: Path) -> list[Settings]:
+def load_accounts(path: Path, *, secrets: bool = True) -> list[Settings]:
     """Load and validate every account; relative paths are taken from the file's folder.
 
     A file with `[[accounts]]` tables (each with its own name, owner, imap, smtp and
     optionally templates and state) gives one `Settings` per account; every other table
     is shared (an account's own table replaces a shared one). Each account keeps its own
-    state file."""
+    state file. `secrets=False` (status, health, explain, preview): passwords are neither
+    required nor read, so those commands work without them."""
     if not path.is_file():
         raise ConfigError([f"config: no such file {str(path)!r}"])
     try:
@@ -310,10 +347,17 @@ def load_accounts(path: Path) -> list[Settings]:
             data = tomllib.load(fh)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([f"config: {path}: not valid TOML: {exc}"]) from exc
+    except OSError as exc:
+        raise ConfigError(
+            [
+                f"config: cannot read {path}: {exc.strerror}; make it readable by the user "
+                "askfirst runs as (in the container: uid 10001)"
+            ]
+        ) from exc
     accounts = data.pop("accounts", None)
     folder = data.pop("accounts_dir", None)
     if accounts is None and folder is None:
-        return [_account(data, path, prefix="")]
+        return [_account(data, path, prefix="", secrets=secrets)]
     if accounts is not None and (not isinstance(accounts, list) or not accounts):
         raise ConfigError(["accounts: expected one or more [[accounts]] tables"])
     prefixes = [f"accounts[{i}]." for i in range(len(accounts or []))]
@@ -326,7 +370,7 @@ def load_accounts(path: Path) -> list[Settings]:
         raise ConfigError([f"{k}: belongs inside each [[accounts]] table" for k in clash])
     assert accounts is not None
     settings = [
-        _account({**data, **account}, path, prefix=prefix)
+        _account({**data, **account}, path, prefix=prefix, secrets=secrets)
         for prefix, account in zip(prefixes, accounts, strict=True)
     ]
     names = [s.name for s in settings]
@@ -377,7 +421,7 @@ def accounts_signature(path: Path) -> tuple[tuple[str, int, int], ...]:
     return tuple((name, st.st_size, st.st_mtime_ns) for name, st in stats)
 
 
-def _account(data: dict[str, Any], path: Path, prefix: str) -> Settings:
+def _account(data: dict[str, Any], path: Path, prefix: str, *, secrets: bool) -> Settings:
     try:
         settings = Settings(**data)
     except ValidationError as exc:
@@ -385,7 +429,12 @@ def _account(data: dict[str, Any], path: Path, prefix: str) -> Settings:
             [prefix + _describe(err) for err in exc.errors(include_url=False)]
         ) from exc
     settings = _resolve_paths(settings, path.parent.resolve())
-    problems = _insecure_logins(settings) + _resolve_passwords(settings) + _state_url(settings)
+    # the state's url is read either way: status and health read the state through it
+    problems = (
+        _insecure_logins(settings)
+        + (_resolve_passwords(settings) if secrets else [])
+        + _state_url(settings)
+    )
     if problems:
         raise ConfigError([prefix + p for p in problems])
     return settings

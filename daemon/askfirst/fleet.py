@@ -71,10 +71,12 @@ class Fleet:
         self.accounts, self.build, self.serve = list(accounts), build, serve
         self.reload, self.every = reload, every
         self.running: dict[str, Running] = {}
+        self.started = False
 
     async def run(self, stop: asyncio.Event) -> None:
         try:
             await self._sync(self.accounts)
+            self.started = True
             while not stop.is_set():
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), self.every)
@@ -94,7 +96,16 @@ class Fleet:
         for name, (settings, templates) in wanted.items():
             if name not in self.running:
                 stop, before = asyncio.Event(), settings.model_copy(deep=True)
-                task = asyncio.create_task(self.serve(self.build(settings, templates), stop))
+                try:
+                    app = self.build(settings, templates)
+                except Exception as exc:  # e.g. its state file is another process's
+                    if not self.started:
+                        raise  # at start: the command says it (a state error exits 2)
+                    log.error(  # noqa: TRY400 - the reason is the message, not a traceback
+                        "account.not_started", account=name, error=str(exc)
+                    )
+                    continue
+                task = asyncio.create_task(self.serve(app, stop))
                 self.running[name] = Running(before, stop, task)
                 log.info("account.started", account=name)
 

@@ -23,10 +23,11 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from imapclient import IMAPClient, SocketTimeout
-from imapclient.exceptions import IMAPClientError, LoginError
+from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginError
 
 from askfirst import logs
 from askfirst.config import Imap, access_token
+from askfirst.folders import Personal, personal_of
 from askfirst.smtp import tls_context
 
 CHUNK = 500  # UIDs per FETCH / STORE command
@@ -36,6 +37,7 @@ T = TypeVar("T")
 # Logins at once per process: a thousand accounts starting together would otherwise queue
 # in the server's login processes until their connect timeouts fire.
 CONNECTING = threading.BoundedSemaphore(32)
+log = logs.get()
 
 
 class ImapError(Exception):
@@ -44,6 +46,16 @@ class ImapError(Exception):
 
 class ImapLoginError(ImapError):
     """The server refused the credentials."""
+
+
+class ImapRefused(ImapError):
+    """The server answered NO to CREATE or APPEND (no permission, an invalid name, over
+    quota): a configuration problem that reconnecting does not cure. The connection is
+    fine and stays open; `folder` says where."""
+
+    def __init__(self, message: str, folder: str) -> None:
+        super().__init__(message)
+        self.folder = folder
 
 
 @dataclass(frozen=True)
@@ -63,6 +75,8 @@ class Mailbox:
         self.capabilities: frozenset[str] = frozenset()
         self.uidvalidity = 0
         self.uidnext = 1
+        self.exists = 0  # the watched folder's message count at its last SELECT or EXISTS
+        self.personal = Personal()  # how the server spells folder names (`folders`)
 
     @property
     def connected(self) -> bool:
@@ -78,18 +92,24 @@ class Mailbox:
         s = self._settings
         timeout = SocketTimeout(connect=15, read=s.timeout.total_seconds())
         ctx = tls_context(str(s.ca_file) if s.ca_file else None) if s.tls != "none" else None
+        client: IMAPClient | None = None
         try:
             with CONNECTING:
                 client = self._login(s, ctx, timeout)
             self.capabilities = frozenset(c.decode() for c in client.capabilities())
+            if "NAMESPACE" in self.capabilities:
+                self.personal = personal_of(client.namespace())
             selected = client.select_folder(s.folder)
         except LoginError as exc:
+            _discard(client)
             raise ImapLoginError(f"IMAP login refused for {s.username!r}: {_text(exc)}") from exc
         except (IMAPClientError, OSError) as exc:
+            _discard(client)
             raise ImapError(f"IMAP {s.host}:{s.effective_port}: {_text(exc)}") from exc
         self._client = client
         self.uidvalidity = int(selected[b"UIDVALIDITY"])
         self.uidnext = int(selected.get(b"UIDNEXT", 1))
+        self._selected(selected)
 
     @staticmethod
     def _login(s: Imap, ctx: ssl.SSLContext | None, timeout: SocketTimeout) -> IMAPClient:
@@ -167,8 +187,23 @@ class Mailbox:
         for start in range(0, len(uids), CHUNK):
             self._store(list(uids[start : start + CHUNK]), list(flags))
 
+    def remove_flags(self, uids: Sequence[int], flags: Sequence[str]) -> None:
+        for start in range(0, len(uids), CHUNK):
+            self._unstore(list(uids[start : start + CHUNK]), list(flags))
+
+    def _unstore(self, uids: list[int], flags: list[str]) -> None:
+        self.guarded(lambda: self.client.remove_flags(uids, flags, silent=True))
+
     def _store(self, uids: list[int], flags: list[str]) -> None:
         self.guarded(lambda: self.client.add_flags(uids, flags, silent=True))
+
+    def flags_of(self, uids: Sequence[int]) -> dict[int, frozenset[str]]:
+        """The flags of these mails in the watched folder (a mail gone is left out)."""
+        found = self.guarded(lambda: self.client.get_flags(list(uids))) if uids else {}
+        return {
+            int(uid): frozenset(f.decode() if isinstance(f, bytes) else str(f) for f in flags)
+            for uid, flags in found.items()
+        }
 
     def find(self, message_id: str) -> list[int]:
         """UIDs in the watched folder whose Message-ID header is this one."""
@@ -176,25 +211,46 @@ class Mailbox:
 
     def special_folder(self, use: bytes, fallback: str) -> str:
         found = self.guarded(lambda: self.client.find_special_folder(use))
-        return str(found) if found else fallback
+        return str(found) if found else self.folder_name(fallback)
+
+    def folder_name(self, folder: str) -> str:
+        """A folder askfirst names (`Sent`, `askfirst/Approve`) as this server spells it."""
+        return self.personal.name(folder)
 
     def look_up(self, folder: str, message_id: str) -> tuple[int, frozenset[str]] | None:
         """The UID and flags of the mail with this Message-ID in another folder, if any."""
+        return self.look_up_where(folder, ["HEADER", "Message-ID", message_id])
+
+    def look_up_where(self, folder: str, criteria: list[str]) -> tuple[int, frozenset[str]] | None:
+        """The UID and flags of the newest mail in another folder that matches `criteria`."""
 
         def look() -> tuple[int, frozenset[str]] | None:
             if not self.client.folder_exists(folder):
                 return None
             self.client.select_folder(folder)
             try:
-                uids = self.client.search(["HEADER", "Message-ID", message_id])
+                uids = sorted(self.client.search(criteria))
                 if not uids:
                     return None
-                flags = self.client.get_flags(uids[:1]).get(uids[0], ())
-                return uids[0], frozenset(f.decode() if isinstance(f, bytes) else f for f in flags)
+                flags = self.client.get_flags(uids[-1:]).get(uids[-1], ())
+                return uids[-1], frozenset(f.decode() if isinstance(f, bytes) else f for f in flags)
             finally:
                 self.client.select_folder(self._settings.folder)
 
         return self.guarded(look)
+
+    def read(self, folder: str, uid: int) -> bytes:
+        """One mail from another folder, read with BODY.PEEK (it stays as it is)."""
+
+        def fetch() -> bytes:
+            self.client.select_folder(folder)
+            try:
+                found = self.client.fetch([uid], ["BODY.PEEK[]"])
+                return _body(found[uid]) if uid in found else b""
+            finally:
+                self.client.select_folder(self._settings.folder)
+
+        return self.guarded(fetch)
 
     def remove(self, folder: str, uid: int) -> None:
         """Delete one mail from another folder (STORE \\Deleted, then UID EXPUNGE)."""
@@ -209,18 +265,36 @@ class Mailbox:
 
         self.guarded(delete)
 
+    def folder_exists(self, folder: str) -> bool:
+        return bool(self.guarded(lambda: self.client.folder_exists(folder)))
+
     def ensure_folder(self, folder: str) -> None:
         if not self.guarded(lambda: self.client.folder_exists(folder)):
-            self.guarded(lambda: self.client.create_folder(folder))
+            self.refusable("CREATE", folder, lambda: self.client.create_folder(folder))
+
+    def refusable(self, command: str, folder: str, action: Callable[[], T]) -> T:
+        """Like `guarded`, but a NO from the server is `ImapRefused`, not a lost link."""
+        try:
+            return action()
+        except (IMAPClientAbortError, OSError) as exc:
+            self.close()
+            raise ImapError(f"IMAP: {_text(exc)}") from exc
+        except IMAPClientError as exc:
+            raise ImapRefused(f"{command} {folder!r} refused: {_text(exc)}", folder) from exc
 
     def has_keyword(self, keyword: str) -> bool:
         return bool(self.guarded(lambda: self.client.search(["KEYWORD", keyword])))
 
     def sent_folder(self) -> str:
-        return self._settings.sent_folder or self.special_folder(b"\\Sent", "Sent")
+        configured = self._settings.sent_folder
+        return (
+            self.folder_name(configured) if configured else self.special_folder(b"\\Sent", "Sent")
+        )
 
     def append(self, folder: str, raw: bytes, flags: Sequence[str], when: datetime) -> None:
-        self.guarded(lambda: self.client.append(folder, raw, list(flags), msg_time=when))
+        self.refusable(
+            "APPEND", folder, lambda: self.client.append(folder, raw, list(flags), msg_time=when)
+        )
 
     def append_many(
         self, folder: str, raws: Sequence[bytes], flags: Sequence[str], when: datetime
@@ -231,7 +305,7 @@ class Mailbox:
                 self.append(folder, raw, flags, when)
             return
         items = [{"msg": raw, "flags": list(flags), "date": when} for raw in raws]
-        self.guarded(lambda: self.client.multiappend(folder, items))
+        self.refusable("APPEND", folder, lambda: self.client.multiappend(folder, items))
 
     def interrupt(self) -> None:
         """Wake a waiting IDLE from another thread (at shutdown): shut its socket down."""
@@ -241,18 +315,54 @@ class Mailbox:
                 client.socket().shutdown(socket.SHUT_RDWR)
 
     def take_news(self) -> bool:
-        """Did the server announce mail (EXISTS) since the last call? Mail that arrives
-        during a pass can come with a command's answer after the search that missed it;
-        IDLE would not announce it again. imaplib keeps such untagged answers until asked."""
+        """Did the server announce more mail (EXISTS) since the last call? Mail that
+        arrives during a pass can come with a command's answer after the search that missed
+        it; IDLE would not announce it again. imaplib keeps such untagged answers until
+        asked. The count is compared with the one known: the watched folder selected again
+        (at every pass, and after a look into Drafts or Sent) repeats it, which is no news."""
         client = self._client
         if client is None:
             return False
-        return client._imap.untagged_responses.pop("EXISTS", None) is not None
+        counts = client._imap.untagged_responses.pop("EXISTS", None)
+        if not counts:
+            return False
+        latest = int(counts[-1])  # the watched folder's: it is selected again last
+        news, self.exists = latest > self.exists, latest
+        return news
+
+    def _selected(self, selected: dict[bytes, Any]) -> None:
+        """The watched folder's count from its SELECT; the EXISTS that came with it is old."""
+        self.exists = int(selected.get(b"EXISTS", 0))
+        if self._client is not None:
+            self._client._imap.untagged_responses.pop("EXISTS", None)
+
+    def follow_folder(self) -> bool:
+        """SELECT the watched folder again; True when it was deleted and made anew (a new
+        UIDVALIDITY). Cyrus keeps such a session open and only sends EXPUNGEs; Dovecot
+        answers STATUS on the selected folder from its old view, so only SELECT tells."""
+        before = self.uidvalidity
+        selected = self.guarded(lambda: self.client.select_folder(self._settings.folder))
+        self.uidvalidity = int(selected[b"UIDVALIDITY"])
+        self.uidnext = int(selected.get(b"UIDNEXT", 1))
+        self._selected(selected)
+        if self.uidvalidity == before:
+            return False
+        log.info("imap.folder_renewed", folder=self._settings.folder, uidvalidity=self.uidvalidity)
+        return True
 
     def wait_for_change(self, stop: threading.Event, timeout: float) -> bool:
-        """IDLE until the server reports a change (True) or `timeout` passes (False)."""
+        """IDLE until the server reports a change (True) or `timeout` passes (False);
+        renewed every `timeout` (`poll_interval`, at most 10 minutes). A NO to IDLE or a
+        new UIDVALIDITY selects the folder again and counts as a change."""
         client = self.client
-        self.guarded(client.idle)
+        try:
+            client.idle()
+        except (IMAPClientAbortError, OSError) as exc:
+            self.close()
+            raise ImapError(f"IMAP: {_text(exc)}") from exc
+        except IMAPClientError:  # NO to IDLE: the selected folder is gone or changed
+            self.follow_folder()
+            return True
         deadline = time.monotonic() + min(timeout, IDLE_RENEW_SECONDS)
         changed = False
         while not (stop.is_set() or changed) and time.monotonic() < deadline:
@@ -269,7 +379,7 @@ class Mailbox:
                 raise ImapError(problem)
             changed = any(_is_change(r) for r in responses)
         self.guarded(client.idle_done)
-        return changed
+        return self.follow_folder() or changed
 
 
 class MailboxThread:
@@ -286,9 +396,25 @@ class MailboxThread:
         if not self.mailbox.connected:
             await self.call(self.mailbox.connect)
 
-    async def close(self) -> None:
-        await self.call(self.mailbox.close)
-        self._executor.shutdown(wait=True)
+    async def close(self, within: float | None = None) -> None:
+        """Log out and end the thread; with `within`, give up waiting after that long
+        (the socket is shut first, so a blocked read ends; a connect in progress ends at
+        its own connect timeout, in the background)."""
+        if within is None:
+            await self.call(self.mailbox.close)
+            self._executor.shutdown(wait=True)
+            return
+        self.mailbox.interrupt()
+        with contextlib.suppress(TimeoutError, ImapError, OSError):
+            await asyncio.wait_for(self.call(self.mailbox.close), within)
+        self._executor.shutdown(wait=False)
+
+
+def _discard(client: IMAPClient | None) -> None:
+    """Close the socket of a connection that failed half-way (a refused login)."""
+    if client is not None:
+        with contextlib.suppress(IMAPClientError, OSError):
+            client.shutdown()
 
 
 def _body(item: dict[bytes, Any]) -> bytes:

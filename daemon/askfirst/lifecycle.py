@@ -5,10 +5,22 @@
  (new) ─────┼── boilerplate + reachable ──▶ asked ──┬── genuine answer ──▶ answered
             │                                       ├── deadline passed ──▶ declined
             └── a gate refuses ─▶ skipped           ├── ask bounced / failed ──▶ failed
-                                                    └── out-of-office ──▶ asked (a return
-                                                        date moves the deadline later)
+                                                    ├── ask cannot go ──▶ handed_over
+                                                    ├── out-of-office ──▶ asked (a return
+                                                    │   date moves the deadline later)
+                                                    └── someone else replies ──▶ asked
+                                                        (the owner is told)
  declined ── genuine answer (late) ──▶ answered      declined ── decline failed ──▶ failed
+ failed / cancelled ── genuine answer ──▶ answered (an answer always reaches the owner)
 ```
+A network that hides the inviter's address (`by_hand`, see `byhand.py`):
+```
+ (new) ── boilerplate, no reply address ──▶ by_hand ─┬── the network says they wrote ──▶ answered
+                                                     ├── wait over ──▶ reminded (then as by_hand)
+                                                     └── owner takes the flag off ──▶ cancelled
+```
+A bounce is a delivery report that says `Action: failed` (`dsn`); a delay warning or a
+relay report (kind `report`) changes nothing. Every notice says what it flagged.
 Effects come back as data; the app applies them (outbox, IMAP flags). Anything not in the
 table leaves the invitation as it is, so replaying an event is harmless.
 """
@@ -28,16 +40,21 @@ KW_ASKED = "$askfirst-asked"
 KW_ANSWERED = "$askfirst-answered"
 KW_HANDOVER = "$askfirst-handover"
 KW_DECLINED = "$askfirst-declined"
+KW_AWAITING = "$askfirst-awaiting"  # the ask or decline waits as a draft for the owner
+KW_BY_HAND = "$askfirst-byhand"
+KW_REMINDED = "$askfirst-reminded"
 
 
 class State(StrEnum):
-    ASKED = "asked"  # the ask is recorded (and sent, or in the outbox); waiting for an answer
+    ASKED = "asked"  # the ask is recorded; once it left (asked_at), waiting for an answer
     ANSWERED = "answered"  # the inviter answered; the owner has it
     DECLINED = "declined"  # no answer in time; the decline is recorded
     HANDED_OVER = "handed_over"  # personal note or unreachable: straight to the owner
     SKIPPED = "skipped"  # an invitation a gate refused (reason kept); nothing sent
     FAILED = "failed"  # an ask or decline failed for good or bounced; the owner is told
-    CANCELLED = "cancelled"  # the owner deleted the draft of the ask or decline (approve mode)
+    CANCELLED = "cancelled"  # the owner deleted the draft (approve mode) or stepped out (by hand)
+    BY_HAND = "by_hand"  # no reply address: the owner asks inside the network, askfirst waits
+    REMINDED = "reminded"  # by hand, no answer in time: the owner was reminded to decline
 
 
 @dataclass(frozen=True)
@@ -72,6 +89,7 @@ class Answered:
     kind: AnswerKind
     reason: str
     back_at: datetime | None = None  # an out-of-office's return date (plus grace), if given
+    withdrawn: str = ""  # what of ours was still unsent and is withdrawn now, said for the notice
 
 
 @dataclass(frozen=True)
@@ -99,9 +117,50 @@ class Cancelled:
 class SendFailed:
     kind: Literal["ask", "decline"]
     reason: str
+    hand_over: bool = False  # the ask cannot go as it is (no SMTPUTF8): a person writes
 
 
-Event = Detected | Answered | AskSent | DeadlinePassed | SendFailed | Cancelled
+@dataclass(frozen=True)
+class ByHandStarted:
+    """A network invitation without a reply address: the owner asks by hand; the reminder
+    falls due at `remind_due_at` (None: `decline_after` from now)."""
+
+    decision: Decision
+    remind_due_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class NetworkMessage:
+    """The network's authenticated notification says the inviter wrote to the owner."""
+
+    message_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class ReminderDue:
+    pass
+
+
+@dataclass(frozen=True)
+class OwnerStepsOut:
+    """The owner took the flag off the invitation: askfirst lets it go."""
+
+    reason: str
+
+
+Event = (
+    Detected
+    | Answered
+    | AskSent
+    | DeadlinePassed
+    | SendFailed
+    | Cancelled
+    | ByHandStarted
+    | NetworkMessage
+    | ReminderDue
+    | OwnerStepsOut
+)
 
 
 @dataclass(frozen=True)
@@ -112,9 +171,13 @@ class Send:
 
 @dataclass(frozen=True)
 class Notify:
-    """Tell the owner (the `handover` template), with the reason."""
+    """Tell the owner (the `handover` template, or another one), with the reason and what
+    was flagged (filled in by `transition` from the `Flag` effects beside it)."""
 
     reason: str
+    template: str = "handover"
+    not_their_answer: bool = False  # a mail in the thread from someone else: nothing changes
+    flagged: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -123,20 +186,70 @@ class Flag:
     flags: tuple[str, ...]
 
 
-Effect = Send | Notify | Flag
+@dataclass(frozen=True)
+class Unflag:
+    """Take keywords off a mail again (a cancelled ask was never asked)."""
+
+    message_id: str
+    flags: tuple[str, ...]
+
+
+Effect = Send | Notify | Flag | Unflag
 Result = tuple[Invitation, list[Effect]]
 
 
+def keywords(inv: Invitation) -> tuple[str, ...]:
+    """The keywords the invitation mail carries in its state (set again after the folder's
+    UIDVALIDITY changed)."""
+    return {
+        State.ASKED: (KW_ASKED,),
+        State.DECLINED: (KW_ASKED, KW_DECLINED),
+        State.ANSWERED: (FLAGGED, KW_ANSWERED),
+        State.HANDED_OVER: (FLAGGED, KW_HANDOVER),
+        State.BY_HAND: (FLAGGED, KW_BY_HAND),
+        State.REMINDED: (FLAGGED, KW_BY_HAND, KW_REMINDED),
+    }.get(inv.state or State.SKIPPED, ())
+
+
 def transition(inv: Invitation, event: Event, now: datetime, decline_after: timedelta) -> Result:
+    after, effects = _transition(inv, event, now, decline_after)
+    if not any(isinstance(e, Notify) for e in effects):
+        return after, effects
+    flagged = tuple(
+        _what(e.message_id, inv, event)
+        for e in effects
+        if isinstance(e, Flag) and FLAGGED in e.flags
+    )
+    return after, [replace(e, flagged=flagged) if isinstance(e, Notify) else e for e in effects]
+
+
+def _what(message_id: str, inv: Invitation, event: Event) -> str:
+    """A flagged mail, as the notice names it."""
+    if message_id == inv.source_message_id:
+        return "the invitation"
+    if isinstance(event, Answered) and event.kind == "bounce":
+        return "the delivery report"
+    if isinstance(event, NetworkMessage):
+        return "the network's message"
+    return "their answer"
+
+
+def _why_answered(inv: Invitation) -> str:
+    """Why the owner hears of an answer, by the state it came in."""
+    return {
+        State.DECLINED: "answered after the decline was sent",
+        State.FAILED: f"the inviter answered, although askfirst had noted: {inv.reason}",
+        State.CANCELLED: "the inviter wrote, after you deleted the draft",
+    }.get(inv.state or State.ASKED, "the inviter answered")
+
+
+def _transition(inv: Invitation, event: Event, now: datetime, decline_after: timedelta) -> Result:
+    # `decline_after` is kept for callers; the deadline now comes with `AskSent`, when the
+    # ask has left (the outbox computes it with the send window and business days).
     match inv.state, event:
         case None, Detected(decision=d) if d.action == "ask":
-            asked = replace(
-                inv,
-                state=State.ASKED,
-                reason=d.rule,
-                asked_at=now,
-                decline_due_at=now + decline_after,
-            )
+            # No deadline yet: the wait counts from the moment the ask leaves (AskSent).
+            asked = replace(inv, state=State.ASKED, reason=d.rule)
             return asked, [Send("ask", inv.inviter_email), Flag(inv.source_message_id, (KW_ASKED,))]
         case None, Detected(decision=d) if d.action == "hand_over":
             reason = d.reasons[-1] if d.reasons else d.rule
@@ -146,33 +259,45 @@ def transition(inv: Invitation, event: Event, now: datetime, decline_after: time
             ]
         case None, Detected(decision=d):
             return replace(inv, state=State.SKIPPED, reason=d.reasons[-1] if d.reasons else ""), []
-        case ((State.ASKED | State.DECLINED), Answered(kind="genuine", message_id=mid)):
-            late = inv.state is State.DECLINED
-            reason = "answered after the decline was sent" if late else "the inviter answered"
-            flags = (FLAGGED, KW_ANSWERED)
-            return replace(inv, state=State.ANSWERED, reason=reason, answered_at=now), [
-                Flag(inv.source_message_id, flags),
-                Flag(mid, flags),
-                Notify(reason),
-            ]
+        case (
+            (State.ASKED | State.DECLINED | State.FAILED | State.CANCELLED),
+            Answered(kind="genuine", message_id=mid, withdrawn=withdrawn),
+        ):
+            reason = f"the inviter answered; {withdrawn}" if withdrawn else _why_answered(inv)
+            return _answered(inv, mid, reason, now)
+        case ((State.ASKED | State.DECLINED), Answered(kind="stranger", reason=why)):
+            return inv, [Notify(why, not_their_answer=True)]  # it keeps waiting for the inviter
         case State.ASKED, Answered(kind="automatic", back_at=back) if (
             back and inv.decline_due_at and back > inv.decline_due_at
         ):
             return replace(inv, decline_due_at=back, reason="out of office until the due date"), []
         case (State.ASKED, Cancelled(kind="ask")) | (State.DECLINED, Cancelled(kind="decline")):
             what = "ask" if inv.state is State.ASKED else "decline"
-            return replace(inv, state=State.CANCELLED, reason=f"you deleted the {what} draft"), []
+            said = KW_ASKED if inv.state is State.ASKED else KW_DECLINED
+            return replace(inv, state=State.CANCELLED, reason=f"you deleted the {what} draft"), [
+                Unflag(inv.source_message_id, (said, KW_AWAITING))
+            ]
         case State.ASKED, AskSent(at=at, decline_due_at=due):
             return replace(inv, asked_at=at, decline_due_at=due), []
-        case State.ASKED, Answered(kind="bounce", reason=why):
+        case State.ASKED, Answered(kind="bounce", reason=why, message_id=mid):
             reason = f"the ask bounced: {why}"
-            return replace(inv, state=State.FAILED, reason=reason), [Notify(reason)]
+            return replace(inv, state=State.FAILED, reason=reason), [
+                Flag(inv.source_message_id, (FLAGGED,)),
+                Flag(mid, (FLAGGED,)),
+                Notify(reason),
+            ]
         case State.ASKED, DeadlinePassed() if inv.decline_due_at and now >= inv.decline_due_at:
             return replace(
                 inv, state=State.DECLINED, reason="no answer in time", declined_at=now
             ), [
                 Send("decline", inv.inviter_email),
                 Flag(inv.source_message_id, (KW_DECLINED,)),
+            ]
+        case State.ASKED, SendFailed(kind="ask", reason=why, hand_over=True):
+            reason = f"the ask could not be sent: {why}"
+            return replace(inv, state=State.HANDED_OVER, reason=reason, handed_over_at=now), [
+                Flag(inv.source_message_id, (FLAGGED, KW_HANDOVER)),
+                Notify(reason),
             ]
         case (State.ASKED, SendFailed(kind="ask", reason=why)) | (
             State.DECLINED,
@@ -181,4 +306,40 @@ def transition(inv: Invitation, event: Event, now: datetime, decline_after: time
             what = "ask" if inv.state is State.ASKED else "decline"
             reason = f"the {what} could not be sent: {why}"
             return replace(inv, state=State.FAILED, reason=reason), [Notify(reason)]
+    return _by_hand(inv, event, now, decline_after)
+
+
+def _by_hand(inv: Invitation, event: Event, now: datetime, decline_after: timedelta) -> Result:
+    """The owner asks inside the network; askfirst watches the notifications and the clock."""
+    match inv.state, event:
+        case None, ByHandStarted(remind_due_at=due):
+            reason = "no address where a reply reaches the inviter: you ask, askfirst waits"
+            return replace(
+                inv,
+                state=State.BY_HAND,
+                reason=reason,
+                handed_over_at=now,
+                decline_due_at=due or now + decline_after,
+            ), [Flag(inv.source_message_id, (FLAGGED, KW_BY_HAND)), Notify(reason, "byhand")]
+        case ((State.BY_HAND | State.REMINDED), NetworkMessage(message_id=mid, reason=why)):
+            late = " after the reminder" if inv.state is State.REMINDED else ""
+            return _answered(inv, mid, f"the inviter answered{late}: {why}", now)
+        case State.BY_HAND, ReminderDue() if inv.decline_due_at and now >= inv.decline_due_at:
+            reason = "no answer in time: decline by hand"
+            return replace(inv, state=State.REMINDED, reason=reason), [
+                Flag(inv.source_message_id, (KW_REMINDED,)),
+                Notify(reason, "remind"),
+            ]
+        case ((State.BY_HAND | State.REMINDED), OwnerStepsOut(reason=why)):
+            return replace(inv, state=State.CANCELLED, reason=why), []
     return inv, []
+
+
+def _answered(inv: Invitation, message_id: str, reason: str, now: datetime) -> Result:
+    """The owner has it: invitation and answer flagged, and a notice."""
+    flags = (FLAGGED, KW_ANSWERED)
+    return replace(inv, state=State.ANSWERED, reason=reason, answered_at=now), [
+        Flag(inv.source_message_id, flags),
+        Flag(message_id, flags),
+        Notify(reason),
+    ]

@@ -10,26 +10,37 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from email import message_from_bytes
 from email._header_value_parser import get_address_list
 from email.header import decode_header, make_header
 from email.message import Message
 from email.utils import getaddresses
-from html.parser import HTMLParser
+
+from askfirst.dsn import DeliveryReport, read_report
+from askfirst.htmltext import html_to_text
 
 _MSGID = re.compile(r"<[^<>\s]+>")
+# The most body text any pattern sees: a real invitation or answer is a few kB; the cap
+# bounds the work every classifier pattern does on a hostile mail (HTML is cut before
+# parsing, at a larger size, since markup shrinks to text).
+MAX_TEXT = 100_000
+MAX_HTML = 4 * MAX_TEXT
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
-# Headers kept verbatim (cleaned) for the classifier and the answer detector.
+HTML_LIMIT = 500_000  # characters of an HTML part kept for its links
+# RFC 2369 and RFC 2919: any of these marks a list post, whatever its value.
+LIST_HEADERS = tuple(
+    f"list-{n}" for n in ("id", "help", "subscribe", "unsubscribe", "post", "owner", "archive")
+)
+# Headers kept verbatim (cleaned) for the classifier, the gates and the answer detector.
 KEPT_HEADERS = (
+    "date",  # with Message-ID, From and Subject it tells two mails apart (store.mail_key)
     "auto-submitted",
     "precedence",
     "x-autoreply",
     "x-autorespond",
     "x-auto-response-suppress",
-    "list-id",
-    "list-unsubscribe",
+    *LIST_HEADERS,
     "return-path",
     "x-linkedin-class",
     "x-linkedin-template",
@@ -62,9 +73,37 @@ class Mail:
     report_ids: tuple[str, ...] = ()
     auth_results: tuple[str, ...] = ()  # every Authentication-Results header, in order
     defects: tuple[str, ...] = ()
+    copies: dict[str, tuple[str, ...]] = field(default_factory=dict)  # kept headers seen twice+
+    bcc: tuple[str, ...] = ()
+    resent_to: tuple[str, ...] = ()  # every Resent-To, Resent-Cc and Resent-Bcc address
+    delivered_to: tuple[str, ...] = ()  # the envelope recipient: Delivered-To, X-Original-To
+    html: str = ""  # the HTML part as sent, when there is one (its links name people)
+    delivery: DeliveryReport | None = None  # what a delivery status notification says (dsn)
 
     def header(self, name: str) -> str:
+        """The first copy of a kept header ("" when absent)."""
         return self.headers.get(name.lower(), "")
+
+    @property
+    def list_header(self) -> str | None:
+        """The first list header (RFC 2369 / RFC 2919) this mail carries, if any."""
+        return next((name for name in LIST_HEADERS if name in self.headers), None)
+
+    def header_all(self, name: str) -> tuple[str, ...]:
+        """Every copy of a kept header, in order: a gate must look at each (RFC 5230 §4.6)."""
+        name = name.lower()
+        if name in self.copies:
+            return self.copies[name]
+        return (self.headers[name],) if name in self.headers else ()
+
+    @property
+    def envelope_from(self) -> str | None:
+        """The envelope sender from the topmost Return-Path: "" for the null sender <>,
+        None when the delivering server wrote no Return-Path."""
+        if "return-path" not in self.headers:
+            return None
+        found = _addresses(_address_list(self.headers["return-path"]))
+        return next((a for _, a in found if a), "")
 
     @property
     def thread_ids(self) -> tuple[str, ...]:
@@ -86,8 +125,10 @@ def parse(raw: bytes) -> Mail:
         return Mail(message_id=_synthetic_id(raw), defects=(f"unparseable: {exc!r}",))
     defects.extend(type(d).__name__ for d in msg.defects)
     first: dict[str, str] = {}
+    every: dict[str, list[str]] = {}
     for key, value in msg.raw_items():
         first.setdefault(key.lower(), _utf8(str(value)))
+        every.setdefault(key.lower(), []).append(_utf8(str(value)))
 
     def plain(name: str, limit: int = 1000) -> str:
         return clean(_decode_words(first[name]), limit) if name in first else ""
@@ -95,9 +136,14 @@ def parse(raw: bytes) -> Mail:
     def addresses(name: str) -> list[tuple[str, str]]:
         return _addresses(_address_list(first[name])) if name in first else []
 
+    def every_address(*names: str) -> tuple[str, ...]:
+        values = (v for name in names for v in every.get(name, ())[:20])
+        return tuple(a for v in values for _, a in _addresses(_address_list(v)) if a)
+
     from_name, from_addr = next(iter(addresses("from")), ("", ""))
     ids = _MSGID.findall(plain("message-id"))
-    text, content_type = _body_text(msg, defects)
+    text, content_type, html = _body_text(msg, defects)
+    delivery = _delivery(msg, defects)  # before `defects` is frozen: a broken report is one
     return Mail(
         message_id=ids[0] if ids else _synthetic_id(raw),
         from_addr=from_addr,
@@ -114,6 +160,16 @@ def parse(raw: bytes) -> Mail:
         report_ids=_report_ids(msg, raw),
         auth_results=_all(msg, "authentication-results"),
         defects=tuple(defects),
+        copies={
+            name: tuple(clean(_decode_words(v)) for v in every[name][:20])
+            for name in KEPT_HEADERS
+            if len(every.get(name, ())) > 1
+        },
+        bcc=every_address("bcc"),
+        resent_to=every_address("resent-to", "resent-cc", "resent-bcc"),
+        delivered_to=every_address("delivered-to", "x-original-to"),
+        html=html,
+        delivery=delivery,
     )
 
 
@@ -135,6 +191,14 @@ def _report_ids(msg: Message, raw: bytes) -> tuple[str, ...]:
         return ()
     text = raw[:200_000].decode("ascii", errors="replace")
     return tuple(dict.fromkeys(_MSGID.findall(text)))
+
+
+def _delivery(msg: Message, defects: list[str]) -> DeliveryReport | None:
+    try:
+        return read_report(msg)
+    except Exception as exc:  # a broken report is still a mail; say so and go on
+        defects.append(f"delivery report: {exc!r}"[:200])
+        return None
 
 
 def _synthetic_id(raw: bytes) -> str:
@@ -169,15 +233,17 @@ def _addresses(value: str) -> list[tuple[str, str]]:
     for name, addr in getaddresses([value]):
         addr = addr.strip().lower()
         domain = addr.partition("@")[2]  # an apostrophe is fine before it: o'brien@example.ie
-        if addr.count("@") != 1 or any(c in addr for c in ' <>"(),;:') or "'" in domain:
+        bad = any(c in addr for c in ' <>"(),;:') or "'" in domain or _CONTROL.search(addr)
+        if addr.count("@") != 1 or bad:
             addr = ""
         pairs.append((clean(name, 200), addr))
     return pairs
 
 
-def _body_text(msg: Message, defects: list[str]) -> tuple[str, str]:
+def _body_text(msg: Message, defects: list[str]) -> tuple[str, str, str]:
     """The first text/plain part that is not an attachment, else the first text/html one
-    turned into text; "" when there is neither. Attached messages are not looked into."""
+    turned into text; "" when there is neither. Attached messages are not looked into.
+    Third: the first text/html part itself (a network's profile links live only there)."""
     found: dict[str, Message] = {}
     try:
         _find_text(msg, found, depth=0)
@@ -185,15 +251,22 @@ def _body_text(msg: Message, defects: list[str]) -> tuple[str, str]:
         defects.append("body: nested too deeply")
     part = found.get("text/plain") or found.get("text/html")
     if part is None:
-        return "", clean(msg.get_content_type(), 200)  # a header value: no controls either
+        return "", clean(msg.get_content_type(), 200), ""  # a header value: no controls either
     content = _decoded(part, defects)
+    if len(content) > MAX_TEXT:
+        defects.append(f"body: longer than {MAX_TEXT} characters, read only that far")
     if part.get_content_type() == "text/html":
-        return html_to_text(content), "text/html"
-    return content, "text/plain"
+        return html_to_text(content[:MAX_HTML])[:MAX_TEXT], "text/html", content[:HTML_LIMIT]
+    html = found.get("text/html")
+    return (
+        content[:MAX_TEXT],
+        "text/plain",
+        _decoded(html, [])[:HTML_LIMIT] if html is not None else "",
+    )
 
 
 def _find_text(part: Message, found: dict[str, Message], depth: int) -> None:
-    if depth > 500 or "text/plain" in found or part.get_content_maintype() == "message":
+    if depth > 500 or len(found) == 2 or part.get_content_maintype() == "message":
         return
     if part.is_multipart():
         for sub in part.get_payload():
@@ -220,48 +293,3 @@ def _decoded(part: Message, defects: list[str]) -> str:
     except LookupError:
         defects.append(f"unknown charset {clean(charset, 40)!r}")
         return payload.decode("utf-8", errors="replace")
-
-
-class _TextExtractor(HTMLParser):
-    _SKIP = frozenset({"style", "script", "head", "title"})
-    _BREAK = frozenset({"br", "p", "div", "tr", "li", "h1", "h2", "h3", "h4", "table"})
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.chunks: list[str] = []
-        self._skipping = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in self._SKIP:
-            self._skipping += 1
-        elif tag in self._BREAK:
-            self.chunks.append("\n")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in self._SKIP and self._skipping:
-            self._skipping -= 1
-        elif tag in self._BREAK:
-            self.chunks.append("\n")
-
-    def handle_data(self, data: str) -> None:
-        if not self._skipping:
-            self.chunks.append(data)
-
-
-def html_to_text(html: str) -> str:
-    parser = _TextExtractor()
-    try:
-        parser.feed(html)
-        parser.close()
-    except Exception:  # HTMLParser is lenient, but a broken document must not stop us
-        return ""
-    lines = (" ".join(line.split()) for line in "".join(parser.chunks).splitlines())
-    return "\n".join(_squeeze(lines))
-
-
-def _squeeze(lines: Iterable[str]) -> Iterable[str]:
-    blank = False
-    for line in lines:
-        if line or not blank:
-            yield line
-        blank = not line

@@ -62,7 +62,7 @@ LINKEDIN = Adapter(
         r"^(invitación|einladung|invitation) (para|zur|à) .*linkedin",
     ),
     body=_rx(
-        r"linkedin\.com/e/\S*/isd/",
+        r"(?<!\S)(?>\S*?linkedin\.com/e/)\S*/isd/",  # one try per token: linear
         r"invite-accept|accept-invitation|invitationId[=/]",
         r"ek=invite_guest|EML_comm_afe|/blk/I\d+_\d+",
         r"You are receiving Invitation (to Connect )?emails",
@@ -163,10 +163,15 @@ LOOKALIKES: tuple[Lookalike, ...] = (
         ),
     ),
 )
-_KEY = (  # only in links to the network itself: an imitation's links prove nothing
-    re.compile(r"linkedin\.com/\S*?invitationId[=/](\d+)", re.I),
-    re.compile(r"linkedin\.com/\S*?/isd/(\d+)/", re.I),
-    re.compile(r"linkedin\.com/\S*?/blk/I(\d+)_\d+", re.I),
+# Only in links to the network itself: an imitation's links prove nothing. Each pattern
+# starts at most once per whitespace-free token (the look-behind) and commits to the first
+# "linkedin.com/" in it (the atomic group), so a token of "linkedin.com/" repeated 20,000
+# times costs one scan, not one per repetition (plain `linkedin\.com/\S*?...` is quadratic).
+_LINK = r"(?<!\S)(?>\S*?linkedin\.com/)\S*?"
+_KEY = (
+    re.compile(_LINK + r"invitationId[=/](\d+)", re.I),
+    re.compile(_LINK + r"/isd/(\d+)/", re.I),
+    re.compile(_LINK + r"/blk/I(\d+)_\d+", re.I),
 )
 
 

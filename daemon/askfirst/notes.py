@@ -34,14 +34,19 @@ _FORWARD = re.compile(
 )
 _GREETING = re.compile(
     r"^(hi|hello|hey|dear|hai|halo|hallo|hola|bonjour|ciao|olá|ola|oi|salut|beste|hoi|hej"
-    r"|liebe[rs]?|sehr geehrte[rs]?|good (morning|afternoon|evening))\b[^.!?]{0,40}[,!:]?$",
+    r"|liebe[rs]?|sehr geehrte[rs]?|good (morning|afternoon|evening)|guten (tag|morgen|abend)"
+    r"|buen(os|as) (días|dias|tardes|noches)|bom dia|boa (tarde|noite)|buongiorno|buonasera"
+    r"|goede(morgen|middag|navond)|dag|selamat (pagi|siang|sore|malam)|salve|cher|chère"
+    r"|caro|cara|querid[oa]|prezad[oa]|estimad[oa])\b[^.!?]{0,40}[,!:]?$",
     re.I,
 )
 _CLOSING = re.compile(
     r"^(best|regards|best regards|kind regards|thanks|thank you|cheers|greetings|all the best"
     r"|sincerely|viele grüße|beste grüße|mit freundlichen grüßen|grüße|saludos|un saludo"
     r"|cordialement|bien à vous|groet|groeten|met vriendelijke groet|saluti|cordiali saluti"
-    r"|abraço|abraços|atenciosamente|salam|terima kasih|liebe grüße|lg)\b.{0,20}$",
+    r"|abraço|abraços|atenciosamente|salam|terima kasih|liebe grüße|lg"
+    r"|mit freundlichen grüssen|(freundliche|viele|beste|liebe|herzliche) grüsse|grüsse"
+    r"|(com os )?melhores cumprimentos|cumprimentos|à\+|a\+)(?!\w).{0,20}$",
     re.I,
 )
 
@@ -113,21 +118,37 @@ def normalise(text: str) -> str:
     return " ".join(text.split())
 
 
+# An intent clause this long or shorter is a bare request; a longer one carries more.
+GENERIC_WORDS = 20
+# Only a run's first mark may start a match: a long run of dots before a word would
+# otherwise be retried from every mark (quadratic).
+_CLAUSE_END = re.compile(r"(?<![.!?;:…])[.!?;:…]+(?=\s|$)|[¿¡]")
+
+
 def strip_boilerplate(
     note: str, extra: Mapping[str, Iterable[str]] | None = None
 ) -> tuple[str, str | None]:
-    """What the note says beyond greeting, signature and default sentences, and the
-    language of the default sentence found (None when there was none)."""
-    lines = [line for line in note.splitlines() if line.strip()]
-    if lines and (_GREETING.match(lines[0]) or _is_salutation(lines[0])):
-        lines = lines[1:]
-    body = normalise(" ".join(_drop_signature(lines)))
+    """What the note says beyond greeting, signature, default sentences and bare requests
+    to connect in the sender's own words (an `intents` clause of at most `GENERIC_WORDS`
+    words), and the language of what was removed (None when nothing was)."""
+    lines = _message_lines(note)
+    body = normalise(" ".join(lines))
     language = None
     for lang, sentence in defaults(_freeze(extra)):
         if sentence and sentence in body:
             body = body.replace(sentence, " ")
             language = language or lang
+    for clause in clauses(" ".join(lines)):
+        wish = _intent_of(clause) if len(clause.split()) <= GENERIC_WORDS else None
+        if wish and clause in body:
+            body = body.replace(clause, " ", 1)
+            language = language or wish
     return " ".join(body.split()), language
+
+
+def clauses(text: str) -> list[str]:
+    """The text cut at sentence ends (and colons, semicolons), each clause normalised."""
+    return [c for c in (normalise(part) for part in _CLAUSE_END.split(text)) if c]
 
 
 def contains_default(text: str, extra: Mapping[str, Iterable[str]] | None = None) -> bool:
@@ -136,9 +157,23 @@ def contains_default(text: str, extra: Mapping[str, Iterable[str]] | None = None
 
 
 def intent(text: str) -> str | None:
-    """The language in which a person's own words ask to connect, if they do."""
-    body = normalise(direct_note(text))
-    return next((lang for lang, rx in _intents() if rx.search(body)), None)
+    """The language in which a person's own words ask to connect, if they do (clause by
+    clause, so a pattern may be anchored at a clause's end: "let's connect" is a request,
+    "let's connect on Tuesday about the invoice" is not)."""
+    lines = _message_lines(direct_note(text))
+    return next(filter(None, map(_intent_of, clauses(" ".join(lines)))), None)
+
+
+def _message_lines(note: str) -> list[str]:
+    """The note's non-blank lines without the greeting above and the signature below."""
+    lines = [line for line in note.splitlines() if line.strip()]
+    if lines and (_GREETING.match(lines[0]) or _is_salutation(lines[0])):
+        lines = lines[1:]
+    return _drop_signature(lines)
+
+
+def _intent_of(clause: str) -> str | None:
+    return next((lang for lang, rx in _intents() if rx.search(clause)), None)
 
 
 @cache
@@ -158,8 +193,8 @@ def _data() -> dict[str, dict[str, list[str]]]:
 
 
 def _is_salutation(line: str) -> bool:
-    """'Pat,' alone on a line: a name and a comma."""
-    return bool(re.fullmatch(r"[\w .'-]{1,40},", line.strip()))
+    """'Pat,' alone on a line: a name and a comma (or a colon, as in Spanish)."""
+    return bool(re.fullmatch(r"[\w .'-]{1,40}[,:]", line.strip()))
 
 
 def _drop_signature(lines: list[str]) -> list[str]:

@@ -2,8 +2,10 @@
 is owed to the mailbox afterwards (flags, Sent copies).
 
 Every outgoing mail is an outbox row before anything is sent. A row is claimed
-(`sending`), marked `data` just before the SMTP DATA command (the point of no return),
-then `sent`; `recover` finishes what a killed process left, never sending twice.
+(`sending`, a compare-and-set in the transaction that re-checks the invitation still calls
+for it), marked `data` just before the SMTP DATA command (the point of no return), then
+`sent`; `recover` finishes what a killed process left, never sending twice. A connection
+lost after the body went out leaves the row `uncertain` for the owner to decide.
 """
 
 from __future__ import annotations
@@ -13,16 +15,18 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Literal
 
-from askfirst import logs
+from askfirst import lifecycle, logs
+from askfirst.byhand import network_of
 from askfirst.config import Settings
-from askfirst.imap import MailboxThread
-from askfirst.lifecycle import AskSent, Cancelled, Event, Invitation, SendFailed
+from askfirst.drafts import as_approved, reply_criteria
+from askfirst.imap import ImapRefused, MailboxThread
+from askfirst.lifecycle import AskSent, Cancelled, Event, Invitation, SendFailed, State
 from askfirst.limits import Brake, brake
 from askfirst.message import parse
 from askfirst.metrics import Metrics
 from askfirst.render import Templates
 from askfirst.schedule import decline_due
-from askfirst.smtp import Envelope, SendError, SmtpSender
+from askfirst.smtp import Envelope, SenderRefused, SendError, SmtpSender
 from askfirst.store import (
     AWAITING,
     CANCELLED,
@@ -32,6 +36,7 @@ from askfirst.store import (
     PENDING,
     SENDING,
     SENT,
+    UNCERTAIN,
     LeaseLost,
     OutboxRow,
     Store,
@@ -49,7 +54,11 @@ RETRY_AFTER = tuple(
 )
 KILL_ENV = "ASKFIRST_STOP"  # set (non-empty) in the daemon's environment: nothing is sent
 KW_DRAFT = "$askfirst-draft"  # a draft waiting for the owner's approval ...
-KW_AWAITING = "$askfirst-awaiting"  # ... and the invitation it answers
+KW_AWAITING = lifecycle.KW_AWAITING  # ... and the invitation it answers
+UNFLAG = "-"  # a flag op's keyword with this prefix is taken off, not set (`Unflag`)
+WITHDRAWN = "withdrawn"  # outbox: a draft the inviter's answer made moot; leaves Drafts next
+CONFIG_ERROR = "config_error"  # meta: a configuration problem found while sending (health)
+FOLDER_ERROR = "folder_error"  # meta: the IMAP server refused a folder askfirst needs
 
 
 class Outbox:
@@ -64,6 +73,7 @@ class Outbox:
         templates: Templates,
         metrics: Metrics,
         apply: Callable[[Invitation, Event], Invitation],
+        notify: Callable[[Invitation, str], None],
         dry_run: bool,
     ) -> None:
         self.settings = settings
@@ -74,10 +84,19 @@ class Outbox:
         self.templates = templates
         self.metrics = metrics
         self._apply = apply  # the lifecycle transition, recorded (App._apply)
+        self._notify = notify  # a notice to the owner about an invitation (App)
         self.dry_run = dry_run
+        self.hold: Brake | None = None  # the brake holding due mail after the last pass
+        self.refused: Brake | None = None  # the sender was refused: all mail waits (restart)
+        self.refused_folders: dict[str, str] = {}  # folder -> the server's refusal (restart)
 
     async def recover(self) -> None:
-        """Finish what a killed process left half done, without sending anything twice."""
+        """Finish what a killed process left half done, without sending anything twice.
+        Passes never overlap and one process holds the state, so at the start of a pass
+        a `sending` or `data` row is always such a leftover (or `askfirst forget`)."""
+        if self.store.meta(FOLDER_ERROR):  # a new start looks at every folder again
+            with self.store.transaction():
+                self.store.set_meta(FOLDER_ERROR, "")
         for row in self.store.outbox((SENDING,)):
             # DATA never started: the server cannot have accepted it. Send it again.
             self.store.set_outbox_state(row.message_id, PENDING)
@@ -87,9 +106,12 @@ class Outbox:
             mb = self.mailbox.mailbox
             folder = await self.mailbox.call(mb.sent_folder)
             copied = await self.mailbox.call(mb.look_up, folder, row.message_id) is not None
-            self.store.set_outbox_state(row.message_id, SENT, sent_at=self.clock.now())
-            if copied:
-                self.store.mark_copied(row.message_id)
+            now = self.clock.now()
+            with self.store.transaction():
+                self.store.set_outbox_state(row.message_id, SENT, sent_at=now)
+                self._mark_sent(row, now)  # the wait starts now, or the decline never comes
+                if copied:
+                    self.store.mark_copied(row.message_id)
             log.warning(
                 "outbox.assumed_sent",
                 message_id=row.message_id,
@@ -119,8 +141,14 @@ class Outbox:
                 kill_switch, checked = await self._kill_switch(), True
             for row in rows:
                 tried.add(row.message_id)
+                if self._unwanted(row):
+                    self._claim(row, SENDING, report)  # cancels it, held or not
+                    continue
+                if self._refused(row, report):
+                    continue
                 now = self.clock.now()
-                held = brake(now, self.store.history(now), self.settings.limits, kill_switch)
+                history = self.store.history(now)
+                held = self.refused or brake(now, history, self.settings.limits, kill_switch)
                 if held and (held.holds_notices or row.kind != "handover"):
                     report.held += 1
                 elif self.dry_run:
@@ -129,19 +157,74 @@ class Outbox:
                     await self._to_drafts(row, report)
                 else:
                     await self._send_row(row, report)
-        if held and report.held:
-            until = held.until.isoformat() if held.until else "lifted"
-            log.warning("outbox.held", count=report.held, reason=held.reason, until=until)
-        shown = held.reason if held and report.held else ""
-        if (self.store.meta("brake") or "") != shown:
+        held = self.refused or held
+        self.hold = held if held and report.held else None
+        shown = self.hold.reason if self.hold else ""
+        before = self.store.meta("brake") or ""
+        if before != shown:  # logged once per change, not once per pass
+            if self.hold:
+                until = self.hold.until.isoformat() if self.hold.until else "lifted"
+                log.warning("outbox.held", count=report.held, reason=shown, until=until)
+            else:
+                log.info("outbox.released", reason=before)
             with self.store.transaction():
                 self.store.set_meta("brake", shown)
+
+    def next_wake(self) -> datetime | None:
+        """When the outbox next needs a pass: its next retry or send time; while a brake
+        holds the due mail, when the brake can lift (None: a kill switch, lifted by hand,
+        is looked at again on the sweep or when the mailbox changes)."""
+        upcoming = self.store.next_attempt()
+        if self.hold is None or upcoming is None or upcoming > self.clock.now():
+            return upcoming
+        # the store keeps whole seconds: a second later, the brake has surely lifted
+        return self.hold.until + timedelta(seconds=1) if self.hold.until else None
+
+    def _unwanted(self, row: OutboxRow) -> str | None:
+        """Why the invitation no longer calls for this mail, or None: an ask goes only
+        while the invitation waits for it, a decline only while no answer came."""
+        if row.invitation_id is None or row.kind not in ("ask", "decline"):
+            return None
+        inv = self.store.invitation(row.invitation_id)
+        wanted = State.ASKED if row.kind == "ask" else State.DECLINED
+        if inv.state is wanted:
+            return None
+        return f"the invitation is {inv.state} ({inv.reason})"
+
+    def _claim(self, row: OutboxRow, state: str, report: Report, **fields: object) -> bool:
+        """Take the row for sending (or drafting) in one transaction that re-checks the
+        invitation; a compare-and-set, so nothing else can have taken it meanwhile. The
+        lease is checked in the same transaction (fencing): a replica that lost the account
+        raises `LeaseLost` here and sends nothing."""
+        with self.store.transaction():
+            self._fence(row, state)
+            why = self._unwanted(row)
+            if why is None:
+                return self.store.claim(row.message_id, row.state, state, **fields)
+            cancelled = self.store.claim(row.message_id, row.state, CANCELLED)
+        if cancelled:
+            report.cancelled += 1
+            log.info("outbox.not_sent", kind=row.kind, message_id=row.message_id, why=why)
+        return False
+
+    def _refused(self, row: OutboxRow, report: Report) -> bool:
+        """Nothing ever goes to a network (its relays included): every action inside the
+        network is the owner's (README, networks that hide the inviter)."""
+        own = self.settings.owner.addresses()
+        domains = tuple(d.lower() for n in self.settings.classify.networks for d in n.domains)
+        network = None if row.recipient in own else network_of(row.recipient, domains)
+        if network is None:
+            return False
+        why = f"refused: {row.recipient} is an address of {network}; askfirst never writes there"
+        self._send_failed(row, row.attempts + 1, SendError(why, transient=False), report)
+        return True
 
     def _pretend_sent(self, row: OutboxRow, report: Report) -> None:
         """--dry-run: record what would have gone out, and let the lifecycle go on."""
         now = self.clock.now()
+        if not self._claim(row, DRY_RUN, report, sent_at=now):
+            return
         with self.store.transaction():
-            self.store.set_outbox_state(row.message_id, DRY_RUN, sent_at=now)
             self._mark_sent(row, now)
         report.sent += 1
         subject = parse(row.raw).subject
@@ -178,13 +261,23 @@ class Outbox:
         `approve_folder`) and cancels by deleting it."""
         mb = self.mailbox.mailbox
         drafts = await self.mailbox.call(mb.special_folder, b"\\Drafts", "Drafts")
-        await self.mailbox.call(mb.ensure_folder, drafts)
-        if await self.mailbox.call(mb.look_up, drafts, row.message_id) is None:
-            await self.mailbox.call(
-                mb.append, drafts, row.raw, ["\\Draft", KW_DRAFT], self.clock.now()
-            )
+        try:
+            await self.mailbox.call(mb.ensure_folder, drafts)
+            if self._unwanted(row):
+                self._claim(row, AWAITING, report)  # cancels it
+                return
+            if await self.mailbox.call(mb.look_up, drafts, row.message_id) is None:
+                await self.mailbox.call(
+                    mb.append, drafts, row.raw, ["\\Draft", KW_DRAFT], self.clock.now()
+                )
+        except ImapRefused as exc:  # no drafts, no approval: asks and declines wait
+            self._folder_refused(exc, "drafts awaiting approval")
+            self.refused = self.refused or Brake(f"configuration: {exc}")
+            report.held += 1
+            return
         with self.store.transaction():
-            self.store.set_outbox_state(row.message_id, AWAITING)
+            if not self._claim(row, AWAITING, report):
+                return
             if row.invitation_id is not None:
                 inv = self.store.invitation(row.invitation_id)
                 self.store.add_flag_op(inv.source_message_id, (KW_AWAITING,))
@@ -198,31 +291,87 @@ class Outbox:
         )
 
     async def review_drafts(self, report: Report) -> None:
-        """Flagged (or moved) drafts are approved, deleted ones cancelled."""
-        waiting = self.store.outbox((AWAITING,))
+        """Flagged (or moved) drafts are approved, with the owner's edits; deleted ones
+        cancelled; withdrawn ones (the inviter answered first) taken out of Drafts."""
+        waiting = self.store.outbox((AWAITING, WITHDRAWN))
         if not waiting or self.dry_run:
             return
         mb = self.mailbox.mailbox
         drafts = await self.mailbox.call(mb.special_folder, b"\\Drafts", "Drafts")
         for row in waiting:
-            in_drafts = await self.mailbox.call(mb.look_up, drafts, row.message_id)
+            in_drafts = await self._find_draft(drafts, row)
+            if row.state == WITHDRAWN:
+                await self._withdraw(row, drafts, in_drafts)
+                continue
             if in_drafts is not None and "\\Flagged" not in in_drafts[1]:
                 continue  # still waiting for the owner
             found = (drafts, in_drafts)
             if in_drafts is None:
-                folder = self.settings.approve_folder
-                found = (folder, await self.mailbox.call(mb.look_up, folder, row.message_id))
+                folder = mb.folder_name(self.settings.approve_folder)
+                found = (folder, await self._find_draft(folder, row))
             folder, hit = found
             if hit is None:
                 self._cancel(row)
                 report.cancelled += 1
                 continue
+            draft = await self.mailbox.call(mb.read, folder, hit[0])
+            text = as_approved(draft, row.message_id) if draft else row.raw
             with self.store.transaction():  # recorded first: a lost draft must not cancel it
                 self.store.set_outbox_state(
-                    row.message_id, PENDING, approved=1, next_attempt_at=self.clock.now()
+                    row.message_id, PENDING, approved=1, next_attempt_at=self.clock.now(), raw=text
                 )
             await self.mailbox.call(mb.remove, folder, hit[0])
-            log.info("outbox.approved", kind=row.kind, to=row.recipient, message_id=row.message_id)
+            self._no_longer_awaiting(row)
+            log.info(
+                "outbox.approved",
+                kind=row.kind,
+                to=row.recipient,
+                message_id=row.message_id,
+                edited=text != row.raw,
+            )
+
+    async def _find_draft(self, folder: str, row: OutboxRow) -> tuple[int, frozenset[str]] | None:
+        """The draft of `row` in `folder`, as filed or as the owner's client saved an edit
+        (see `drafts`)."""
+        mb = self.mailbox.mailbox
+        hit = await self.mailbox.call(mb.look_up, folder, row.message_id)
+        criteria = reply_criteria(row.raw, row.recipient)
+        if hit is None and criteria is not None:
+            hit = await self.mailbox.call(mb.look_up_where, folder, criteria)
+        return hit
+
+    def withdraw_unsent(self, inv: Invitation) -> str:
+        """The inviter answered: an ask or decline of theirs not yet sent never will be
+        (a draft leaves Drafts on the next review). What was withdrawn, for the notice;
+        the caller holds the transaction."""
+        said = []
+        for row in self.store.outbox((PENDING, AWAITING)):
+            if row.invitation_id != inv.id or row.kind not in ("ask", "decline"):
+                continue
+            if row.state == AWAITING:
+                self.store.set_outbox_state(row.message_id, WITHDRAWN)
+                said.append(f"the {row.kind} waiting for your approval is withdrawn from Drafts")
+            else:
+                self.store.set_outbox_state(row.message_id, CANCELLED)
+                said.append(f"the {row.kind} not yet sent is withdrawn")
+        return "; ".join(said)
+
+    async def _withdraw(
+        self, row: OutboxRow, drafts: str, hit: tuple[int, frozenset[str]] | None
+    ) -> None:
+        """The inviter answered while this draft waited: out of Drafts, never sent."""
+        if hit is not None:
+            await self.mailbox.call(self.mailbox.mailbox.remove, drafts, hit[0])
+        with self.store.transaction():
+            self.store.set_outbox_state(row.message_id, CANCELLED)
+        self._no_longer_awaiting(row)
+        log.info("outbox.withdrawn", kind=row.kind, to=row.recipient, message_id=row.message_id)
+
+    def _no_longer_awaiting(self, row: OutboxRow) -> None:
+        if row.invitation_id is not None:
+            inv = self.store.invitation(row.invitation_id)
+            with self.store.transaction():
+                self.store.add_flag_op(inv.source_message_id, (UNFLAG + KW_AWAITING,))
 
     def _cancel(self, row: OutboxRow) -> None:
         with self.store.transaction():
@@ -245,17 +394,26 @@ class Outbox:
         return None
 
     async def _send_row(self, row: OutboxRow, report: Report) -> None:
-        """Claim, send, record. The DATA mark is the point of no return (see `_recover`)."""
-        self._claim(row, SENDING, attempts=row.attempts + 1)
+        """Claim, send, record. The DATA mark is the point of no return (see `recover`)."""
+        if not self._claim(row, SENDING, report, attempts=row.attempts + 1):
+            return
         envelope = Envelope(self.settings.owner.email, row.recipient, row.raw)
         try:
-            await self.sender.send(envelope, before_data=lambda: self._claim(row, DATA))
+            await self.sender.send(envelope, before_data=lambda: self._mark_data(row))
+        except SenderRefused as exc:
+            self._hold_for_sender(row, exc, report)
+            return
         except SendError as exc:
-            self._send_failed(row, row.attempts + 1, exc, report)
+            if exc.uncertain:
+                self._uncertain(row, exc, report)
+            else:
+                self._send_failed(row, row.attempts + 1, exc, report)
             return
         now = self.clock.now()
         with self.store.transaction():
             self.store.set_outbox_state(row.message_id, SENT, sent_at=now)
+            if self.store.meta(CONFIG_ERROR):  # the sender is accepted again
+                self.store.set_meta(CONFIG_ERROR, "")
             self._mark_sent(row, now)
             if row.approved:
                 count = int(self.store.meta("approved_sends") or 0) + 1
@@ -264,14 +422,49 @@ class Outbox:
         report.sent += 1
         log.info("outbox.sent", kind=row.kind, to=row.recipient, message_id=row.message_id)
 
-    def _claim(self, row: OutboxRow, state: str, **fields: object) -> None:
-        """Move a row towards sending in one transaction with the lease check (fencing):
-        a replica that lost the account raises `LeaseLost` here and sends nothing."""
+    def _mark_data(self, row: OutboxRow) -> None:
+        """The DATA mark, in one transaction with the lease check (fencing): a replica that
+        lost the account raises `LeaseLost` here, before the body goes out."""
         with self.store.transaction():
-            if not self.store.holds_lease():
-                log.warning("outbox.fenced", message_id=row.message_id, state=state)
-                raise LeaseLost(row.message_id)
-            self.store.set_outbox_state(row.message_id, state, **fields)
+            self._fence(row, DATA)
+            self.store.set_outbox_state(row.message_id, DATA)
+
+    def _fence(self, row: OutboxRow, state: str) -> None:
+        """Inside the claiming transaction: another replica may serve the account now."""
+        if not self.store.holds_lease():
+            log.warning("outbox.fenced", message_id=row.message_id, state=state)
+            raise LeaseLost(row.message_id)
+
+    def _hold_for_sender(self, row: OutboxRow, exc: SenderRefused, report: Report) -> None:
+        """A refused sender is a configuration error for all mail, notices included (they
+        use the same sender): hold everything, fail nothing (so the breaker stays quiet),
+        say why in `health` and `status`. The next start tries again."""
+        owner = self.settings.owner.email
+        reason = f"configuration: the SMTP server refuses owner.email {owner} as sender: {exc}"
+        self.refused = Brake(reason, holds_notices=True)
+        with self.store.transaction():
+            self.store.set_outbox_state(
+                row.message_id, PENDING, attempts=row.attempts, last_error=str(exc)[:500]
+            )
+            self.store.set_meta(CONFIG_ERROR, reason)
+        report.held += 1
+        log.error("smtp.sender_refused", sender=owner, error=str(exc), message_id=row.message_id)
+
+    def _uncertain(self, row: OutboxRow, exc: SendError, report: Report) -> None:
+        """The body went out and no reply came: the server may have it. Never resent on
+        our own; the owner decides (`askfirst resend` or `askfirst forget`)."""
+        report.failed += 1
+        log.error("outbox.uncertain", kind=row.kind, message_id=row.message_id, error=str(exc))
+        with self.store.transaction():
+            self.store.set_outbox_state(row.message_id, UNCERTAIN, last_error=str(exc)[:500])
+            if row.invitation_id is not None:
+                self._notify(
+                    self.store.invitation(row.invitation_id),
+                    f"the {row.kind} {row.message_id} may or may not have reached "
+                    f"{row.recipient}: {exc}. askfirst will not send it again on its own: "
+                    f"`askfirst resend '{row.message_id}' --config ...` sends it again, "
+                    f"`askfirst forget '{row.message_id}' --config ...` counts it as sent",
+                )
 
     def _send_failed(self, row: OutboxRow, attempts: int, exc: SendError, report: Report) -> None:
         now = self.clock.now()
@@ -296,7 +489,8 @@ class Outbox:
             self.store.set_outbox_state(row.message_id, FAILED, last_error=str(exc)[:500])
             if row.invitation_id is not None and row.kind in ("ask", "decline"):
                 inv = self.store.invitation(row.invitation_id)
-                self._apply(inv, SendFailed("ask" if row.kind == "ask" else "decline", str(exc)))
+                kind: Literal["ask", "decline"] = "ask" if row.kind == "ask" else "decline"
+                self._apply(inv, SendFailed(kind, str(exc), hand_over=exc.hand_over))
 
     async def settle(self) -> None:
         """Set owed flags (one STORE per set of flags) and file owed Sent copies (MULTIAPPEND).
@@ -307,11 +501,15 @@ class Outbox:
         ops = self.store.flag_ops()
         by_flags: dict[tuple[str, ...], list[int]] = {}
         for op in ops:
-            uid = self.store.uid_of(folder, mb.uidvalidity, op.message_id)
-            uids = [uid] if uid else await self.mailbox.call(mb.find, op.message_id)
+            uids = self.store.uids_of(folder, mb.uidvalidity, op.message_id)  # maybe several
+            uids = uids or await self.mailbox.call(mb.find, op.message_id)
             by_flags.setdefault(op.flags, []).extend(uids)
+        for flags, uids in by_flags.items():  # set first, then take off (the later ops)
+            if added := [f for f in flags if not f.startswith(UNFLAG)]:
+                await self.mailbox.call(mb.add_flags, uids, added)
         for flags, uids in by_flags.items():
-            await self.mailbox.call(mb.add_flags, uids, flags)
+            if taken := [f.removeprefix(UNFLAG) for f in flags if f.startswith(UNFLAG)]:
+                await self.mailbox.call(mb.remove_flags, uids, taken)
         if ops:
             with self.store.transaction():
                 for op in ops:
@@ -320,12 +518,27 @@ class Outbox:
         if not uncopied:
             return
         sent = await self.mailbox.call(mb.sent_folder)
-        await self.mailbox.call(mb.ensure_folder, sent)  # a mailbox without one gets one
-        for start in range(0, len(uncopied), 50):
-            batch = uncopied[start : start + 50]
-            await self.mailbox.call(
-                mb.append_many, sent, [r.raw for r in batch], ["\\Seen"], self.clock.now()
-            )
-            with self.store.transaction():
-                for row in batch:
-                    self.store.mark_copied(row.message_id)
+        if sent in self.refused_folders:
+            return  # refused in this run: the copies wait for the fix and a restart
+        try:
+            await self.mailbox.call(mb.ensure_folder, sent)  # a mailbox without one gets one
+            for start in range(0, len(uncopied), 50):
+                batch = uncopied[start : start + 50]
+                await self.mailbox.call(
+                    mb.append_many, sent, [r.raw for r in batch], ["\\Seen"], self.clock.now()
+                )
+                with self.store.transaction():
+                    for row in batch:
+                        self.store.mark_copied(row.message_id)
+        except ImapRefused as exc:  # the mail went out; only its copy waits
+            self._folder_refused(exc, "copies of sent mail")
+
+    def _folder_refused(self, exc: ImapRefused, what: str) -> None:
+        """Say once what the server refused and where (log, `health`, `status`); the rest
+        of the work goes on."""
+        problem = f"IMAP server refused the folder for {what}: {exc}"
+        if exc.folder not in self.refused_folders:
+            log.error("imap.refused", folder=exc.folder, what=what, error=str(exc))
+        self.refused_folders[exc.folder] = problem
+        with self.store.transaction():
+            self.store.set_meta(FOLDER_ERROR, problem)

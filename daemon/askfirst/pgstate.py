@@ -2,9 +2,10 @@
 
 `store.Store` speaks SQLite's dialect. `PgConnection` has the few methods of
 `sqlite3.Connection` that the store uses and translates on the way: `?` and `:name`
-placeholders, `INSERT OR REPLACE`/`OR IGNORE`, `PRAGMA user_version`, `sqlite_master`,
-`lastrowid`, column types in DDL, and two expressions (`MAX(a, b)`, a `SUM` of a
-comparison). So the same statements and the same append-only `MIGRATIONS` run on both.
+placeholders (typed where one is only tested for NULL), `INSERT OR REPLACE`/`OR IGNORE`,
+`PRAGMA user_version`, `sqlite_master`, `lastrowid`, `rowcount`, column types in DDL, and
+two expressions (`MAX(a, b)`, a `SUM` of a comparison). So the same statements and the
+same append-only `MIGRATIONS` run on both.
 
 Each account's tables live in their own schema (`askfirst_<id>`, the id from the shared
 `askfirst.accounts` table), chosen by `search_path`: every store query runs unchanged,
@@ -68,10 +69,11 @@ def _row_factory(cursor: psycopg.Cursor[Any]) -> RowMaker[Row]:
 
 
 class Result:
-    """The rows of one statement (read at once) and, after an INSERT, the new row's id."""
+    """The rows of one statement (read at once), the rows it changed and, after an INSERT,
+    the new row's id."""
 
-    def __init__(self, rows: list[Row], lastrowid: int | None = None) -> None:
-        self._rows, self.lastrowid = rows, lastrowid
+    def __init__(self, rows: list[Row], lastrowid: int | None = None, rowcount: int = -1) -> None:
+        self._rows, self.lastrowid, self.rowcount = rows, lastrowid, rowcount
 
     def fetchone(self) -> Row | None:
         return self._rows[0] if self._rows else None
@@ -91,6 +93,25 @@ class PgConnection:
         self.conn, self.account, self.account_id = conn, account, account_id
         self._columns: dict[str, tuple[list[str], list[str]]] = {}
 
+    errors = (psycopg.Error,)
+
+    @property
+    def in_transaction(self) -> bool:
+        return self.conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE
+
+    def lost(self) -> bool:
+        """The session is closed or broken (terminated, network gone): its locks are gone."""
+        return bool(self.conn.closed or self.conn.broken)
+
+    def migrated(self) -> None:
+        """After the migrations: a table a migration copied over (SQLite's way to drop a
+        constraint) keeps its ids, so its identity goes on after the highest."""
+        for table in ("invitations", "flag_ops"):
+            self.execute(
+                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "  # noqa: S608
+                f"COALESCE((SELECT MAX(id) FROM {table}), 0) + 1, false)"
+            )
+
     @property
     def pid(self) -> int:
         return int(self.conn.info.backend_pid)
@@ -109,7 +130,8 @@ class PgConnection:
         with self.conn.cursor() as cur:
             cur.execute(text.encode(), params or None)
             rows = cur.fetchall() if cur.description else []
-        return Result(rows, rows[0][0] if returning and rows else None)
+            count = cur.rowcount
+        return Result(rows, rows[0][0] if returning and rows else None, count)
 
     def executescript(self, script: str) -> None:
         for statement in filter(str.strip, script.split(";")):
@@ -204,6 +226,8 @@ EXPRESSIONS = (
         r"SUM(CASE WHEN \1 THEN 1 ELSE 0 END)",
     ),
     (re.compile(r"\browid\b"), "ctid"),
+    # a parameter only tested for NULL has no type PostgreSQL could infer
+    (re.compile(r"(\?|(?<![:\w]):\w+) IS (NOT )?NULL\b"), r"CAST(\1 AS TEXT) IS \2NULL"),
     (
         re.compile(r"\bsqlite_master\b"),
         "(SELECT lower(replace(table_type, 'BASE ', '')) AS type, table_name AS name "

@@ -12,6 +12,8 @@ from __future__ import annotations
 import functools
 import hashlib
 import quopri
+import re
+import unicodedata
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -31,11 +33,12 @@ from jinja2 import (
 )
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from askfirst.byhand import links
 from askfirst.lifecycle import Invitation
 from askfirst.message import clean
 
-TEMPLATE_NAMES = ("ask", "decline", "handover")
-NETWORK_NAMES = {"linkedin": "LinkedIn", "facebook": "Facebook", "email": "e-mail"}
+TEMPLATE_NAMES = ("ask", "decline", "handover", "byhand", "remind")
+NETWORK_NAMES = {"linkedin": "LinkedIn", "facebook": "Facebook", "xing": "XING", "email": "e-mail"}
 LOOP_HEADER = "X-Askfirst"
 
 
@@ -115,8 +118,35 @@ def first_name(name: str) -> str:
 
 
 def person(name: str, email: str) -> dict[str, str]:
-    name = clean(name, 200)
+    name = _capped(safe_text(name), NAME_LIMIT)
     return {"name": name, "first_name": first_name(name), "email": email}
+
+
+SUBJECT_LIMIT = 78  # enough for a client to group the thread; threading itself is References
+NAME_LIMIT = 64
+_REPLY_PREFIX = re.compile(
+    r"^\s*((re|aw|sv|vs|antw|r|rif|fw|fwd|wg|tr)\s*(\[\d+\])?\s*:\s*)+", re.I
+)
+
+
+def safe_text(value: str) -> str:
+    """The sender's text as it may appear in a mail to them: one line, without control,
+    bidi, zero-width or other format characters (Unicode category Cc and Cf)."""
+    kept = "".join(c for c in value if unicodedata.category(c) not in ("Cc", "Cf"))
+    return clean(kept, 1000)
+
+
+def thread_subject(subject: str) -> str:
+    """The invitation's subject as the ask quotes it: no more than threading needs (reply
+    prefixes dropped, capped at `SUBJECT_LIMIT` on a word boundary, format characters gone)."""
+    return _capped(_REPLY_PREFIX.sub("", safe_text(subject)), SUBJECT_LIMIT)
+
+
+def _capped(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1].rsplit(" ", 1)[0] if " " in text[: limit - 1] else text[: limit - 1]
+    return cut.rstrip(" ,;:-") + "…"
 
 
 def sample_context() -> dict[str, Any]:
@@ -130,6 +160,12 @@ def sample_context() -> dict[str, Any]:
         "reason": "the inviter answered",
         "state": "answered",
         "ask_text": "Hi Sam, ...",
+        "flagged": ["the invitation", "their answer"],
+        "decline_text": "Hi Sam, ...",
+        "not_their_answer": False,
+        "invitation_url": "https://www.linkedin.com/mynetwork/invitation-manager/",
+        "profile_url": "https://www.linkedin.com/in/sam-sample/",
+        "remind_on": "2026-01-08",
     }
 
 
@@ -141,12 +177,42 @@ def context_for(
         "owner": person(*owner),
         "inviter": person(inv.inviter_name, inv.inviter_email),
         "network": NETWORK_NAMES.get(inv.network, inv.network),
-        "invitation": {"subject": inv.subject, "note": str(inv.decision.get("note", ""))},
+        "invitation": {
+            "subject": thread_subject(inv.subject),
+            "note": str(inv.decision.get("note", "")),
+        },
         "decline_after_days": decline_after.days,
         "reason": inv.reason,
         "state": str(inv.state),
         "ask_text": "",
+        "flagged": [],
+        "decline_text": "",
+        "not_their_answer": False,  # a mail in the thread came from someone else
+        **links(inv),
+        "remind_on": inv.decline_due_at.strftime("%Y-%m-%d") if inv.decline_due_at else "",
     }
+
+
+# Why an invitation was handed to the owner, as a sentence (the decision record keeps the
+# rule trace for `explain`; a notice to a person should not read like one).
+_HANDED_OVER = {
+    "personal-note": "the invitation carries a personal note, which deserves your own answer",
+    "unreachable": "the invitation gives no address where my question would reach them",
+    "allowed": "the sender is on your allow list ({detail})",
+    "phishing-suspect": "it may be an imitation, so I did not answer it ({detail})",
+}
+_TRACE = re.compile(r"[\w-]+: hit, (.*?) -> [\w_]+(?: \[[^\]]*\])?")
+
+
+def why_told(inv: Invitation, reason: str) -> str:
+    """The reason for a notice in words: a rule trace ("unreachable: hit, ... -> hand_over
+    [RFC ...]") becomes the sentence for its rule; a reason in words stays as it is."""
+    trace = _TRACE.fullmatch(reason)
+    rule = str(inv.decision.get("rule", ""))
+    if trace is None:
+        return reason
+    detail = trace.group(1)
+    return _HANDED_OVER.get(rule, "{detail}").format(detail=detail)
 
 
 @dataclass(frozen=True)
@@ -196,7 +262,9 @@ def compose(
         ("Content-Type", 'text/plain; charset="utf-8"'),
         ("Content-Transfer-Encoding", "quoted-printable"),
     ]
-    head = "".join(f"{name}: {value}\r\n" for name, value in headers).encode("ascii")
+    # ASCII, unless an address or a Message-ID is not: then UTF-8 (RFC 6532), sent with
+    # SMTPUTF8 (smtp.py) or not at all.
+    head = "".join(f"{name}: {value}\r\n" for name, value in headers).encode("utf-8")
     body = rendered.body.replace("\r\n", "\n")
     encoded = quopri.encodestring(body.encode("utf-8")).replace(b"\n", b"\r\n")
     return Outgoing(message_id=message_id, raw=head + b"\r\n" + encoded)

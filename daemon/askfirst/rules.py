@@ -11,20 +11,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from askfirst.classify import Verdict, is_network_address, is_system_address
+from askfirst import gates
+from askfirst.classify import Verdict
+from askfirst.gates import Context, Exempt
 from askfirst.message import Mail
 
+__all__ = ["RULES", "Context", "Decision", "Exempt", "Rule", "decide", "listed", "template_set"]
+
 Action = Literal["ask", "hand_over", "ignore"]
-
-
-@dataclass(frozen=True)
-class Context:
-    """What the decision needs beyond the mail itself; gathered by the app from config/state."""
-
-    owner_addresses: frozenset[str]
-    recently_asked: bool = False
-    allow: tuple[str, ...] = ()  # addresses or domains whose invitations go straight to the owner
-    deny: tuple[str, ...] = ()  # addresses or domains never answered
 
 
 def listed(entries: tuple[str, ...], address: str) -> str | None:
@@ -53,13 +47,6 @@ class Decision:
     reasons: tuple[str, ...]
 
 
-@dataclass(frozen=True)
-class Exempt:
-    """The rule would hit, but an explicit exception applies; recorded with its reason."""
-
-    reason: str
-
-
 Check = Callable[[Mail, Verdict, Context], "str | Exempt | None"]
 
 
@@ -71,46 +58,8 @@ class Rule:
     rfc: str = ""
 
 
-def _own_address(mail: Mail, verdict: Verdict, ctx: Context) -> str | None:
-    if mail.from_addr in ctx.owner_addresses:
-        return f"From {mail.from_addr} is the owner's own address"
-    return None
-
-
 def _not_invitation(mail: Mail, verdict: Verdict, ctx: Context) -> str | None:
     return None if verdict.is_invitation else "not an invitation"
-
-
-def _network_trigger(mail: Mail, verdict: Verdict) -> bool:
-    """A known network's own invitation mail legitimately carries bulk/list headers; a
-    person's mail (or another responder's) does not get that exception."""
-    return verdict.network not in (None, "email") and is_network_address(mail.from_addr)
-
-
-def _auto_submitted(mail: Mail, verdict: Verdict, ctx: Context) -> str | Exempt | None:
-    value = mail.header("auto-submitted").split(";")[0].strip().lower()
-    if not value or value == "no":
-        return None
-    if _network_trigger(mail, verdict):
-        return Exempt(f"Auto-Submitted: {value} on {verdict.network}'s own invitation mail")
-    return f"Auto-Submitted: {value}"
-
-
-def _list_or_bulk(mail: Mail, verdict: Verdict, ctx: Context) -> str | Exempt | None:
-    found = None
-    if mail.header("list-id") or mail.header("list-unsubscribe"):
-        found = "mailing-list headers (List-*)"
-    elif mail.header("precedence").lower() in ("bulk", "junk", "list"):
-        found = f"Precedence: {mail.header('precedence').lower()}"
-    if found and _network_trigger(mail, verdict):
-        return Exempt(f"{found} on {verdict.network}'s own invitation mail")
-    return found
-
-
-def _system_sender(mail: Mail, verdict: Verdict, ctx: Context) -> str | None:
-    if verdict.network == "email" and (not mail.from_addr or is_system_address(mail.from_addr)):
-        return f"sender {mail.from_addr or '<>'} is a system or noreply address"
-    return None
 
 
 def _phishing_suspect(mail: Mail, verdict: Verdict, ctx: Context) -> str | None:
@@ -120,27 +69,8 @@ def _phishing_suspect(mail: Mail, verdict: Verdict, ctx: Context) -> str | None:
     return None
 
 
-def _suppressed(mail: Mail, verdict: Verdict, ctx: Context) -> str | None:
-    value = mail.header("x-auto-response-suppress").lower()
-    tokens = {t.strip() for t in value.replace(";", ",").split(",")}
-    if verdict.network == "email" and tokens & {"all", "oof"}:
-        return f"X-Auto-Response-Suppress: {value}"
-    return None
-
-
-def _null_sender(mail: Mail, verdict: Verdict, ctx: Context) -> str | None:
-    if verdict.network == "email" and mail.header("return-path").strip() in ("<>", "< >"):
-        return "null Return-Path (<>): a bounce or notification"
-    return None
-
-
-def _not_addressed(mail: Mail, verdict: Verdict, ctx: Context) -> str | None:
-    """A person's mail that reached us without naming us (a list, a Bcc) is not for us."""
-    if verdict.network != "email" or not ctx.owner_addresses:
-        return None
-    if ctx.owner_addresses & {*mail.to, *mail.cc}:
-        return None
-    return "the owner is not in To or Cc (implicit delivery)"
+def _unverified(mail: Mail, verdict: Verdict, ctx: Context) -> str | None:
+    return f"not authenticated: {verdict.unverified}" if verdict.unverified else None
 
 
 def _denied(mail: Mail, verdict: Verdict, ctx: Context) -> str | None:
@@ -174,15 +104,16 @@ def _boilerplate(mail: Mail, verdict: Verdict, ctx: Context) -> str | None:
 
 
 RULES: tuple[Rule, ...] = (
-    Rule("own-address", _own_address, "ignore", "Pigeonhole vacation: never answer oneself"),
+    Rule("own-address", gates.own_address, "ignore", "Pigeonhole vacation: never answer oneself"),
     Rule("not-invitation", _not_invitation, "ignore"),
     Rule("phishing-suspect", _phishing_suspect, "hand_over", "RFC 8601; DKIM/DMARC alignment"),
-    Rule("auto-submitted", _auto_submitted, "ignore", "RFC 3834 §2, RFC 5230 §4.6"),
-    Rule("list-or-bulk", _list_or_bulk, "ignore", "RFC 3834 §2, RFC 5230 §4.6"),
-    Rule("auto-response-suppress", _suppressed, "ignore", "Microsoft; honoured by Pigeonhole"),
-    Rule("null-sender", _null_sender, "ignore", "RFC 3834 §2, RFC 5230 §4.6"),
-    Rule("system-sender", _system_sender, "ignore", "RFC 3834 §2"),
-    Rule("not-addressed", _not_addressed, "ignore", "RFC 3834 §2, RFC 5230 §4.5"),
+    Rule("unverified", _unverified, "hand_over", "RFC 8601 §5; classify.authenticity = require"),
+    Rule("auto-submitted", gates.auto_submitted, "ignore", "RFC 3834 §2, RFC 5230 §4.6"),
+    Rule("list-or-bulk", gates.list_or_bulk, "ignore", "RFC 3834 §2, RFC 2369, RFC 2919"),
+    Rule("auto-response-suppress", gates.suppressed, "ignore", "MS-OXCMAIL; Pigeonhole"),
+    Rule("null-sender", gates.null_sender, "ignore", "RFC 3834 §2, RFC 5230 §4.6"),
+    Rule("system-sender", gates.system_sender_gate, "ignore", "RFC 3834 §2, RFC 5230 §4.6"),
+    Rule("not-addressed", gates.not_addressed, "ignore", "RFC 3834 §2, RFC 5230 §4.5"),
     Rule("denied", _denied, "ignore"),
     Rule("allowed", _allowed, "hand_over"),
     Rule("personal-note", _personal_note, "hand_over"),
@@ -190,6 +121,17 @@ RULES: tuple[Rule, ...] = (
     Rule("recently-asked", _recently_asked, "ignore", "RFC 3834 §2 (once per period)"),
     Rule("boilerplate", _boilerplate, "ask"),
 )
+
+
+# A hit on one of these means the mail is no invitation at all, whatever sentence it
+# quotes (a newsletter or a list mail citing "I'd like to connect with you"): it is not
+# recorded, so `status` shows no `skipped` row for it; the log line and `explain` keep why.
+NOT_AN_INVITATION = frozenset({"own-address", "not-invitation", "list-or-bulk"})
+
+
+def records_invitation(verdict: Verdict, decision: Decision) -> bool:
+    """Whether the daemon records this mail as an invitation (`status` lists it)."""
+    return verdict.is_invitation and decision.rule not in NOT_AN_INVITATION
 
 
 def decide(mail: Mail, verdict: Verdict, ctx: Context) -> Decision:

@@ -21,11 +21,27 @@ from askfirst.config import Smtp, access_token
 
 
 class SendError(Exception):
-    """Sending failed. `transient` says whether trying again later may help."""
+    """Sending failed. `transient` says whether trying again later may help; `uncertain`
+    that the body went out and the reply never came (the server may well have it);
+    `hand_over` that no retry can help and a person should write instead."""
 
-    def __init__(self, message: str, *, transient: bool) -> None:
+    def __init__(
+        self, message: str, *, transient: bool, uncertain: bool = False, hand_over: bool = False
+    ) -> None:
         super().__init__(message)
         self.transient = transient
+        self.uncertain = uncertain
+        self.hand_over = hand_over
+
+
+class SenderRefused(SendError):
+    """The server refuses the envelope sender for good (5xx to MAIL FROM), e.g. Postfix's
+    `553 5.7.1 Sender address rejected: not owned by user`: `owner.email` may not be used
+    with this login. A configuration problem for every mail, not a fault of one recipient;
+    the outbox holds all mail until the configuration is fixed (and askfirst restarted)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, transient=False)
 
 
 @dataclass(frozen=True)
@@ -74,13 +90,23 @@ class SmtpSender:
             raise
         return client
 
-    async def probe(self) -> None:
-        """Connect and log in, for `askfirst check`; raises `SendError` when that fails."""
+    async def probe(self, sender: str = "", recipient: str = "") -> None:
+        """Connect and log in, for `askfirst check`; raises `SendError` when that fails.
+        With a `sender`, also MAIL FROM it and RCPT TO `recipient`, then RSET: a refused
+        sender (`SenderRefused`) is found before any mail, and nothing is sent."""
         try:
             client = await self._open()
         except (aiosmtplib.SMTPException, OSError) as exc:
             raise _as_send_error(exc) from exc
-        await _quit(client)
+        try:
+            if sender:
+                await _mail_from(client, sender)
+                await client.rcpt(recipient or sender)
+                await client.rset()
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            raise _as_send_error(exc) from exc
+        finally:
+            await _quit(client)
 
     async def send(self, envelope: Envelope, before_data: Callable[[], None]) -> None:
         """Deliver one message to one recipient, or raise `SendError`."""
@@ -88,15 +114,54 @@ class SmtpSender:
             client = await self._open()
         except (aiosmtplib.SMTPException, OSError) as exc:
             raise _as_send_error(exc) from exc
+        on_the_wire = False
         try:
-            await client.mail(envelope.sender)
-            await client.rcpt(envelope.recipient)  # raises on refusal: nothing is silently dropped
+            options = await _utf8_options(client, envelope)
+            encoding = "utf-8" if options else "ascii"
+            await _mail_from(client, envelope.sender, options, encoding)
+            # raises on refusal: nothing is silently dropped
+            await client.rcpt(envelope.recipient, encoding=encoding)
             before_data()
+            on_the_wire = True
             await client.data(envelope.raw)
         except (aiosmtplib.SMTPException, OSError) as exc:
+            if on_the_wire and not isinstance(exc, aiosmtplib.SMTPResponseException):
+                raise SendError(
+                    f"no reply after the message was sent ({type(exc).__name__}: {exc})",
+                    transient=False,
+                    uncertain=True,
+                ) from exc
             raise _as_send_error(exc) from exc
         finally:
             await _quit(client)
+
+
+async def _mail_from(
+    client: aiosmtplib.SMTP, sender: str, options: list[str] | None = None, encoding: str = "ascii"
+) -> None:
+    try:
+        await client.mail(sender, options=options, encoding=encoding)
+    except aiosmtplib.SMTPSenderRefused as exc:
+        if 500 <= exc.code < 600:
+            raise SenderRefused(f"sender <{sender}> refused: {exc.code} {exc.message}") from exc
+        raise
+
+
+async def _utf8_options(client: aiosmtplib.SMTP, envelope: Envelope) -> list[str]:
+    """SMTPUTF8 (RFC 6531) when an address or a header is not ASCII, if the server offers
+    it; otherwise the mail cannot go as it is, and a person should write instead."""
+    if envelope.raw.isascii() and envelope.recipient.isascii() and envelope.sender.isascii():
+        return []
+    if not client.esmtp_extensions:
+        await client.ehlo()
+    if client.supports_extension("smtputf8"):
+        return ["SMTPUTF8"]
+    raise SendError(
+        f"the address {envelope.recipient} or a Message-ID is not ASCII, "
+        "and the SMTP server does not offer SMTPUTF8",
+        transient=False,
+        hand_over=True,
+    )
 
 
 async def _quit(client: aiosmtplib.SMTP) -> None:

@@ -9,10 +9,11 @@ from datetime import datetime
 from typing import Any
 
 from askfirst.clock import SystemClock, from_epoch
-from askfirst.config import Settings, health_limit, load_accounts
+from askfirst.config import Settings, dry_run_path, health_limit, load_accounts
 from askfirst.exits import EXIT_OK, EXIT_UNREACHABLE
 from askfirst.lifecycle import Invitation, State
-from askfirst.store import Store, open_store
+from askfirst.metrics import FAILED_PASSES_UNHEALTHY
+from askfirst.store import StateError, Store, open_store
 
 STATUS_FIELDS = (
     "id",
@@ -54,15 +55,8 @@ def status_text(store: Store, now: datetime, limit: int = 20) -> str:
     counts = Counter(str(i.state) for i in invitations)
     summary = ", ".join(f"{counts[s.value]} {s.value}" for s in State if counts[s.value])
     lines.append(f"invitations: {len(invitations)}" + (f" ({summary})" if summary else ""))
-    waiting = sorted(
-        (i for i in invitations if i.state is State.ASKED and i.decline_due_at),
-        key=lambda i: i.decline_due_at or now,
-    )
-    for inv in waiting[:5]:
-        lines.append(
-            f"  next decline: {_when(inv.decline_due_at)} {_who(inv)} "
-            f"(in {_age((inv.decline_due_at or now) - now)})"
-        )
+    lines += _next(invitations, State.ASKED, "next decline", now)
+    lines += _next(invitations, State.BY_HAND, "next reminder (by hand)", now)
     if invitations:
         lines.append("")
         lines.append(
@@ -78,19 +72,44 @@ def status_text(store: Store, now: datetime, limit: int = 20) -> str:
     lines.append("")
     outbox = store.outbox_counts()
     lines.append("outbox: " + (", ".join(f"{n} {s}" for s, n in sorted(outbox.items())) or "empty"))
+    rebuilt = json.loads(store.meta("rebuilt") or "null")
+    if rebuilt:
+        lines.append(
+            f"rebuilt from the mailbox at {_when(datetime.fromisoformat(rebuilt['at']))}: "
+            f"{rebuilt['asked']} asked, {rebuilt['answered']} answered, "
+            f"{rebuilt['declined']} declined, {rebuilt['handed_over']} handed over"
+        )
     held = store.meta("brake") or ""
     lines.append(f"sending: held ({held})" if held else "sending: on")
+    if folder_error := store.meta("folder_error"):
+        lines.append(f"configuration: {folder_error}")
     last = store.meta("last_pass_at")
     connected = store.meta("imap_connected") == "1"
     lines.append(
         f"last pass: {_when(_epoch(last))}"
         + ("" if connected or not last else f" (IMAP not connected: {store.meta('last_error')})")
     )
+    failed = int(store.meta("failed_passes") or 0)
+    if failed:
+        lines.append(f"failing: the last {failed} passes failed: {store.meta('last_error')}")
     problems = store.recent_problems()
     if problems:
         lines.append("recent problems:")
         lines.extend(f"  {_when(at)} {what}" for at, what in problems)
     return "\n".join(lines)
+
+
+def _next(invitations: list[Invitation], state: State, what: str, now: datetime) -> list[str]:
+    """The five soonest deadlines of invitations in `state`."""
+    waiting = sorted(
+        (i for i in invitations if i.state is state and i.decline_due_at),
+        key=lambda i: i.decline_due_at or now,
+    )
+    return [
+        f"  {what}: {_when(inv.decline_due_at)} {_who(inv)} "
+        f"(in {_age((inv.decline_due_at or now) - now)})"
+        for inv in waiting[:5]
+    ]
 
 
 def _who(inv: Invitation) -> str:
@@ -112,10 +131,23 @@ def _age(delta: Any) -> str:
 
 
 def status_command(args: argparse.Namespace) -> int:
-    accounts = load_accounts(args.config)
+    accounts = load_accounts(args.config, secrets=False)
     records: list[dict[str, Any]] = []
     for settings in accounts:
-        store = open_store(settings, dry_run=args.dry_run)
+        path = dry_run_path(settings.state.path) if args.dry_run else settings.state.path
+        shared = bool(settings.state.url.get_secret_value())
+        if not shared and not path.exists():
+            if not args.json:
+                print(f"invitations: 0 (no state file {path} yet: askfirst run has not started)")
+            continue
+        try:
+            store = open_store(settings, dry_run=args.dry_run, read_only=True)
+        except StateError as exc:
+            if not shared:
+                raise
+            if not args.json:  # PostgreSQL: this account has not run yet
+                print(f"invitations: 0 ({exc})")
+            continue
         try:
             if args.json:
                 records += [
@@ -134,7 +166,7 @@ def status_command(args: argparse.Namespace) -> int:
 
 def health_command(args: argparse.Namespace) -> int:
     """For container health checks: every account's loop wrote its heartbeat recently."""
-    codes = [health_of(settings) for settings in load_accounts(args.config)]
+    codes = [health_of(settings) for settings in load_accounts(args.config, secrets=False)]
     return max(codes)
 
 
@@ -142,11 +174,19 @@ def health_of(settings: Settings) -> int:
     if not settings.state.url.get_secret_value() and not settings.state.path.exists():
         print("unhealthy: no state yet (askfirst run has not started)")
         return EXIT_UNREACHABLE
-    store = open_store(settings)
+    try:
+        store = open_store(settings, read_only=True)
+    except StateError as exc:
+        if not settings.state.url.get_secret_value():
+            raise
+        print(f"unhealthy: {exc}")
+        return EXIT_UNREACHABLE
     try:
         last = store.meta("last_pass_at")
         connected = store.meta("imap_connected") == "1"
         error = store.meta("last_error") or ""
+        config_error = store.meta("config_error") or store.meta("folder_error") or ""
+        failed = int(store.meta("failed_passes") or 0)
     finally:
         store.close()
     limit = health_limit(settings)
@@ -156,6 +196,12 @@ def health_of(settings: Settings) -> int:
         return EXIT_UNREACHABLE
     if not connected:
         print(f"unhealthy: IMAP not connected: {error}")
+        return EXIT_UNREACHABLE
+    if failed >= FAILED_PASSES_UNHEALTHY:
+        print(f"unhealthy: the last {failed} passes failed: {error}")
+        return EXIT_UNREACHABLE
+    if config_error:
+        print(f"unhealthy: {config_error}")
         return EXIT_UNREACHABLE
     print(f"healthy: last pass {age:.0f} s ago")
     return EXIT_OK

@@ -8,11 +8,12 @@ stored as integer UTC epoch seconds.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sqlite3
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -23,11 +24,12 @@ from askfirst.clock import from_epoch, to_epoch
 from askfirst.config import ConfigError, Settings, dry_run_path
 from askfirst.lifecycle import Invitation, State
 from askfirst.limits import History
+from askfirst.message import Mail
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS invitations (
     id INTEGER PRIMARY KEY,
-    source_message_id TEXT NOT NULL UNIQUE,
+    source_message_id TEXT NOT NULL,
     network TEXT NOT NULL,
     inviter_name TEXT NOT NULL,
     inviter_email TEXT NOT NULL,
@@ -48,6 +50,7 @@ CREATE TABLE IF NOT EXISTS invitations (
 CREATE INDEX IF NOT EXISTS invitations_due ON invitations (state, decline_due_at);
 CREATE INDEX IF NOT EXISTS invitations_email ON invitations (inviter_email);
 CREATE INDEX IF NOT EXISTS invitations_key ON invitations (invitation_key);
+CREATE INDEX IF NOT EXISTS invitations_source ON invitations (source_message_id);
 CREATE TABLE IF NOT EXISTS seen (
     folder TEXT NOT NULL,
     uidvalidity INTEGER NOT NULL,
@@ -55,6 +58,7 @@ CREATE TABLE IF NOT EXISTS seen (
     message_id TEXT NOT NULL,
     outcome TEXT NOT NULL,
     at INTEGER NOT NULL,
+    mail_key TEXT,
     PRIMARY KEY (folder, uidvalidity, uid)
 );
 CREATE INDEX IF NOT EXISTS seen_message_id ON seen (message_id);
@@ -96,11 +100,44 @@ CREATE TABLE IF NOT EXISTS flag_ops (
 MIGRATIONS = (
     "ALTER TABLE invitations ADD COLUMN invitation_key TEXT",
     "ALTER TABLE outbox ADD COLUMN approved INTEGER NOT NULL DEFAULT 0",
+    # A mail is known by Message-ID and `mail_key` (From, Date, Subject): two different
+    # invitations may share a Message-ID. Older rows (no key) still match by Message-ID.
+    "ALTER TABLE seen ADD COLUMN mail_key TEXT",
+    # ... so `source_message_id` is no longer unique (SQLite drops a constraint by copying).
+    "BEGIN; CREATE TABLE invitations_copy AS SELECT * FROM invitations; "  # noqa: S608
+    "DROP TABLE invitations; " + SCHEMA.split(";")[0] + "; "  # our own schema
+    "INSERT INTO invitations SELECT * FROM invitations_copy; DROP TABLE invitations_copy; "
+    "COMMIT",
 )
 
 # Outbox row states. `data` is the point of no return: the SMTP DATA command has started.
+# `uncertain`: the connection dropped after the body went out, before the server's reply;
+# never resent on its own (`askfirst resend` / `askfirst forget` decide).
 PENDING, SENDING, DATA, SENT, FAILED = "pending", "sending", "data", "sent", "failed"
 AWAITING, CANCELLED, DRY_RUN = "awaiting_approval", "cancelled", "dry_run"
+UNCERTAIN = "uncertain"
+OPEN = (PENDING, AWAITING)  # not yet on its way: cancelled when no longer called for
+
+
+class StateError(Exception):
+    """The state file cannot be used as it is; the message names the file and the fix.
+    Someone has to act (the CLI exits 2); retrying would not help."""
+
+
+class StateBusy(Exception):
+    """The state file is locked by another program, or the disk is full: the step was
+    rolled back as a whole and the next pass tries again."""
+
+
+def is_transient(exc: BaseException) -> bool:
+    """SQLite's busy, locked, disk-full and I/O errors: they pass; nothing is wrong with
+    the data or the mail being handled."""
+    if isinstance(exc, StateBusy):
+        return True
+    text = str(exc).lower()
+    return isinstance(exc, sqlite3.OperationalError) and any(
+        word in text for word in ("locked", "busy", "full", "disk i/o")
+    )
 
 
 class LeaseLost(Exception):
@@ -136,17 +173,24 @@ class Connection(Protocol):
     def executescript(self, script: str, /) -> Any: ...
     def close(self) -> None: ...
 
+    @property
+    def in_transaction(self) -> bool: ...
 
-def open_store(settings: Settings, *, dry_run: bool = False) -> Store:
-    """The account's state: its SQLite file, or its schema when `state.url` is set."""
+
+def open_store(settings: Settings, *, dry_run: bool = False, read_only: bool = False) -> Store:
+    """The account's state: its SQLite file, or its schema when `state.url` is set.
+    `read_only` (status, health): nothing is created, migrated or written."""
     url = settings.state.url.get_secret_value()
+    path = dry_run_path(settings.state.path) if dry_run else settings.state.path
     if not url:
-        return Store(dry_run_path(settings.state.path) if dry_run else settings.state.path)
+        return Store(path, read_only=read_only)
     from askfirst import pgstate  # psycopg only when PostgreSQL is configured
 
     db = pgstate.connect(url, account_key(settings, dry_run=dry_run))
+    if read_only:
+        return Store(path, db=db, read_only=True)
     with db.setting_up():
-        return Store(settings.state.path, db=db)
+        return Store(path, db=db)
 
 
 def shared_url(accounts: Sequence[Settings]) -> str:
@@ -170,32 +214,97 @@ def account_key(settings: Settings, *, dry_run: bool = False) -> str:
     return (settings.name or "default") + (".dry-run" if dry_run else "")
 
 
-def _sqlite(path: Path) -> sqlite3.Connection:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not path.exists():
-        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))  # owner-only from the start
-    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    db.row_factory = sqlite3.Row
-    for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=5000"):
-        db.execute(f"PRAGMA {pragma}")
-    return db
-
-
 class Store:
-    def __init__(self, path: Path, *, db: Connection | None = None) -> None:
-        self._db: Connection = db if db is not None else _sqlite(path)
-        self._migrate()
+    """`read_only`: for `status` and `health`: nothing is created, migrated or written, so
+    it works on a file (or volume) askfirst may not write to. `db`: another connection that
+    takes the store's SQL (PostgreSQL, see `open_store`); `path` is then only a name."""
+
+    def __init__(
+        self, path: Path, *, db: Connection | None = None, read_only: bool = False
+    ) -> None:
+        self.path = path
         self._depth = 0
+        if db is not None:
+            self._db: Connection = db
+            try:
+                self._check_version(db, path)
+                if not read_only:
+                    self._migrate()
+                elif not self._has_tables():
+                    raise StateError(  # noqa: TRY301 - the session is closed below
+                        "state.url: no state for this account yet (has askfirst run?)"
+                    )
+            except BaseException:
+                db.close()
+                raise
+            return
+        try:
+            self._db = self._open(path, read_only)
+        except sqlite3.DatabaseError as exc:
+            raise _unusable(path, exc) from exc
+        except OSError as exc:
+            raise StateError(
+                f"state.path: cannot create {path}: {exc.strerror}; make its folder "
+                "writable by the user askfirst runs as, or set state.path to a writable place"
+            ) from exc
+
+    def _open(self, path: Path, read_only: bool) -> sqlite3.Connection:
+        if read_only:
+            if not path.is_file():
+                raise StateError(f"state.path: no state file {path} yet (has askfirst run?)")
+            db = sqlite3.connect(
+                f"{path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False
+            )
+            db.row_factory = sqlite3.Row
+            self._check_version(db, path)
+            db.execute("PRAGMA busy_timeout=5000")
+            return db
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.exists():
+            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))  # owner-only from the start
+        if not os.access(path, os.R_OK | os.W_OK) or not os.access(path.parent, os.W_OK):
+            what = path if not os.access(path, os.R_OK | os.W_OK) else path.parent
+            raise StateError(
+                f"state.path: {what} is not writable for askfirst; fix its owner or mode "
+                "(askfirst needs to read and write the state file and its folder), or set "
+                "state.path elsewhere"
+            )
+        db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        db.row_factory = sqlite3.Row
+        self._check_version(db, path)  # before anything writes: a newer file stays untouched
+        self._db = db
+        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=5000"):
+            db.execute(f"PRAGMA {pragma}")
+        self._migrate()
+        return db
+
+    @staticmethod
+    def _check_version(db: Connection, path: Path) -> None:
+        version = int(db.execute("PRAGMA user_version").fetchone()[0])
+        if version > len(MIGRATIONS):
+            db.close()
+            raise StateError(
+                f"state.path: {path} was written by a newer askfirst (state version "
+                f"{version}; this askfirst knows versions up to {len(MIGRATIONS)}). Upgrade "
+                "askfirst, or point state.path at another file; this one was left unchanged"
+            )
+
+    def _has_tables(self) -> bool:
+        return bool(
+            self._db.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'invitations'"
+            ).fetchone()
+        )
 
     def _migrate(self) -> None:
-        fresh = not self._db.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'invitations'"
-        ).fetchone()
+        fresh = not self._has_tables()
         version = 0 if fresh else self._db.execute("PRAGMA user_version").fetchone()[0]
         for statement in () if fresh else MIGRATIONS[version:]:
-            self._db.execute(statement)
+            self._db.executescript(statement)
         self._db.executescript(SCHEMA)
         self._db.execute(f"PRAGMA user_version = {len(MIGRATIONS)}")
+        if migrated := getattr(self._db, "migrated", None):
+            migrated()  # PostgreSQL: ids go on after rows a migration copied
 
     def close(self) -> None:
         self._db.close()
@@ -205,6 +314,11 @@ class Store:
         while its session holds the account's lock. Ask inside the claiming transaction."""
         check = getattr(self._db, "holds_lease", None)
         return bool(check()) if check else True
+
+    def session_lost(self) -> bool:
+        """PostgreSQL: the account's session is gone, and its lease with it. SQLite: never."""
+        lost = getattr(self._db, "lost", None)
+        return bool(lost()) if lost else False
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -216,15 +330,22 @@ class Store:
             finally:
                 self._depth -= 1
             return
-        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise _busy(exc) from exc
         self._depth = 1
         try:
             yield
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        else:
             self._db.execute("COMMIT")
+        except BaseException as exc:
+            if self._db.in_transaction:
+                # SQLite rolls back by itself if this fails; a lost PostgreSQL session too
+                with suppress(sqlite3.Error, OSError, *_db_errors(self._db)):
+                    self._db.execute("ROLLBACK")
+            if is_transient(exc) and not isinstance(exc, StateBusy):
+                raise _busy(exc) from exc
+            raise
         finally:
             self._depth = 0
 
@@ -311,8 +432,9 @@ class Store:
 
     def asked_since(self, email: str, since: datetime) -> bool:
         row = self._db.execute(
-            "SELECT 1 FROM invitations WHERE inviter_email = ? AND asked_at >= ? LIMIT 1",
-            (email, to_epoch(since)),
+            "SELECT 1 FROM invitations WHERE inviter_email = ? AND (asked_at >= ? "
+            "OR (state = ? AND asked_at IS NULL)) LIMIT 1",  # an ask still in the outbox
+            (email, to_epoch(since), State.ASKED.value),
         ).fetchone()
         return row is not None
 
@@ -326,10 +448,27 @@ class Store:
 
     def next_due(self) -> datetime | None:
         row = self._db.execute(
-            "SELECT MIN(decline_due_at) AS due FROM invitations WHERE state = ?",
-            (State.ASKED.value,),
+            "SELECT MIN(decline_due_at) AS due FROM invitations WHERE state IN (?, ?)",
+            (State.ASKED.value, State.BY_HAND.value),
         ).fetchone()
         return from_epoch(row["due"]) if row and row["due"] is not None else None
+
+    def reminders_due(self, now: datetime, limit: int = 500) -> list[Invitation]:
+        """By-hand invitations whose wait is over (the owner gets one reminder each)."""
+        rows = self._db.execute(
+            "SELECT * FROM invitations WHERE state = ? AND decline_due_at <= ? "
+            "ORDER BY decline_due_at LIMIT ?",
+            (State.BY_HAND.value, to_epoch(now), limit),
+        ).fetchall()
+        return [_invitation(r) for r in rows]
+
+    def open_by_hand(self) -> list[Invitation]:
+        """Invitations the owner asks by hand that an answer can still reach."""
+        rows = self._db.execute(
+            "SELECT * FROM invitations WHERE state IN (?, ?) ORDER BY id",
+            (State.BY_HAND.value, State.REMINDED.value),
+        ).fetchall()
+        return [_invitation(r) for r in rows]
 
     def next_attempt(self) -> datetime | None:
         row = self._db.execute(
@@ -357,25 +496,40 @@ class Store:
             (folder, uidvalidity, last_uid),
         )
 
-    def seen_message(self, message_id: str) -> bool:
-        row = self._db.execute("SELECT 1 FROM seen WHERE message_id = ? LIMIT 1", (message_id,))
+    def seen_message(self, message_id: str, key: str | None = None) -> bool:
+        """This mail was handled (a rescan or a second delivery); `key` tells apart two
+        different mails that share a Message-ID."""
+        row = self._db.execute(
+            "SELECT 1 FROM seen WHERE message_id = ? AND (mail_key IS NULL OR ? IS NULL "
+            "OR mail_key = ?) LIMIT 1",
+            (message_id, key, key),
+        )
         return row.fetchone() is not None
 
     def mark_seen(
-        self, folder: str, uidvalidity: int, uid: int, message_id: str, outcome: str, now: datetime
+        self,
+        folder: str,
+        uidvalidity: int,
+        uid: int,
+        message_id: str,
+        outcome: str,
+        now: datetime,
+        key: str | None = None,
     ) -> None:
         self._db.execute(
-            "INSERT OR REPLACE INTO seen VALUES (?, ?, ?, ?, ?, ?)",
-            (folder, uidvalidity, uid, message_id, outcome, to_epoch(now)),
+            "INSERT OR REPLACE INTO seen (folder, uidvalidity, uid, message_id, outcome, at, "
+            "mail_key) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (folder, uidvalidity, uid, message_id, outcome, to_epoch(now), key),
         )
         self.set_cursor(folder, uidvalidity, uid)
 
-    def uid_of(self, folder: str, uidvalidity: int, message_id: str) -> int | None:
-        row = self._db.execute(
+    def uids_of(self, folder: str, uidvalidity: int, message_id: str) -> list[int]:
+        """Every mail seen with this Message-ID (two different mails may share one)."""
+        rows = self._db.execute(
             "SELECT uid FROM seen WHERE folder = ? AND uidvalidity = ? AND message_id = ?",
             (folder, uidvalidity, message_id),
-        ).fetchone()
-        return int(row["uid"]) if row else None
+        )
+        return [int(r["uid"]) for r in rows]
 
     # -- outbox ----------------------------------------------------------------------------
 
@@ -405,6 +559,24 @@ class Store:
             ),
         )
 
+    def record_sent(
+        self,
+        message_id: str,
+        invitation_id: int,
+        kind: str,
+        recipient: str,
+        raw: bytes,
+        sent_at: datetime,
+    ) -> None:
+        """A mail found in the Sent folder (rebuild): sent, and its copy is filed."""
+        at = to_epoch(sent_at)
+        self._db.execute(
+            "INSERT OR IGNORE INTO outbox (message_id, invitation_id, kind, recipient, raw, "
+            "state, next_attempt_at, created_at, sent_at, copied) VALUES (?, ?, ?, ?, ?, ?, ?, "
+            "?, ?, 1)",
+            (message_id, invitation_id, kind, recipient, raw, SENT, at, at, at),
+        )
+
     def is_ours(self, message_id: str) -> bool:
         row = self._db.execute("SELECT 1 FROM outbox WHERE message_id = ?", (message_id,))
         return row.fetchone() is not None
@@ -425,6 +597,30 @@ class Store:
             f"UPDATE outbox SET {sets} WHERE message_id = ?",  # noqa: S608 - names are ours
             (state, *(_plain(v) for v in fields.values()), message_id),
         )
+
+    def claim(self, message_id: str, expected: str, state: str, **fields: object) -> bool:
+        """Compare-and-set: move the row to `state` only if it is still `expected`."""
+        sets = ", ".join(["state = ?", *(f"{k} = ?" for k in fields)])
+        cur = self._db.execute(
+            f"UPDATE outbox SET {sets} WHERE message_id = ? AND state = ?",  # noqa: S608
+            (state, *(_plain(v) for v in fields.values()), message_id, expected),
+        )
+        return bool(cur.rowcount == 1)
+
+    def cancel_open(self, invitation_id: int, kind: str) -> list[str]:
+        """Cancel this invitation's mail of `kind` not yet on its way (held, waiting for
+        approval or for a retry); the Message-IDs cancelled."""
+        rows = self._db.execute(
+            "UPDATE outbox SET state = ? WHERE invitation_id = ? AND kind = ? "
+            "AND state IN (?, ?) RETURNING message_id",
+            (CANCELLED, invitation_id, kind, *OPEN),
+        ).fetchall()
+        return [r["message_id"] for r in rows]
+
+    def outbox_row(self, message_id: str) -> OutboxRow | None:
+        row = self._db.execute("SELECT * FROM outbox WHERE message_id = ?", (message_id,))
+        found = row.fetchone()
+        return _outbox(found) if found else None
 
     def uncopied(self) -> list[OutboxRow]:
         rows = self._db.execute(
@@ -490,6 +686,39 @@ class Store:
 
     def flag_op_done(self, op_id: int) -> None:
         self._db.execute("UPDATE flag_ops SET done = 1 WHERE id = ?", (op_id,))
+
+
+def mail_key(mail: Mail) -> str:
+    """A mail's identity beyond its Message-ID (which two different mails may share)."""
+    parts = (mail.message_id, mail.from_addr, mail.header("date"), mail.subject)
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:24]
+
+
+def _db_errors(db: Connection) -> tuple[type[Exception], ...]:
+    """The errors of the connection's driver besides SQLite's."""
+    return tuple(getattr(db, "errors", ()))
+
+
+def _busy(exc: BaseException) -> BaseException:
+    """A transient SQLite error as `StateBusy` (others unchanged)."""
+    if isinstance(exc, StateBusy) or not is_transient(exc):
+        return exc
+    return StateBusy(f"state file busy or disk full: {exc}")
+
+
+def _unusable(path: Path, exc: sqlite3.DatabaseError) -> Exception:
+    if is_transient(exc):  # locked by another program right now: not the file's fault
+        return StateBusy(f"state file {path} is busy: {exc}")
+    if "readonly" in str(exc) or "read-only" in str(exc):
+        return StateError(
+            f"state.path: {path} is read-only ({exc}); askfirst run needs to write it: fix "
+            "its mode or the volume's mount options"
+        )
+    return StateError(
+        f"state.path: {path} is not an askfirst state file or is damaged ({exc}). Restore it "
+        "from a backup, or move it away to start afresh (askfirst then looks back "
+        "lifecycle.lookback again)"
+    )
 
 
 def _epoch(when: datetime | None) -> int | None:

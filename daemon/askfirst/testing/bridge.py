@@ -36,6 +36,20 @@ class SmtpFaults:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._queue: list[_Fault] = []
+        self._drops = 0
+
+    def drop_after_data(self, times: int = 1) -> None:
+        """Take the next message, deliver it, then drop the connection without a reply:
+        the client cannot know whether it was accepted."""
+        with self._lock:
+            self._drops += times
+
+    def take_drop(self) -> bool:
+        with self._lock:
+            if self._drops <= 0:
+                return False
+            self._drops -= 1
+            return True
 
     def fail_next(
         self, code: int, message: str = "injected fault", times: int = 1, stage: str = "DATA"
@@ -53,6 +67,7 @@ class SmtpFaults:
         """Drop all pending faults."""
         with self._lock:
             self._queue.clear()
+            self._drops = 0
 
     def take(self, stage: str) -> str | None:
         """Consume one pending fault for `stage`; the SMTP reply line, or None."""
@@ -178,6 +193,8 @@ class LmtpRelayHandler:
         if len(refused) == len(rcpts):
             return f"550 5.1.1 no recipient accepted: {refused!r}"
         self.accepted.append((mail_from, rcpts, data))
+        if self.faults.take_drop() and isinstance(server.transport, asyncio.Transport):
+            server.transport.abort()  # delivered, and the reply never comes
         return "250 OK delivered"
 
 

@@ -8,7 +8,9 @@ a short `decline_after`, IDLE doing the waking. Four people then write to the ow
 - bob sends a boilerplate invitation, gets the ask, stays silent: declined;
 - carol's invitation carries a personal note: straight to the owner, nothing sent to her;
 - "dave" is a phishing imitation of a LinkedIn invitation; the timeline shows whatever the
-  daemon decides about it, read back from `askfirst status --json` and the mailboxes.
+  daemon decides about it, read back from `askfirst status --json` and the mailboxes;
+- erin invites through modern LinkedIn (no address of hers): the owner gets the ask to paste
+  by hand, LinkedIn's "Erin just messaged you" arrives, and askfirst hands her over.
 
 Everything the daemon does is observed from outside, as a user would: the mailboxes over
 IMAP, `askfirst status --json` for the why. Dovecot, the daemon and the temp dir are removed
@@ -51,6 +53,7 @@ ALICE = ("Alice Example", "alice@example.test")
 BOB = ("Bob Builder", "bob@example.test")
 CAROL = ("Carol Jones", "carol@example.test")
 DAVE = ("Dave Miller", "dave@example.test")  # the phisher's own mailbox (his Reply-To)
+ERIN = ("Erin Okafor", "erin-okafor-1a2b3c")  # a LinkedIn member: name and profile slug
 BOILERPLATE = "I'd like to add you to my professional network on LinkedIn."
 CAROL_NOTE = (
     "We sat next to each other at the Python meetup in Leeds last week and talked "
@@ -529,6 +532,9 @@ def _story(tl: Timeline, obs: Observer, decline_after: str, wait: float) -> int:
     phish = phishing_invitation()
     _dave_story(tl, obs, phish)
 
+    # erin: modern LinkedIn hides her address -> the owner asks by hand -> she answers there
+    erin_id = _erin_story(tl, obs)
+
     # bob's decline
     name, bob = BOB
     decline = obs.poll(
@@ -551,13 +557,20 @@ def _story(tl: Timeline, obs: Observer, decline_after: str, wait: float) -> int:
         "alice": records.get(str(invite_a["Message-ID"])),
         "bob": records.get(str(invite_b["Message-ID"])),
         "carol": records.get(str(invite_c["Message-ID"])),
+        "erin": records.get(erin_id),
     }
-    expected = {"alice": "answered", "bob": "declined", "carol": "handed_over"}
+    expected = {
+        "alice": "answered",
+        "bob": "declined",
+        "carol": "handed_over",
+        "erin": "answered",
+    }
     parts = [
         f"alice {_state(outcomes['alice'])} (handed to you)",
         f"bob {_state(outcomes['bob'])} (no answer in {decline_after})",
         f"carol {_state(outcomes['carol']).replace('_', ' ')} (personal note)",
         f"dave (phishing) {_dave_summary(obs, records.get(str(phish['Message-ID'])))}",
+        f"erin {_state(outcomes['erin'])} (asked by hand on LinkedIn)",
     ]
     tl.write("summary: " + ", ".join(parts))
     wrong = [
@@ -620,6 +633,39 @@ def _dave_story(tl: Timeline, obs: Observer, phish: EmailMessage) -> None:
     tl.why(why(record))
     sent = len(rig.messages(dave))
     tl.why(f"{'nothing' if sent == 0 else f'{sent} mail(s)'} sent to the Reply-To {dave}")
+
+
+def _erin_story(tl: Timeline, obs: Observer) -> str:
+    """A modern LinkedIn invitation: the owner pastes the ask, LinkedIn's notification says
+    she wrote back, askfirst hands her over. The invitation's Message-ID."""
+    from askfirst.testing.networkmail import linkedin_invitation, linkedin_message
+
+    rig, (name, slug) = obs.rig, ERIN
+    first = name.split()[0]
+    invite = linkedin_invitation(name, slug)
+    mid = str(message_from_bytes(invite)["Message-ID"])
+    tl.say(
+        f'→ "{name}" <invitations@linkedin.com> invites you: modern LinkedIn, no address of '
+        "hers anywhere (dkim=pass, dmarc=pass)"
+    )
+    rig.deliver(invite, OWNER, mail_from="s-demo@bounce.linkedin.com")
+    by_hand = obs.poll(
+        "by-hand notice for erin", obs.mail(OWNER, _notice_for(f"{name}: please ask")), 20
+    )
+    tl.say(f'← askfirst gives you the ask to paste into LinkedIn: notice "{by_hand.subject}"')
+    tl.why(why(obs.record(mid) or {"state": "not recorded"}))
+    tl.say("… you paste the ask into LinkedIn yourself; askfirst never writes to LinkedIn")
+    tl.say(
+        f'→ LinkedIn: "{first} just messaged you" from "{name} via LinkedIn" '
+        "<messaging-digest-noreply@linkedin.com> (dkim=pass, dmarc=pass)"
+    )
+    rig.deliver(linkedin_message(name, slug), OWNER, mail_from="m-demo@bounce.linkedin.com")
+    notice = obs.poll(
+        "handover notice for erin", obs.mail(OWNER, _notice_for(f"{name}: answered")), 20
+    )
+    tl.say(f'← askfirst handed erin to you: notice "{notice.subject}"')
+    tl.why(why(obs.record(mid) or {"state": "not recorded"}))
+    return mid
 
 
 def _nth_notice(rig: MailRig, n: int) -> RigMessage | None:

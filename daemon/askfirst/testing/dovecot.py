@@ -127,6 +127,18 @@ def doveadm() -> str:
     return shutil.which("doveadm") or "/usr/bin/doveadm"
 
 
+def terminate(proc: subprocess.Popen[bytes] | None) -> None:
+    """SIGTERM one server's own master process (never a name), then wait; kill if stuck."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=5)
+
+
 def free_ports(n: int) -> list[int]:
     """`n` distinct OS-assigned free loopback ports: fixed ports collide with other rigs."""
     socks = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(n)]
@@ -239,14 +251,7 @@ class Dovecot:
     def stop(self) -> None:
         """SIGTERM our own master pid only; it stops its children (about 1 s)."""
         proc, self._proc = self._proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
+        terminate(proc)
 
     def kick(self, user: str) -> None:
         """Disconnect every IMAP session of `user` (doveadm kick), like an admin would."""

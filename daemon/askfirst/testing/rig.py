@@ -70,6 +70,7 @@ def _chunks(seq: Sequence[int], size: int) -> Iterator[Sequence[int]]:
 class MailRig:
     """A running Dovecot + SMTP bridge in one temp dir; see the module docstring."""
 
+    server = "dovecot"  # which IMAP server (`testing.cyrus.CyrusRig` says "cyrus")
     root: Path
     imap_port: int
     imaps_port: int
@@ -167,15 +168,24 @@ class MailRig:
         controller, self._controller = self._controller, None
         if controller is not None:
             controller.stop()
-        self.dovecot.stop()
+        self._stop_imap()
         self._stop_token_server()
         if os.environ.get("MAILRIG_KEEP") != "1":
             shutil.rmtree(self.root, ignore_errors=True)
+
+    def _stop_imap(self) -> None:
+        self.dovecot.stop()
 
     def restart_dovecot(self) -> None:
         """Stop Dovecot by pid and start it again on the same ports (a server outage)."""
         self.dovecot.stop()
         self.dovecot.start()
+
+    @staticmethod
+    def folder(name: str) -> str:
+        """A folder name written as for Dovecot (`Drafts`, `askfirst/Approve`), as this
+        rig's server spells it (Cyrus: `INBOX.Drafts`)."""
+        return name
 
     # -- users and access --------------------------------------------------------------
     def password(self, user: str) -> str:
@@ -207,6 +217,11 @@ class MailRig:
             raise
         return client
 
+    def offer_smtputf8(self, offered: bool) -> None:
+        """Whether the SMTP bridge offers SMTPUTF8 (RFC 6531) to new connections."""
+        if self._controller is not None:
+            self._controller.SMTP_kwargs["enable_SMTPUTF8"] = offered
+
     def deliver(self, raw: bytes, rcpt: str, mail_from: str = "sender@example.test") -> None:
         """Put a message straight into Dovecot over LMTP, as an MTA would."""
         refused = lmtp_deliver(self.lmtp_port, mail_from, [rcpt], raw)
@@ -222,6 +237,7 @@ class MailRig:
         flags: Sequence[str] = (),
     ) -> int:
         """APPEND (creating `folder` if needed) and return the new UID from APPENDUID."""
+        folder = self.folder(folder)
         with self.imap(user) as client:
             if not client.folder_exists(folder):
                 client.create_folder(folder)
@@ -235,7 +251,7 @@ class MailRig:
     def messages(self, user: str, folder: str = "INBOX") -> list[RigMessage]:
         """Every message in `folder`, by UID, read with BODY.PEEK[] so nothing gets \\Seen."""
         with self.imap(user) as client:
-            return self._fetch_all(client, folder)
+            return self._fetch_all(client, self.folder(folder))
 
     @staticmethod
     def _fetch_all(client: IMAPClient, folder: str) -> list[RigMessage]:
@@ -257,6 +273,7 @@ class MailRig:
         self, user: str, count: int, folder: str = "INBOX", timeout: float = 10.0
     ) -> list[RigMessage]:
         """Poll (STATUS, cheap) until `folder` holds at least `count` messages."""
+        folder = self.folder(folder)
         deadline = time.monotonic() + timeout
         with self.imap(user) as client:
             while True:
@@ -308,6 +325,7 @@ class MailRig:
         """Empty every folder of every user, delete extra folders, clear faults/accepted,
         forget every OAuth2 token."""
         self.faults.clear()
+        self.offer_smtputf8(True)
         self.accepted.clear()
         self.tokens.clear()
         for user in USERS:
