@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,19 +11,26 @@ import pytest
 from askfirst.clock import FakeClock, SystemClock
 from askfirst.testing.cyrus import find_cyrus, start_cyrus_rig
 from askfirst.testing.dovecot import find_dovecot
+from askfirst.testing.postgres import PgCluster, find_postgres, start_cluster
 from askfirst.testing.rig import MailRig, start_rig
 from harness import Harness, make_harness
 
 _DOVECOT_HINT = "dovecot not installed: apt-get install -y dovecot-imapd dovecot-lmtpd"
+_POSTGRES_HINT = "PostgreSQL not installed: apt-get install -y postgresql"
+
+
+def _require(found: bool, what: str, hint: str) -> None:
+    """Skip the tests that need a missing server; in CI, fail them."""
+    if not found:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI must run {what} tests: {hint}")
+        pytest.skip(hint)
 
 
 @pytest.fixture(scope="session")
 def mailrig() -> Iterator[MailRig]:
     """One real Dovecot + SMTP bridge for the whole session (start ~0.3 s, stop ~1.1 s)."""
-    if find_dovecot() is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI must run the mail rig tests: {_DOVECOT_HINT}")
-        pytest.skip(_DOVECOT_HINT)
+    _require(find_dovecot() is not None, "the mail rig", _DOVECOT_HINT)
     rig = start_rig()
     try:
         yield rig
@@ -49,16 +57,39 @@ def h(rig: MailRig, tmp_path: Path, clock: FakeClock) -> Harness:
     return make_harness(rig, tmp_path, clock)
 
 
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PgCluster]:
+    """One private PostgreSQL cluster for the whole session (initdb + start ~2 s)."""
+    _require(find_postgres() is not None, "the PostgreSQL", _POSTGRES_HINT)
+    cluster = start_cluster()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+        cluster.remove()
+
+
+@pytest.fixture
+def pg_url(postgres: PgCluster) -> str:
+    """A fresh, empty database in the session cluster, for this test alone."""
+    import psycopg
+
+    name = f"t{next(_databases)}"
+    with psycopg.connect(postgres.url("postgres"), autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}".encode())
+    return postgres.url(name)
+
+
+_databases = itertools.count(1)
+
+
 _CYRUS_HINT = "Cyrus not installed: scripts/test installs cyrus-common and unpacks imapd"
 
 
 @pytest.fixture(scope="session")
 def cyrusrig() -> Iterator[MailRig]:
     """A private Cyrus + the same SMTP bridge, for the cases that run on both servers."""
-    if find_cyrus() is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI must run the Cyrus tests: {_CYRUS_HINT}")
-        pytest.skip(_CYRUS_HINT)
+    _require(find_cyrus() is not None, "the Cyrus", _CYRUS_HINT)
     rig = start_cyrus_rig()
     try:
         yield rig

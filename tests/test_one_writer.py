@@ -3,13 +3,14 @@ refuses with its own exit code; claiming an outbox row is a compare-and-set."""
 
 from __future__ import annotations
 
+import os
 import signal
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 from askfirst.exits import EXIT_LOCKED
-from askfirst.lock import lock_path
+from askfirst.lock import hold, lock_path
 from askfirst.store import PENDING, SENDING, Store
 from askfirst.testing.rig import MailRig
 from harness import askfirst, spawn_daemon, write_config
@@ -46,3 +47,19 @@ def test_claiming_an_outbox_row_is_a_compare_and_set(tmp_path: Path) -> None:
     finally:
         first.close()
         second.close()
+
+
+def test_with_a_state_url_the_file_lock_does_not_guard(
+    rig: MailRig, tmp_path: Path, pg_url: str
+) -> None:
+    """With `[state] url` the account's lease is the one-writer guard: a lock on the
+    (unused) state file does not stop a replica from running."""
+    config = write_config(rig, tmp_path, poll_interval="1h", sweep_interval="1h")
+    config.write_text(config.read_text().replace("[state]\n", f'[state]\nurl = "{pg_url}"\n'))
+    held = hold(tmp_path / "state.sqlite3")  # as another askfirst would
+    try:
+        run = askfirst("run", "--once", "--config", str(config))
+        assert run.returncode == 0, run.stderr
+        assert not (tmp_path / "state.sqlite3").exists()
+    finally:
+        os.close(held)

@@ -10,15 +10,23 @@ from pathlib import Path
 
 import pytest
 from askfirst.lifecycle import Invitation, State
-from askfirst.store import DATA, FAILED, PENDING, SENDING, SENT, Store
+from askfirst.store import CANCELLED, DATA, FAILED, PENDING, SENDING, SENT, Store
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    opened = Store(tmp_path / "state" / "askfirst.sqlite3")
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """The same store tests on both backends: the same SQL goes through either connection."""
+    if request.param == "sqlite":
+        opened = Store(tmp_path / "state" / "askfirst.sqlite3")
+    else:
+        from askfirst import pgstate
+
+        db = pgstate.connect(request.getfixturevalue("pg_url"), "test")
+        with db.setting_up():
+            opened = Store(tmp_path / "unused", db=db)
     try:
         yield opened
     finally:
@@ -333,3 +341,50 @@ def test_a_database_of_the_previous_version_is_migrated(tmp_path: Path) -> None:
         store.close()
     with sqlite3.connect(path) as db:
         assert db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+
+
+def test_a_claim_is_a_compare_and_set_and_open_mail_is_cancelled(store: Store) -> None:
+    """The outbox's claim and cancel on both backends: only the expected state moves."""
+    inv = store.save(asked(1, T0 + 7 * DAY), T0)
+    assert inv.id is not None
+    store.enqueue("<ask-1@example.org>", inv.id, "ask", "inviter1@example.net", b"raw", T0)
+    store.enqueue("<ask-2@example.org>", inv.id, "ask", "inviter1@example.net", b"raw", T0)
+    assert store.claim("<ask-1@example.org>", PENDING, SENDING, attempts=1)
+    assert not store.claim("<ask-1@example.org>", PENDING, SENDING, attempts=2)
+    assert store.outbox_row("<ask-1@example.org>").attempts == 1  # type: ignore[union-attr]
+    assert store.cancel_open(inv.id, "ask") == ["<ask-2@example.org>"]
+    assert store.cancel_open(inv.id, "ask") == []
+    assert store.outbox_counts() == {SENDING: 1, CANCELLED: 1}
+
+
+def test_a_postgresql_schema_of_the_previous_version_is_migrated(pg_url: str) -> None:
+    """The same MIGRATIONS through the PostgreSQL seam, the copy of `invitations` included:
+    data kept, Message-IDs may repeat, and new ids go on after the copied ones."""
+    from askfirst import pgstate
+    from askfirst.store import MIGRATIONS, SCHEMA
+
+    old = SCHEMA.replace(
+        "source_message_id TEXT NOT NULL,", "source_message_id TEXT NOT NULL UNIQUE,"
+    )
+    db = pgstate.connect(pg_url, "old")
+    db.executescript(old.replace("    mail_key TEXT,\n", ""))
+    db.execute("PRAGMA user_version = 2")
+    db.execute(
+        "INSERT INTO invitations (id, source_message_id, network, inviter_name, inviter_email, "
+        "subject, refs, state, reason, decision_json, updated_at) "
+        "VALUES (7, '<inv-1@example.net>', 'linkedin', 'A', 'a@example.net', '', '', "
+        "'asked', '', '{}', 0)"
+    )
+    db.execute("INSERT INTO seen VALUES ('INBOX', 1, 5, '<inv-1@example.net>', 'x', 0)")
+    db.close()
+    db = pgstate.connect(pg_url, "old")
+    with db.setting_up():
+        store = Store(Path("unused"), db=db)
+    try:
+        assert [i.inviter_email for i in store.invitations()] == ["a@example.net"]
+        again = store.save(replace(invitation(2), source_message_id="<inv-1@example.net>"), T0)
+        assert again.id == 8
+        assert store.seen_message("<inv-1@example.net>", "any-key")  # an old row still counts
+        assert store._db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+    finally:
+        store.close()

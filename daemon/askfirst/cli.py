@@ -30,6 +30,7 @@ from askfirst.config import (
 from askfirst.decisions import add_commands
 from askfirst.exits import EXIT_CONFIG, EXIT_LOCKED, EXIT_OK, EXIT_UNREACHABLE
 from askfirst.explain import explain_command, preview_command
+from askfirst.fleet import Fleet, Reloader
 from askfirst.imap import ImapError, Mailbox, MailboxThread
 from askfirst.lock import StateLocked, hold
 from askfirst.metrics import Metrics
@@ -37,7 +38,7 @@ from askfirst.render import Templates
 from askfirst.schedule import next_send_time
 from askfirst.smtp import SenderRefused, SendError, SmtpSender
 from askfirst.status import health_command, status_command
-from askfirst.store import StateBusy, StateError, Store
+from askfirst.store import StateBusy, StateError, Store, open_store, shared_url, state_where
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -127,6 +128,14 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument("--dry-run", action="store_true", help="what a --dry-run recorded")
     status.set_defaults(handler=status_command)
 
+    migrate = sub.add_parser("migrate", help="copy one account's SQLite state into PostgreSQL")
+    migrate.add_argument("--from", dest="source", type=Path, required=True, metavar="PATH")
+    migrate.add_argument("--to", required=True, metavar="URL", help="postgresql://...")
+    migrate.add_argument(
+        "--account", default="default", help="the account's name (default: default)"
+    )
+    migrate.set_defaults(handler=_migrate)
+
     explain = sub.add_parser("explain", help="what askfirst would do with one mail, and why")
     explain.add_argument("file", type=Path, metavar="FILE.eml", nargs="?")
     explain.add_argument("--uid", type=int, help="a mail in the configured folder (needs --config)")
@@ -161,12 +170,13 @@ def build_app(
     *,
     dry_run: bool = False,
     metrics: Metrics | None = None,
+    store: Store | None = None,
 ) -> App:
     return App(
         dry_run=dry_run,
         metrics=metrics,
         settings=settings,
-        store=Store(settings.state.path),
+        store=store or Store(settings.state.path),
         clock=SystemClock(),
         templates=templates,
         sender=SmtpSender(settings.smtp),
@@ -187,9 +197,11 @@ def _run(args: argparse.Namespace) -> int:
             ) from exc
     log = logs.get()
 
-    def make_app(settings: Settings, templates: Templates) -> App:
-        if args.dry_run:
+    def make_app(settings: Settings, templates: Templates, store: Store | None = None) -> App:
+        if args.dry_run and store is None:
             settings.state.path = dry_run_path(settings.state.path)
+        if store is None and not settings.state.url.get_secret_value():
+            hold(settings.state.path)  # an account that came with an edit (no-op if held)
         log.info(
             "askfirst.start",
             version=__version__,
@@ -197,24 +209,40 @@ def _run(args: argparse.Namespace) -> int:
             mailbox=settings.imap.username,
             host=settings.imap.host,
             folder=settings.imap.folder,
-            state=str(settings.state.path),
+            state=state_where(settings),
             dry_run=args.dry_run,
         )
-        return build_app(settings, templates, dry_run=args.dry_run, metrics=metrics)
+        return build_app(settings, templates, dry_run=args.dry_run, metrics=metrics, store=store)
 
+    reload = Reloader(args.config, _load)  # accounts_dir files come and go
+    url = shared_url([settings for settings, _ in accounts])
+    if url:  # the account's lease in PostgreSQL is the one-writer guard: no file lock
+        from askfirst import replicas  # psycopg only when PostgreSQL is configured
+
+        if not args.once:
+            replica = replicas.Replica(
+                url, accounts, build=make_app, dry_run=args.dry_run, reload=reload
+            )
+            asyncio.run(replica.run_until_signalled())
+            log.info("askfirst.stopped")
+            return EXIT_OK
+        apps = replicas.unserved(url, accounts, make_app, dry_run=args.dry_run)
+        code = asyncio.run(_once(apps))
+        log.info("askfirst.stopped")
+        return code
     try:  # one writer per state file, for the life of this process
         for settings, _ in accounts:
-            path = dry_run_path(settings.state.path) if args.dry_run else settings.state.path
-            hold(path)
+            hold(dry_run_path(settings.state.path) if args.dry_run else settings.state.path)
     except StateLocked as exc:
         print(f"askfirst: {exc}", file=sys.stderr)
         return EXIT_LOCKED
+    if not args.once:
+        fleet = Fleet(accounts, build=make_app, serve=_supervise, reload=reload)
+        asyncio.run(_forever(fleet))
+        log.info("askfirst.stopped")
+        return EXIT_OK
     apps = [make_app(settings, templates) for settings, templates in accounts]
-    if args.once:
-        code = asyncio.run(_once(apps))
-    else:
-        asyncio.run(_forever(apps))
-        code = EXIT_OK
+    code = asyncio.run(_once(apps))
     log.info("askfirst.stopped")
     return code
 
@@ -239,12 +267,12 @@ async def _once(apps: list[App]) -> int:
     return code
 
 
-async def _forever(apps: list[App]) -> None:
+async def _forever(fleet: Fleet) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    await asyncio.gather(*(_supervise(app, stop) for app in apps))
+    await fleet.run(stop)
 
 
 async def _supervise(app: App, stop: asyncio.Event) -> None:
@@ -377,8 +405,33 @@ def _check_account(settings: Settings, path: Path) -> bool:
 
     asyncio.run(probe())
     advice = authserv_advice(settings.classify.authserv_id, settings.classify.authenticity)
-    print(f"state: {settings.state.path}" + (f"\n{advice}" if advice else ""))
-    return ok
+    state_ok = _check_state(settings)
+    if advice:
+        print(advice)
+    return state_ok and ok
+
+
+def _check_state(settings: Settings) -> bool:
+    """With `state.url`: reach the database, and bring the account's schema up to date."""
+    where = state_where(settings)
+    if not settings.state.url.get_secret_value():
+        print(f"state: {where}")
+        return True
+    from askfirst import pgstate  # psycopg only when PostgreSQL is configured
+
+    try:
+        open_store(settings).close()
+    except pgstate.Error as exc:
+        print(f"state: FAILED: {where}: {exc}")
+        return False
+    print(f"state: ok, {where}")
+    return True
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    from askfirst.migrate import migrate_command  # psycopg only when it is used
+
+    return migrate_command(args)
 
 
 def _demo(args: argparse.Namespace) -> int:

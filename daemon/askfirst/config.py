@@ -16,6 +16,7 @@ import tomllib
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -262,6 +263,18 @@ def _is_address(text: str, version: int) -> bool:
 
 class State(Section):
     path: Path = Path("askfirst.sqlite3")
+    # postgresql://user:password@host:port/db: every account's state in one PostgreSQL,
+    # shared by replicas (state.path is then not used); or url_file, or a secret file.
+    url: SecretStr = SecretStr("")
+    url_file: Path | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _postgresql(cls, url: SecretStr) -> SecretStr:
+        value = url.get_secret_value()
+        if value and not value.startswith(("postgresql://", "postgres://")):
+            raise ValueError("expected postgresql://user:password@host:port/db")
+        return url
 
 
 class Templates(Section):
@@ -342,16 +355,23 @@ def load_accounts(path: Path, *, secrets: bool = True) -> list[Settings]:
             ]
         ) from exc
     accounts = data.pop("accounts", None)
-    if accounts is None:
+    folder = data.pop("accounts_dir", None)
+    if accounts is None and folder is None:
         return [_account(data, path, prefix="", secrets=secrets)]
-    if not isinstance(accounts, list) or not accounts:
+    if accounts is not None and (not isinstance(accounts, list) or not accounts):
         raise ConfigError(["accounts: expected one or more [[accounts]] tables"])
+    prefixes = [f"accounts[{i}]." for i in range(len(accounts or []))]
+    if folder is not None:
+        files = account_files(path, folder)
+        accounts = [*(accounts or []), *(table for _, table in files)]
+        prefixes += [f"accounts_dir/{file.name}: " for file, _ in files]
     clash = [k for k in ("name", "owner", "imap", "smtp") if k in data]
     if clash:
         raise ConfigError([f"{k}: belongs inside each [[accounts]] table" for k in clash])
+    assert accounts is not None
     settings = [
-        _account({**data, **account}, path, prefix=f"accounts[{i}].", secrets=secrets)
-        for i, account in enumerate(accounts)
+        _account({**data, **account}, path, prefix=prefix, secrets=secrets)
+        for prefix, account in zip(prefixes, accounts, strict=True)
     ]
     names = [s.name for s in settings]
     if len(set(names)) != len(names) or "" in names:
@@ -363,6 +383,44 @@ def load_accounts(path: Path, *, secrets: bool = True) -> list[Settings]:
     return settings
 
 
+def account_files(path: Path, folder: object) -> list[tuple[Path, dict[str, Any]]]:
+    """`accounts_dir`: one TOML file per account (its tables as in `[[accounts]]`; `name`
+    defaults to the file's stem), read in name order; hidden files are skipped."""
+    if not isinstance(folder, str):
+        raise ConfigError(["accounts_dir: expected a folder name"])
+    where = path.parent / folder
+    if not where.is_dir():
+        raise ConfigError([f"accounts_dir: no such folder {str(where)!r}"])
+    found = []
+    for file in sorted(where.glob("*.toml")):
+        if file.name.startswith("."):
+            continue
+        try:
+            table = tomllib.loads(file.read_text("utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError([f"accounts_dir/{file.name}: not valid TOML: {exc}"]) from exc
+        table.setdefault("name", file.stem)
+        found.append((file, table))
+    if not found:
+        raise ConfigError([f"accounts_dir: no *.toml account files in {str(where)!r}"])
+    return found
+
+
+def accounts_signature(path: Path) -> tuple[tuple[str, int, int], ...]:
+    """What changes when the config file or a file of `accounts_dir` is added, removed or
+    edited (names, sizes, modification times), to reload only then."""
+    try:
+        files = [path]
+        with path.open("rb") as fh:
+            folder = tomllib.load(fh).get("accounts_dir")
+        if isinstance(folder, str) and (path.parent / folder).is_dir():
+            files += sorted((path.parent / folder).glob("*.toml"))
+        stats = [(str(f), f.stat()) for f in files]
+    except (OSError, tomllib.TOMLDecodeError):
+        return ()
+    return tuple((name, st.st_size, st.st_mtime_ns) for name, st in stats)
+
+
 def _account(data: dict[str, Any], path: Path, prefix: str, *, secrets: bool) -> Settings:
     try:
         settings = Settings(**data)
@@ -371,7 +429,12 @@ def _account(data: dict[str, Any], path: Path, prefix: str, *, secrets: bool) ->
             [prefix + _describe(err) for err in exc.errors(include_url=False)]
         ) from exc
     settings = _resolve_paths(settings, path.parent.resolve())
-    problems = _insecure_logins(settings) + (_resolve_passwords(settings) if secrets else [])
+    # the state's url is read either way: status and health read the state through it
+    problems = (
+        _insecure_logins(settings)
+        + (_resolve_passwords(settings) if secrets else [])
+        + _state_url(settings)
+    )
     if problems:
         raise ConfigError([prefix + p for p in problems])
     return settings
@@ -404,6 +467,18 @@ def _resolve_passwords(settings: Settings) -> list[str]:
                 'password_command, or auth = "xoauth2")'
             )
     return problems
+
+
+def _state_url(settings: Settings) -> list[str]:
+    """`state.url_file`: the PostgreSQL url (it holds a password) from a file, once."""
+    state = settings.state
+    if state.url.get_secret_value() or state.url_file is None:
+        return []
+    try:
+        state.url = SecretStr(read_secret_file(state.url_file))
+    except OSError as exc:
+        return [f"state.url_file: {exc}"]
+    return []
 
 
 def access_token(section: Login) -> str:
@@ -440,11 +515,13 @@ def run_secret_command(command: str) -> str:
 
 def secrets_of(settings: Settings) -> list[str]:
     """Every secret value in the configuration, for masking in logs."""
-    return [
+    found = [
         value
         for section in (settings.imap, settings.smtp)
         if (value := section.password.get_secret_value())
     ]
+    url = urlsplit(settings.state.url.get_secret_value())
+    return [*found, url.password] if url.password else found
 
 
 def is_loopback(host: str) -> bool:
@@ -488,6 +565,8 @@ def _resolve_paths(settings: Settings, base: Path) -> Settings:
         return p if p.is_absolute() else base / p
 
     settings.state.path = absolute(settings.state.path)
+    if settings.state.url_file is not None:
+        settings.state.url_file = absolute(settings.state.url_file)
     settings.limits.kill_file = absolute(settings.limits.kill_file)
     settings.templates.dir = absolute(settings.templates.dir)
     for section in (settings.imap, settings.smtp):

@@ -13,14 +13,14 @@ from pathlib import Path
 
 from askfirst.config import load_accounts
 from askfirst.exits import EXIT_NO_SUCH_MAIL, EXIT_OK
-from askfirst.store import DATA, PENDING, UNCERTAIN, Store
+from askfirst.store import DATA, PENDING, UNCERTAIN, open_store
 
 
 def decide_command(args: argparse.Namespace) -> int:
     wanted = args.message_id.strip()
     wanted = wanted if wanted.startswith("<") else f"<{wanted}>"
     for settings in load_accounts(args.config):
-        store = Store(settings.state.path)
+        store = open_store(settings)  # its SQLite file, or its schema with state.url
         try:
             with store.transaction():
                 if args.resend:  # due at once (epoch 0): the daemon's clock decides nothing here

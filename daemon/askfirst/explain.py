@@ -30,7 +30,7 @@ from askfirst.render import (
     sample_context,
 )
 from askfirst.rules import records_invitation
-from askfirst.store import Store
+from askfirst.store import StateError, Store, open_store
 
 
 def preview_command(args: argparse.Namespace) -> int:
@@ -126,9 +126,18 @@ def _fetch_uid(settings: Settings, uid: int) -> bytes:
 
 def _recently_asked(settings: Settings | None) -> tuple[Callable[[str], bool], Store | None]:
     """The daemon's "asked recently?" from its state file, when there is one to read."""
-    if settings is None or not settings.state.path.exists():
-        return (lambda address: False), None
-    store = Store(settings.state.path, read_only=True)
+    nothing: tuple[Callable[[str], bool], Store | None] = ((lambda address: False), None)
+    if settings is None:
+        return nothing
+    shared = bool(settings.state.url.get_secret_value())
+    if not shared and not settings.state.path.exists():
+        return nothing
+    try:
+        store = open_store(settings, read_only=True)
+    except StateError:
+        if not shared:
+            raise
+        return nothing  # PostgreSQL: this account has no state yet
     since = SystemClock().now() - settings.lifecycle.ask_again_after
     return (lambda address: store.asked_since(address, since)), store
 

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import functools
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -33,6 +34,9 @@ CHUNK = 500  # UIDs per FETCH / STORE command
 IDLE_RENEW_SECONDS = 600.0  # RFC 2177 asks for < 29 minutes; 10 is what imapclient advises
 IDLE_SLICE_SECONDS = 60.0  # one wait; shutdown does not wait for it (see `interrupt`)
 T = TypeVar("T")
+# Logins at once per process: a thousand accounts starting together would otherwise queue
+# in the server's login processes until their connect timeouts fire.
+CONNECTING = threading.BoundedSemaphore(32)
 log = logs.get()
 
 
@@ -71,6 +75,7 @@ class Mailbox:
         self.capabilities: frozenset[str] = frozenset()
         self.uidvalidity = 0
         self.uidnext = 1
+        self.exists = 0  # the watched folder's message count at its last SELECT or EXISTS
         self.personal = Personal()  # how the server spells folder names (`folders`)
 
     @property
@@ -89,18 +94,8 @@ class Mailbox:
         ctx = tls_context(str(s.ca_file) if s.ca_file else None) if s.tls != "none" else None
         client: IMAPClient | None = None
         try:
-            client = IMAPClient(
-                s.host, port=s.effective_port, ssl=s.tls == "ssl", ssl_context=ctx, timeout=timeout
-            )
-            if s.tls == "starttls":
-                client.starttls(ctx)  # raises when not offered: never a silent plaintext login
-            client.normalise_times = False
-            if s.auth == "xoauth2":
-                token = access_token(s)
-                logs.hide(token)
-                client.oauth2_login(s.username, token)
-            else:
-                client.login(s.username, s.password.get_secret_value())
+            with CONNECTING:
+                client = self._login(s, ctx, timeout)
             self.capabilities = frozenset(c.decode() for c in client.capabilities())
             if "NAMESPACE" in self.capabilities:
                 self.personal = personal_of(client.namespace())
@@ -114,6 +109,28 @@ class Mailbox:
         self._client = client
         self.uidvalidity = int(selected[b"UIDVALIDITY"])
         self.uidnext = int(selected.get(b"UIDNEXT", 1))
+        self._selected(selected)
+
+    @staticmethod
+    def _login(s: Imap, ctx: ssl.SSLContext | None, timeout: SocketTimeout) -> IMAPClient:
+        client = IMAPClient(
+            s.host, port=s.effective_port, ssl=s.tls == "ssl", ssl_context=ctx, timeout=timeout
+        )
+        try:
+            if s.tls == "starttls":
+                client.starttls(ctx)  # raises when not offered: never a silent plaintext login
+            client.normalise_times = False
+            if s.auth == "xoauth2":
+                token = access_token(s)
+                logs.hide(token)
+                client.oauth2_login(s.username, token)
+            else:
+                client.login(s.username, s.password.get_secret_value())
+        except BaseException:
+            with contextlib.suppress(Exception):
+                client.shutdown()
+            raise
+        return client
 
     def close(self) -> None:
         client, self._client = self._client, None
@@ -297,6 +314,28 @@ class Mailbox:
             with contextlib.suppress(OSError):
                 client.socket().shutdown(socket.SHUT_RDWR)
 
+    def take_news(self) -> bool:
+        """Did the server announce more mail (EXISTS) since the last call? Mail that
+        arrives during a pass can come with a command's answer after the search that missed
+        it; IDLE would not announce it again. imaplib keeps such untagged answers until
+        asked. The count is compared with the one known: the watched folder selected again
+        (at every pass, and after a look into Drafts or Sent) repeats it, which is no news."""
+        client = self._client
+        if client is None:
+            return False
+        counts = client._imap.untagged_responses.pop("EXISTS", None)
+        if not counts:
+            return False
+        latest = int(counts[-1])  # the watched folder's: it is selected again last
+        news, self.exists = latest > self.exists, latest
+        return news
+
+    def _selected(self, selected: dict[bytes, Any]) -> None:
+        """The watched folder's count from its SELECT; the EXISTS that came with it is old."""
+        self.exists = int(selected.get(b"EXISTS", 0))
+        if self._client is not None:
+            self._client._imap.untagged_responses.pop("EXISTS", None)
+
     def follow_folder(self) -> bool:
         """SELECT the watched folder again; True when it was deleted and made anew (a new
         UIDVALIDITY). Cyrus keeps such a session open and only sends EXPUNGEs; Dovecot
@@ -305,6 +344,7 @@ class Mailbox:
         selected = self.guarded(lambda: self.client.select_folder(self._settings.folder))
         self.uidvalidity = int(selected[b"UIDVALIDITY"])
         self.uidnext = int(selected.get(b"UIDNEXT", 1))
+        self._selected(selected)
         if self.uidvalidity == before:
             return False
         log.info("imap.folder_renewed", folder=self._settings.folder, uidvalidity=self.uidvalidity)
@@ -327,7 +367,7 @@ class Mailbox:
         changed = False
         while not (stop.is_set() or changed) and time.monotonic() < deadline:
             started = time.monotonic()
-            wait = max(0.5, min(IDLE_SLICE_SECONDS, deadline - started))
+            wait = min(IDLE_SLICE_SECONDS, max(0.05, deadline - started))
             responses = self.guarded(functools.partial(client.idle_check, timeout=wait))
             if stop.is_set():  # woken by `interrupt`: the connection is being dropped anyway
                 self.close()

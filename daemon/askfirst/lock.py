@@ -26,10 +26,16 @@ def lock_path(state: Path) -> Path:
     return state.with_name(state.name + ".lock")
 
 
+_held: dict[Path, int] = {}
+
+
 def hold(state: Path) -> int:
     """Take the lock or raise `StateLocked`; the descriptor is kept open (and the lock
-    held) until the process exits."""
+    held) until the process exits. Taking it again in the same process is a no-op (an
+    account restarted by `Fleet` after an edit)."""
     path = lock_path(state)
+    if path.resolve() in _held:
+        return _held[path.resolve()]
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
@@ -46,4 +52,5 @@ def hold(state: Path) -> int:
         raise StateLocked(state, holder) from None
     os.ftruncate(fd, 0)
     os.write(fd, f"{os.getpid()}\n".encode())
+    _held[path.resolve()] = fd
     return fd

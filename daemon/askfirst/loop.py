@@ -1,18 +1,24 @@
-"""The long-running loop: a pass on every IDLE push, on the sweep timer, when a decline or
-retry falls due, and (without IDLE) on the poll timer, until asked to stop.
+"""The long-running loop: a pass, then IDLE on the same IMAP connection until the server
+reports a change, the next sweep or due decline or retry, or a stop; without IDLE, a pass
+on every sweep and poll tick. One connection (and one thread) per account.
 
-IDLE runs on a second IMAP connection in its own thread; it only wakes the loop, and
-after every (re)connect it wakes it too, so a pass catches up by UID on anything missed.
+A mail that arrives during a pass, after its search, is announced in the answer to a
+later command of the pass, and IDLE would not announce it again: such news means another
+pass before IDLE. After every (re)connect the pass catches up by UID on anything missed.
+IDLE is renewed at `poll_interval` at the latest, and the folder selected again after it.
 
-Any error in a pass is survived: logged (one line), counted, and the pass tried again after
-a backoff (1 s doubling to 5 min; after a refused login `imap.login_retry`, doubling to 30
-min, so a provider does not lock the account). A busy or full state file rolls back the
-step in hand, and the mail is read again by the next pass.
+Any error in a pass (or in the IDLE after it) is survived: logged (one line), counted, and
+the pass tried again after a backoff (1 s doubling to 5 min; after a refused login
+`imap.login_retry`, doubling to 30 min, so a provider does not lock the account). A busy or
+full state file rolls back the step in hand, and the mail is read again by the next pass.
+Only a lost lease (`LeaseLost`, or the account's PostgreSQL session gone) ends the loop:
+the replica lets the account go, and whoever holds its lease next serves it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import threading
 from datetime import UTC
@@ -21,47 +27,82 @@ from typing import TYPE_CHECKING
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from askfirst import logs
-from askfirst.config import Settings
-from askfirst.imap import ImapError, ImapLoginError, MailboxThread
-from askfirst.store import is_transient
+from askfirst.imap import ImapError, ImapLoginError
+from askfirst.store import LeaseLost, is_transient
 
 if TYPE_CHECKING:
     from askfirst.app import App
 
 log = logs.get()
+NEWS_PASSES = 3  # passes in a row for mail that came during a pass, then IDLE reports it
 LOGIN_BACKOFF_CAP = 1800.0  # seconds: after refused logins, retry at least every 30 min
-WATCHER_STOP_SECONDS = 5.0  # shutdown waits this long for the IDLE thread, no longer
 
 
 async def run_forever(app: App, stop: asyncio.Event) -> None:
-    """Passes on every IDLE push, every `sweep_interval`, and (without IDLE) every
-    `poll_interval`, until `stop` is set; the pass in hand is finished first."""
+    """Passes until `stop` is set; the pass in hand is finished first."""
     wake = asyncio.Event()
     scheduler = AsyncIOScheduler(timezone=UTC)
     _wake_every(scheduler, "sweep", app.settings.lifecycle.sweep_interval.total_seconds(), wake)
     scheduler.start()
-    watcher: asyncio.Task[None] | None = None
-    watching = False
-    backoff = 1.0
+    polling, backoff, news = False, 1.0, 0
     try:
         while not stop.is_set():
             try:
                 await app.run_once()
                 backoff = 1.0
+                if _idles(app):
+                    mb = app.mailbox.mailbox
+                    if news < NEWS_PASSES and await app.mailbox.call(mb.take_news):
+                        news += 1
+                        continue
+                    news = 0
+                    await _idle(app, stop)
+                    continue
+            except LeaseLost:
+                raise  # another replica may serve the account now: this loop ends
             except Exception as exc:  # any failure: log, count, back off, try again
+                if app.store.session_lost():
+                    raise  # PostgreSQL: the lease went with the session (replicas.py)
                 backoff = _pass_failed(app, exc, backoff)
                 await _wait_any(stop, within=backoff)
                 backoff = _next_backoff(backoff, _cap(exc))
                 continue
-            if not watching:
-                watcher, watching = _start_watcher(app, scheduler, wake, stop), True
+            if not polling:
+                seconds = app.settings.lifecycle.poll_interval.total_seconds()
+                _wake_every(scheduler, "poll", seconds, wake)
+                log.info("imap.polling", every=seconds)
+                polling = True
             await _wait_any(stop, wake, within=_seconds_to_next_due(app))
             wake.clear()
     finally:
         scheduler.shutdown(wait=False)
-        if watcher is not None:  # it closes its own connection, within a bounded time
-            await asyncio.wait([watcher], timeout=WATCHER_STOP_SECONDS + 1)
         await app.mailbox.close()
+
+
+def _idles(app: App) -> bool:
+    return app.settings.imap.idle and "IDLE" in app.mailbox.mailbox.capabilities
+
+
+async def _idle(app: App, stop: asyncio.Event) -> None:
+    """IDLE on the pass's connection until a change, the next sweep or due time, or `stop`
+    (which shuts the socket: the connection is being closed anyway)."""
+    mb, halt = app.mailbox.mailbox, threading.Event()
+    due = _seconds_to_next_due(app)
+    lifecycle = app.settings.lifecycle
+    # renewed at poll_interval at the latest (a pass, which selects the folder again)
+    within = min(lifecycle.sweep_interval, lifecycle.poll_interval).total_seconds()
+    within = min(within, due) if due is not None else within
+    idling = asyncio.ensure_future(app.mailbox.call(mb.wait_for_change, halt, within))
+    stopping = asyncio.ensure_future(stop.wait())
+    await asyncio.wait((idling, stopping), return_when=asyncio.FIRST_COMPLETED)
+    stopping.cancel()
+    if not idling.done():
+        halt.set()
+        mb.interrupt()  # a waiting idle_check returns at once
+        with contextlib.suppress(ImapError):
+            await idling
+    else:
+        idling.result()  # a dead connection raises ImapError here
 
 
 def _pass_failed(app: App, exc: Exception, backoff: float) -> float:
@@ -112,60 +153,6 @@ def _wake_every(scheduler: AsyncIOScheduler, job: str, seconds: float, wake: asy
         max_instances=1,
         misfire_grace_time=None,
     )
-
-
-def _start_watcher(
-    app: App, scheduler: AsyncIOScheduler, wake: asyncio.Event, stop: asyncio.Event
-) -> asyncio.Task[None] | None:
-    """IDLE on a second connection when the server offers it; else poll on a timer."""
-    settings = app.settings
-    if settings.imap.idle and "IDLE" in app.mailbox.mailbox.capabilities:
-        return asyncio.create_task(_idle_watch(settings, wake, stop))
-
-    _wake_every(scheduler, "poll", settings.lifecycle.poll_interval.total_seconds(), wake)
-    log.info("imap.polling", every=settings.lifecycle.poll_interval.total_seconds())
-    return None
-
-
-async def _idle_watch(settings: Settings, wake: asyncio.Event, stop: asyncio.Event) -> None:
-    """Wake the main loop whenever the server reports a change; reconnect when it breaks."""
-    thread = MailboxThread(settings.imap, "idle")
-    halt = threading.Event()
-    stopper = asyncio.create_task(stop.wait())
-
-    def wake_idle(_: object) -> None:
-        halt.set()
-        thread.mailbox.interrupt()  # a waiting idle_check returns at once
-
-    stopper.add_done_callback(wake_idle)
-    backoff = 1.0
-    try:
-        while not stop.is_set():
-            try:
-                await thread.ensure_connected()
-                wake.set()  # after every (re)connect, catch up by UID
-                while not stop.is_set():
-                    if await thread.call(
-                        thread.mailbox.wait_for_change,
-                        halt,
-                        settings.lifecycle.poll_interval.total_seconds(),
-                    ):
-                        wake.set()
-                    backoff = 1.0
-            except ImapLoginError as exc:
-                backoff = max(backoff, settings.imap.login_retry.total_seconds())
-                log.error(  # noqa: TRY400 - a refused login needs no traceback
-                    "imap.login_refused", error=str(exc), retry_in=round(backoff, 1), idle=True
-                )
-                await _wait_any(stop, within=backoff)
-                backoff = _next_backoff(backoff, LOGIN_BACKOFF_CAP)
-            except ImapError as exc:
-                log.warning("imap.idle_lost", error=str(exc), reconnect_in=round(backoff, 1))
-                await _wait_any(stop, within=backoff)
-                backoff = _next_backoff(backoff)
-    finally:
-        stopper.cancel()
-        await thread.close(within=WATCHER_STOP_SECONDS)
 
 
 async def _wait_any(

@@ -290,6 +290,6 @@ def _decoded(part: Message, defects: list[str]) -> str:
     charset = part.get_content_charset() or "utf-8"
     try:
         return payload.decode(charset, errors="replace")
-    except LookupError:
+    except (LookupError, ValueError):  # ValueError: a NUL in the charset's name
         defects.append(f"unknown charset {clean(charset, 40)!r}")
         return payload.decode("utf-8", errors="replace")

@@ -37,6 +37,7 @@ from askfirst.store import (
     SENDING,
     SENT,
     UNCERTAIN,
+    LeaseLost,
     OutboxRow,
     Store,
 )
@@ -192,8 +193,11 @@ class Outbox:
 
     def _claim(self, row: OutboxRow, state: str, report: Report, **fields: object) -> bool:
         """Take the row for sending (or drafting) in one transaction that re-checks the
-        invitation; a compare-and-set, so nothing else can have taken it meanwhile."""
+        invitation; a compare-and-set, so nothing else can have taken it meanwhile. The
+        lease is checked in the same transaction (fencing): a replica that lost the account
+        raises `LeaseLost` here and sends nothing."""
         with self.store.transaction():
+            self._fence(row, state)
             why = self._unwanted(row)
             if why is None:
                 return self.store.claim(row.message_id, row.state, state, **fields)
@@ -395,9 +399,7 @@ class Outbox:
             return
         envelope = Envelope(self.settings.owner.email, row.recipient, row.raw)
         try:
-            await self.sender.send(
-                envelope, before_data=lambda: self.store.set_outbox_state(row.message_id, DATA)
-            )
+            await self.sender.send(envelope, before_data=lambda: self._mark_data(row))
         except SenderRefused as exc:
             self._hold_for_sender(row, exc, report)
             return
@@ -419,6 +421,19 @@ class Outbox:
         self.metrics.mails_sent.labels(row.kind).inc()
         report.sent += 1
         log.info("outbox.sent", kind=row.kind, to=row.recipient, message_id=row.message_id)
+
+    def _mark_data(self, row: OutboxRow) -> None:
+        """The DATA mark, in one transaction with the lease check (fencing): a replica that
+        lost the account raises `LeaseLost` here, before the body goes out."""
+        with self.store.transaction():
+            self._fence(row, DATA)
+            self.store.set_outbox_state(row.message_id, DATA)
+
+    def _fence(self, row: OutboxRow, state: str) -> None:
+        """Inside the claiming transaction: another replica may serve the account now."""
+        if not self.store.holds_lease():
+            log.warning("outbox.fenced", message_id=row.message_id, state=state)
+            raise LeaseLost(row.message_id)
 
     def _hold_for_sender(self, row: OutboxRow, exc: SenderRefused, report: Report) -> None:
         """A refused sender is a configuration error for all mail, notices included (they

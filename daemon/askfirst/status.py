@@ -13,7 +13,7 @@ from askfirst.config import Settings, dry_run_path, health_limit, load_accounts
 from askfirst.exits import EXIT_OK, EXIT_UNREACHABLE
 from askfirst.lifecycle import Invitation, State
 from askfirst.metrics import FAILED_PASSES_UNHEALTHY
-from askfirst.store import Store
+from askfirst.store import StateError, Store, open_store
 
 STATUS_FIELDS = (
     "id",
@@ -135,11 +135,19 @@ def status_command(args: argparse.Namespace) -> int:
     records: list[dict[str, Any]] = []
     for settings in accounts:
         path = dry_run_path(settings.state.path) if args.dry_run else settings.state.path
-        if not path.exists():
+        shared = bool(settings.state.url.get_secret_value())
+        if not shared and not path.exists():
             if not args.json:
                 print(f"invitations: 0 (no state file {path} yet: askfirst run has not started)")
             continue
-        store = Store(path, read_only=True)
+        try:
+            store = open_store(settings, dry_run=args.dry_run, read_only=True)
+        except StateError as exc:
+            if not shared:
+                raise
+            if not args.json:  # PostgreSQL: this account has not run yet
+                print(f"invitations: 0 ({exc})")
+            continue
         try:
             if args.json:
                 records += [
@@ -163,10 +171,16 @@ def health_command(args: argparse.Namespace) -> int:
 
 
 def health_of(settings: Settings) -> int:
-    if not settings.state.path.exists():
+    if not settings.state.url.get_secret_value() and not settings.state.path.exists():
         print("unhealthy: no state yet (askfirst run has not started)")
         return EXIT_UNREACHABLE
-    store = Store(settings.state.path, read_only=True)
+    try:
+        store = open_store(settings, read_only=True)
+    except StateError as exc:
+        if not settings.state.url.get_secret_value():
+            raise
+        print(f"unhealthy: {exc}")
+        return EXIT_UNREACHABLE
     try:
         last = store.meta("last_pass_at")
         connected = store.meta("imap_connected") == "1"

@@ -12,13 +12,16 @@ import hashlib
 import json
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 from askfirst.clock import from_epoch, to_epoch
+from askfirst.config import ConfigError, Settings, dry_run_path
 from askfirst.lifecycle import Invitation, State
 from askfirst.limits import History
 from askfirst.message import Mail
@@ -137,6 +140,10 @@ def is_transient(exc: BaseException) -> bool:
     )
 
 
+class LeaseLost(Exception):
+    """Another replica may serve this account now: this process must not send for it."""
+
+
 @dataclass(frozen=True)
 class OutboxRow:
     message_id: str
@@ -158,13 +165,79 @@ class FlagOp:
     flags: tuple[str, ...]
 
 
+class Connection(Protocol):
+    """What the store needs of a database connection: `sqlite3.Connection`, or
+    `pgstate.PgConnection`, which takes the same SQL (see there)."""
+
+    def execute(self, sql: str, parameters: Any = (), /) -> Any: ...
+    def executescript(self, script: str, /) -> Any: ...
+    def close(self) -> None: ...
+
+    @property
+    def in_transaction(self) -> bool: ...
+
+
+def open_store(settings: Settings, *, dry_run: bool = False, read_only: bool = False) -> Store:
+    """The account's state: its SQLite file, or its schema when `state.url` is set.
+    `read_only` (status, health): nothing is created, migrated or written."""
+    url = settings.state.url.get_secret_value()
+    path = dry_run_path(settings.state.path) if dry_run else settings.state.path
+    if not url:
+        return Store(path, read_only=read_only)
+    from askfirst import pgstate  # psycopg only when PostgreSQL is configured
+
+    db = pgstate.connect(url, account_key(settings, dry_run=dry_run))
+    if read_only:
+        return Store(path, db=db, read_only=True)
+    with db.setting_up():
+        return Store(path, db=db)
+
+
+def shared_url(accounts: Sequence[Settings]) -> str:
+    """`state.url`, which every account shares (a config error if they differ)."""
+    urls = {settings.state.url.get_secret_value() for settings in accounts}
+    if len(urls) > 1:
+        raise ConfigError(["state.url: one PostgreSQL for all accounts (set it in [state])"])
+    return urls.pop()
+
+
+def state_where(settings: Settings) -> str:
+    """Where the state is, for logs and `check` (no password)."""
+    url = urlsplit(settings.state.url.get_secret_value())
+    if not url.scheme:
+        return str(settings.state.path)
+    return f"{url.scheme}://{url.hostname}:{url.port or 5432}{url.path}"
+
+
+def account_key(settings: Settings, *, dry_run: bool = False) -> str:
+    """The account's name in a shared state (a dry run keeps its own)."""
+    return (settings.name or "default") + (".dry-run" if dry_run else "")
+
+
 class Store:
     """`read_only`: for `status` and `health`: nothing is created, migrated or written, so
-    it works on a file (or volume) askfirst may not write to."""
+    it works on a file (or volume) askfirst may not write to. `db`: another connection that
+    takes the store's SQL (PostgreSQL, see `open_store`); `path` is then only a name."""
 
-    def __init__(self, path: Path, *, read_only: bool = False) -> None:
+    def __init__(
+        self, path: Path, *, db: Connection | None = None, read_only: bool = False
+    ) -> None:
         self.path = path
         self._depth = 0
+        if db is not None:
+            self._db: Connection = db
+            try:
+                self._check_version(db, path)
+                if not read_only:
+                    self._migrate()
+                elif not self._has_tables():
+                    raise StateError(  # noqa: TRY301 - the session is closed below
+                        "state.url: no state for this account yet (has askfirst run?)"
+                    )
+            except BaseException:
+                db.close()
+                raise
+            return
         try:
             self._db = self._open(path, read_only)
         except sqlite3.DatabaseError as exc:
@@ -206,7 +279,7 @@ class Store:
         return db
 
     @staticmethod
-    def _check_version(db: sqlite3.Connection, path: Path) -> None:
+    def _check_version(db: Connection, path: Path) -> None:
         version = int(db.execute("PRAGMA user_version").fetchone()[0])
         if version > len(MIGRATIONS):
             db.close()
@@ -216,18 +289,36 @@ class Store:
                 "askfirst, or point state.path at another file; this one was left unchanged"
             )
 
+    def _has_tables(self) -> bool:
+        return bool(
+            self._db.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'invitations'"
+            ).fetchone()
+        )
+
     def _migrate(self) -> None:
-        fresh = not self._db.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'invitations'"
-        ).fetchone()
+        fresh = not self._has_tables()
         version = 0 if fresh else self._db.execute("PRAGMA user_version").fetchone()[0]
         for statement in () if fresh else MIGRATIONS[version:]:
             self._db.executescript(statement)
         self._db.executescript(SCHEMA)
         self._db.execute(f"PRAGMA user_version = {len(MIGRATIONS)}")
+        if migrated := getattr(self._db, "migrated", None):
+            migrated()  # PostgreSQL: ids go on after rows a migration copied
 
     def close(self) -> None:
         self._db.close()
+
+    def holds_lease(self) -> bool:
+        """May this process still write and send for the account? SQLite: yes; PostgreSQL:
+        while its session holds the account's lock. Ask inside the claiming transaction."""
+        check = getattr(self._db, "holds_lease", None)
+        return bool(check()) if check else True
+
+    def session_lost(self) -> bool:
+        """PostgreSQL: the account's session is gone, and its lease with it. SQLite: never."""
+        lost = getattr(self._db, "lost", None)
+        return bool(lost()) if lost else False
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -249,7 +340,8 @@ class Store:
             self._db.execute("COMMIT")
         except BaseException as exc:
             if self._db.in_transaction:
-                with suppress(sqlite3.Error):  # SQLite rolls back by itself if this fails
+                # SQLite rolls back by itself if this fails; a lost PostgreSQL session too
+                with suppress(sqlite3.Error, OSError, *_db_errors(self._db)):
                     self._db.execute("ROLLBACK")
             if is_transient(exc) and not isinstance(exc, StateBusy):
                 raise _busy(exc) from exc
@@ -513,7 +605,7 @@ class Store:
             f"UPDATE outbox SET {sets} WHERE message_id = ? AND state = ?",  # noqa: S608
             (state, *(_plain(v) for v in fields.values()), message_id, expected),
         )
-        return cur.rowcount == 1
+        return bool(cur.rowcount == 1)
 
     def cancel_open(self, invitation_id: int, kind: str) -> list[str]:
         """Cancel this invitation's mail of `kind` not yet on its way (held, waiting for
@@ -600,6 +692,11 @@ def mail_key(mail: Mail) -> str:
     """A mail's identity beyond its Message-ID (which two different mails may share)."""
     parts = (mail.message_id, mail.from_addr, mail.header("date"), mail.subject)
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:24]
+
+
+def _db_errors(db: Connection) -> tuple[type[Exception], ...]:
+    """The errors of the connection's driver besides SQLite's."""
+    return tuple(getattr(db, "errors", ()))
 
 
 def _busy(exc: BaseException) -> BaseException:
