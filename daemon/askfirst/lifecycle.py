@@ -244,8 +244,8 @@ def _why_answered(inv: Invitation) -> str:
 
 
 def _transition(inv: Invitation, event: Event, now: datetime, decline_after: timedelta) -> Result:
-    # `decline_after` is kept for callers; the deadline now comes with `AskSent`, when the
-    # ask has left (the outbox computes it with the send window and business days).
+    # An ask's deadline comes with `AskSent`, when the ask has left (the outbox computes it
+    # with the send window and business days); `decline_after` times the by-hand reminder.
     match inv.state, event:
         case None, Detected(decision=d) if d.action == "ask":
             # No deadline yet: the wait counts from the moment the ask leaves (AskSent).
