@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from askfirst.clock import FakeClock
 from askfirst.lifecycle import State
-from askfirst.store import DATA, SENDING, SENT
+from askfirst.store import DATA, SENDING, UNCERTAIN
 from harness import OWNER, Harness, askfirst, load
 from mails import (
     bounce,
@@ -228,7 +228,8 @@ async def test_every_step_by_a_new_daemon_sends_nothing_twice(h: Harness, clock:
 
 
 async def test_crash_during_data_is_never_resent(h: Harness) -> None:
-    """A process killed after DATA began: the server has the mail; a restart must not resend."""
+    """A process killed after DATA began: the server may have the mail; a restart must not
+    resend it, and the owner is told (no copy in Sent shows that it arrived)."""
     h.invite(linkedin_2012("Alice Example", ALICE))
     app = h.build()
     app.sender.send = _crash_after_data  # type: ignore[method-assign]
@@ -240,9 +241,11 @@ async def test_crash_during_data_is_never_resent(h: Harness) -> None:
 
     await h.step()
     await h.step()
-    assert h.inbox(ALICE) == []  # our fake "server" never delivered it...
+    assert h.inbox(ALICE) == []  # our fake "server" never delivered it, and it is not resent:
     app = h.build()
-    assert [r.state for r in app.store.outbox((SENT,))] == [SENT]  # ...and it is not resent
+    assert [r.kind for r in app.store.outbox((UNCERTAIN,))] == ["ask"]  # the owner decides
+    notices = [m for m in h.inbox(OWNER) if m.subject.startswith("[askfirst]")]
+    assert len(notices) == 1 and "askfirst resend" in load(notices[0].raw).get_content()
     app.store.close()
 
 

@@ -2,8 +2,8 @@
 connection dropped after the message went out and before the server confirmed it).
 
 `resend` puts it back in the outbox (it goes out again, after the usual re-checks);
-`forget` counts it as sent: the next pass finishes it as one stopped during DATA (the
-wait for an answer starts, a copy is filed in Sent)."""
+`forget` counts it as sent: the next pass finishes it as sent (the wait for an answer
+starts, a copy is filed in Sent)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 
 from askfirst.config import load_accounts
 from askfirst.exits import EXIT_NO_SUCH_MAIL, EXIT_OK
-from askfirst.store import DATA, PENDING, UNCERTAIN, open_store
+from askfirst.store import FORGOTTEN, PENDING, UNCERTAIN, open_store
 
 
 def decide_command(args: argparse.Namespace) -> int:
@@ -26,7 +26,7 @@ def decide_command(args: argparse.Namespace) -> int:
                 if args.resend:  # due at once (epoch 0): the daemon's clock decides nothing here
                     done = store.claim(wanted, UNCERTAIN, PENDING, next_attempt_at=0)
                 else:
-                    done = store.claim(wanted, UNCERTAIN, DATA)
+                    done = store.claim(wanted, UNCERTAIN, FORGOTTEN)
         finally:
             store.close()
         if done:

@@ -33,6 +33,7 @@ from askfirst.store import (
     DATA,
     DRY_RUN,
     FAILED,
+    FORGOTTEN,
     PENDING,
     SENDING,
     SENT,
@@ -93,7 +94,8 @@ class Outbox:
     async def recover(self) -> None:
         """Finish what a killed process left half done, without sending anything twice.
         Passes never overlap and one process holds the state, so at the start of a pass
-        a `sending` or `data` row is always such a leftover (or `askfirst forget`)."""
+        a `sending` or `data` row is always such a leftover; a `forgotten` row is the
+        owner's `askfirst forget`."""
         if self.store.meta(FOLDER_ERROR):  # a new start looks at every folder again
             with self.store.transaction():
                 self.store.set_meta(FOLDER_ERROR, "")
@@ -101,23 +103,24 @@ class Outbox:
             # DATA never started: the server cannot have accepted it. Send it again.
             self.store.set_outbox_state(row.message_id, PENDING)
             log.warning("outbox.requeued", message_id=row.message_id, why="stopped before DATA")
-        for row in self.store.outbox((DATA,)):
-            # Stopped during DATA: the server almost certainly has it. Never send twice.
-            mb = self.mailbox.mailbox
+        mb = self.mailbox.mailbox
+        for row in self.store.outbox((DATA, FORGOTTEN)):
+            # Stopped during DATA: the server may or may not have it, and only a copy in Sent
+            # (filed after the server took it) would tell. Without one the owner decides;
+            # a mail the owner counted as sent (`askfirst forget`) is finished as sent.
             folder = await self.mailbox.call(mb.sent_folder)
             copied = await self.mailbox.call(mb.look_up, folder, row.message_id) is not None
+            if row.state == DATA and not copied:
+                why = "askfirst stopped during the SMTP DATA command"
+                self._uncertain(row, SendError(why, transient=False, uncertain=True))
+                continue
             now = self.clock.now()
             with self.store.transaction():
                 self.store.set_outbox_state(row.message_id, SENT, sent_at=now)
                 self._mark_sent(row, now)  # the wait starts now, or the decline never comes
                 if copied:
                     self.store.mark_copied(row.message_id)
-            log.warning(
-                "outbox.assumed_sent",
-                message_id=row.message_id,
-                in_sent_folder=copied,
-                why="stopped during DATA: the server almost certainly has it",
-            )
+            log.warning("outbox.counted_sent", message_id=row.message_id, in_sent_folder=copied)
 
     def decline_due(self, asked_at: datetime) -> datetime:
         lifecycle = self.settings.lifecycle
@@ -450,10 +453,11 @@ class Outbox:
         report.held += 1
         log.error("smtp.sender_refused", sender=owner, error=str(exc), message_id=row.message_id)
 
-    def _uncertain(self, row: OutboxRow, exc: SendError, report: Report) -> None:
-        """The body went out and no reply came: the server may have it. Never resent on
-        our own; the owner decides (`askfirst resend` or `askfirst forget`)."""
-        report.failed += 1
+    def _uncertain(self, row: OutboxRow, exc: SendError, report: Report | None = None) -> None:
+        """The body went out (or may have) and no reply came: the server may have it. Never
+        resent on our own; the owner decides (`askfirst resend` or `askfirst forget`)."""
+        if report is not None:
+            report.failed += 1
         log.error("outbox.uncertain", kind=row.kind, message_id=row.message_id, error=str(exc))
         with self.store.transaction():
             self.store.set_outbox_state(row.message_id, UNCERTAIN, last_error=str(exc)[:500])

@@ -116,6 +116,7 @@ MIGRATIONS = (
 PENDING, SENDING, DATA, SENT, FAILED = "pending", "sending", "data", "sent", "failed"
 AWAITING, CANCELLED, DRY_RUN = "awaiting_approval", "cancelled", "dry_run"
 UNCERTAIN = "uncertain"
+FORGOTTEN = "forgotten"  # `askfirst forget`: counted as sent; the next pass finishes it
 OPEN = (PENDING, AWAITING)  # not yet on its way: cancelled when no longer called for
 
 
