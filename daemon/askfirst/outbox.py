@@ -103,12 +103,12 @@ class Outbox:
             # DATA never started: the server cannot have accepted it. Send it again.
             self.store.set_outbox_state(row.message_id, PENDING)
             log.warning("outbox.requeued", message_id=row.message_id, why="stopped before DATA")
-        mb = self.mailbox.mailbox
+        mb, folder = self.mailbox.mailbox, ""
         for row in self.store.outbox((DATA, FORGOTTEN)):
             # Stopped during DATA: the server may or may not have it, and only a copy in Sent
             # (filed after the server took it) would tell. Without one the owner decides;
             # a mail the owner counted as sent (`askfirst forget`) is finished as sent.
-            folder = await self.mailbox.call(mb.sent_folder)
+            folder = folder or await self.mailbox.call(mb.sent_folder)
             copied = await self.mailbox.call(mb.look_up, folder, row.message_id) is not None
             if row.state == DATA and not copied:
                 why = "askfirst stopped during the SMTP DATA command"
