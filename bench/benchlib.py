@@ -28,13 +28,10 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from askfirst.app import App
-from askfirst.clock import Clock, SystemClock
+from askfirst.app import build_app as app_for
+from askfirst.clock import Clock
 from askfirst.config import Settings, load_settings
-from askfirst.imap import MailboxThread
 from askfirst.message import KEPT_HEADERS
-from askfirst.render import Templates
-from askfirst.smtp import SmtpSender
-from askfirst.store import Store
 from mailrig import SRC, MailRig, find_dovecot, free_ports, start_rig
 
 __all__ = ["MailRig", "find_dovecot", "start_rig"]  # re-exported for the scenarios
@@ -174,22 +171,14 @@ def rig_config(rig: MailRig, directory: Path, user: str, smtp_port: int, **lc: s
     )
 
 
-def build_app(config: Path, clock: Clock | None = None, name: str = "bench") -> App:
-    """The daemon's App, wired as `askfirst run` wires it (cli.build_app), in-process."""
-    settings: Settings = load_settings(config)
-    return App(
-        settings=settings,
-        store=Store(settings.state.path),
-        clock=clock or SystemClock(),
-        templates=Templates(settings.templates.dir),
-        sender=SmtpSender(settings.smtp),
-        mailbox=MailboxThread(settings.imap, name),
-    )
+def build_app(config: Path, clock: Clock | None = None) -> App:
+    """The daemon's App, wired as `askfirst run` wires it (`askfirst.app.build_app`)."""
+    return app_for(load_settings(config), clock=clock)
 
 
 async def close_app(app: App) -> None:
-    await app.mailbox.close()
-    app.store.close()
+    """What leaving `async with app` does: the connection and the state close."""
+    await app.__aexit__()
 
 
 def daemon_logging(path: Path) -> None:

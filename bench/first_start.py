@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from askfirst.app import App
+from askfirst.mailbox import ImapMailbox
 from benchlib import (
     DAY,
     NEEDED_HEADERS,
@@ -124,6 +125,11 @@ def _timed_phases(app: App, phases: dict[str, float]) -> None:
         setattr(owner, name, wrapper)
 
 
+def imap_thread(app: App) -> ImapMailbox:
+    assert isinstance(app.mailbox, ImapMailbox)
+    return app.mailbox
+
+
 async def daemon_first_start(
     rig: MailRig, sink: Sink, directory: Path, profile_to: Path | None = None
 ) -> tuple[float, dict[str, float], dict[str, int]]:
@@ -133,7 +139,7 @@ async def daemon_first_start(
     main_prof = imap_prof = None
     if profile_to is not None:
         main_prof, imap_prof = cProfile.Profile(), cProfile.Profile()
-        await app.mailbox.call(imap_prof.enable)  # the IMAP thread is profiled separately
+        await imap_thread(app)._run(imap_prof.enable)  # the IMAP thread is profiled separately
         main_prof.enable()
     try:
         t = Timer()
@@ -142,7 +148,7 @@ async def daemon_first_start(
     finally:
         if main_prof is not None and imap_prof is not None and profile_to is not None:
             main_prof.disable()
-            await app.mailbox.call(imap_prof.disable)
+            await imap_thread(app)._run(imap_prof.disable)
             _write_profile(profile_to, main_prof, imap_prof)
         await close_app(app)
     counts = {"fetched": report.fetched, "invitations": report.invitations, "sent": report.sent}

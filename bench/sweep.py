@@ -16,9 +16,9 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from askfirst.app import Report
 from askfirst.clock import FakeClock, SystemClock, to_epoch
 from askfirst.lifecycle import Invitation, State
+from askfirst.report import Report
 from askfirst.store import Store
 from benchlib import Line, Timer, build_app, fmt, ratio, say, write_config
 

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from askfirst.app import App
+from askfirst.imap import ImapConnection
+from askfirst.mailbox import ImapMailbox
 from benchlib import (
     DAY,
     ByteCounter,
@@ -83,6 +85,11 @@ def seed(rig: MailRig, box: Box) -> None:
     )
 
 
+def imap_connection(app: App) -> ImapConnection:
+    assert isinstance(app.mailbox, ImapMailbox)
+    return app.mailbox.connection
+
+
 async def measure(rig: MailRig, sink: Sink, work: Path, boxes: list[Box], cycles: int) -> None:
     try:
         for box in boxes:
@@ -91,7 +98,7 @@ async def measure(rig: MailRig, sink: Sink, work: Path, boxes: list[Box], cycles
             report = await box.app.run_once()  # the first start: lookback, cursor
             say(f"P2 {box.label}: first start read {report.fetched} mail in {t.elapsed():.2f} s")
             await box.app.run_once()  # warm
-            box.counter = count_bytes(box.app.mailbox.mailbox.client._imap)
+            box.counter = count_bytes(imap_connection(box.app).client._imap)
         for _ in range(cycles):
             for box in boxes:
                 assert box.app is not None

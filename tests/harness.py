@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -9,13 +10,12 @@ from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
 
-from askfirst.app import App, Report
+from askfirst import loop
+from askfirst.app import App, build_app
 from askfirst.clock import Clock
 from askfirst.config import Settings, load_settings
-from askfirst.imap import MailboxThread
 from askfirst.lifecycle import Invitation
-from askfirst.render import Templates
-from askfirst.smtp import SmtpSender
+from askfirst.report import Report
 from askfirst.store import Store
 from askfirst.testing.rig import MailRig, RigMessage, owner_config
 
@@ -37,23 +37,12 @@ class Harness:
 
     def build(self) -> App:
         """A new daemon on the same state file, as after a restart."""
-        return App(
-            settings=self.settings,
-            store=Store(self.settings.state.path),
-            clock=self.clock,
-            templates=Templates(self.settings.templates.dir),
-            sender=SmtpSender(self.settings.smtp),
-            mailbox=MailboxThread(self.settings.imap, "test"),
-        )
+        return build_app(self.settings, clock=self.clock)
 
     async def step(self) -> Report:
         """One pass by a freshly built daemon, which is then shut down."""
-        app = self.build()
-        try:
+        async with self.build() as app:
             report = await app.run_once()
-        finally:
-            await app.mailbox.close()
-            app.store.close()
         self.reports.append(report)
         return report
 
@@ -74,6 +63,12 @@ class Harness:
 
     def inbox(self, user: str, folder: str = "INBOX") -> list[RigMessage]:
         return self.rig.messages(user, folder)
+
+
+async def run_daemon(app: App, stop: asyncio.Event) -> None:
+    """The daemon's loop on `app` until `stop`; its parts are closed after, as in `run`."""
+    async with app:
+        await loop.run_forever(app, stop)
 
 
 def load(raw: bytes) -> EmailMessage:

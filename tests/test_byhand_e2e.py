@@ -179,15 +179,11 @@ async def test_by_hand_off_restores_the_plain_hand_over(
     ["0f3c2a9e1b2d4c5e8f90@reply.linkedin.com", "inmail-hit-reply@linkedin.com"],
 )
 async def test_the_outbox_refuses_any_address_of_a_network(hb: Harness, recipient: str) -> None:
-    app = hb.build()
-    try:
+    async with hb.build() as app:
         with app.store.transaction():
             app.store.enqueue("<x@example.test>", None, "handover", recipient, b"x", hb.clock.now())
         report = await app.run_once()
         (row,) = app.store.outbox((FAILED,))
         assert "never writes there" in row.last_error
-    finally:
-        await app.mailbox.close()
-        app.store.close()
     assert report.sent == 0 and report.failed == 1
     assert hb.rig.accepted == []

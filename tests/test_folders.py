@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from askfirst.clock import SystemClock
 from askfirst.folders import Personal, personal_of
-from askfirst.imap import MailboxThread
+from askfirst.mailbox import ImapMailbox
 from askfirst.testing.rig import MailRig
-from harness import OWNER, Harness, askfirst, make_harness, write_config
+from harness import OWNER, Harness, askfirst, make_harness, run_daemon, write_config
 from mails import linkedin_2012
 
 CYRUS = Personal("INBOX.", ".")
@@ -46,14 +46,13 @@ def test_the_personal_namespace_is_read_from_the_namespace_answer() -> None:
 
 async def test_the_mailbox_reads_its_servers_namespace(anyrig: MailRig, tmp_path: Path) -> None:
     h = make_harness(anyrig, tmp_path, SystemClock())
-    thread = MailboxThread(h.settings.imap, "test")
+    mb = ImapMailbox(h.settings.imap, "test")
     try:
-        await thread.ensure_connected()
-        mb = thread.mailbox
+        await mb.ensure_connected()
         approve = mb.folder_name("askfirst/Approve")
-        sent = await thread.call(mb.sent_folder)
+        sent = await mb.sent_folder()
     finally:
-        await thread.close()
+        await mb.close()
     if anyrig.server == "cyrus":
         assert (approve, sent) == ("INBOX.askfirst.Approve", "INBOX.Sent")
     else:
@@ -63,7 +62,7 @@ async def test_the_mailbox_reads_its_servers_namespace(anyrig: MailRig, tmp_path
 async def test_idle_wakes_the_loop_on_each_server(anyrig: MailRig, tmp_path: Path) -> None:
     h: Harness = make_harness(anyrig, tmp_path, SystemClock(), poll_interval="1h")
     app, stop = h.build(), asyncio.Event()
-    task = asyncio.create_task(app.run_forever(stop))
+    task = asyncio.create_task(run_daemon(app, stop))
     try:
         await asyncio.sleep(0.5)  # the first pass, then IDLE
         anyrig.deliver(linkedin_2012("Alice Example", "alice@example.test"), OWNER)
@@ -77,7 +76,6 @@ async def test_idle_wakes_the_loop_on_each_server(anyrig: MailRig, tmp_path: Pat
     finally:
         stop.set()
         await asyncio.wait_for(task, 10)
-        app.store.close()
 
 
 def test_check_names_every_folder_run_will_use(anyrig: MailRig, tmp_path: Path) -> None:
@@ -108,7 +106,7 @@ async def test_idle_follows_a_folder_made_anew(anyrig: MailRig, tmp_path: Path) 
     with anyrig.imap(OWNER) as client:
         client.create_folder(invites)
     app, stop = h.build(), asyncio.Event()
-    task = asyncio.create_task(app.run_forever(stop))
+    task = asyncio.create_task(run_daemon(app, stop))
     try:
         await asyncio.sleep(1.1)  # a second later: a new UIDVALIDITY
         with anyrig.imap(OWNER) as client:
@@ -123,4 +121,3 @@ async def test_idle_follows_a_folder_made_anew(anyrig: MailRig, tmp_path: Path) 
     finally:
         stop.set()
         await asyncio.wait_for(task, 10)
-        app.store.close()

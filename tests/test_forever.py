@@ -7,7 +7,7 @@ from pathlib import Path
 
 from askfirst.clock import SystemClock
 from askfirst.testing.rig import MailRig
-from harness import OWNER, make_harness
+from harness import OWNER, make_harness, run_daemon
 from mails import linkedin_2012
 
 ALICE = "alice@example.test"
@@ -26,7 +26,7 @@ async def test_polling_when_idle_is_off(rig: MailRig, tmp_path: Path) -> None:
     h = make_harness(rig, tmp_path, SystemClock(), poll_interval="1s", sweep_interval="1h")
     h.settings.imap.idle = False
     app, stop = h.build(), asyncio.Event()
-    task = asyncio.create_task(app.run_forever(stop))
+    task = asyncio.create_task(run_daemon(app, stop))
     await asyncio.sleep(0.5)
     rig.deliver(linkedin_2012("Alice Example", ALICE), OWNER)
     await wait_for_mail(rig, ALICE, 1)
@@ -34,13 +34,12 @@ async def test_polling_when_idle_is_off(rig: MailRig, tmp_path: Path) -> None:
     await wait_for_mail(rig, BOB, 1)
     stop.set()
     await asyncio.wait_for(task, 10)
-    app.store.close()
 
 
 async def test_idle_survives_a_kicked_connection(rig: MailRig, tmp_path: Path) -> None:
     h = make_harness(rig, tmp_path, SystemClock(), poll_interval="1h", sweep_interval="1h")
     app, stop = h.build(), asyncio.Event()
-    task = asyncio.create_task(app.run_forever(stop))
+    task = asyncio.create_task(run_daemon(app, stop))
     await asyncio.sleep(0.5)
     rig.kick(OWNER)  # both connections get BYE
     await asyncio.sleep(0.2)
@@ -48,4 +47,3 @@ async def test_idle_survives_a_kicked_connection(rig: MailRig, tmp_path: Path) -
     await wait_for_mail(rig, ALICE, 1, timeout=15)
     stop.set()
     await asyncio.wait_for(task, 10)
-    app.store.close()

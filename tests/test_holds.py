@@ -8,11 +8,12 @@ from datetime import timedelta
 from pathlib import Path
 
 import structlog
-from askfirst.app import App, Report
+from askfirst.app import App
 from askfirst.clock import FakeClock, SystemClock
 from askfirst.loop import _seconds_to_next_due
+from askfirst.report import Report
 from askfirst.testing.rig import MailRig
-from harness import Harness, make_harness
+from harness import Harness, make_harness, run_daemon
 from mails import linkedin_2012
 
 ALICE = "alice@example.test"
@@ -41,7 +42,7 @@ async def test_a_kill_switch_hold_sleeps_until_the_sweep_and_logs_once(
     app, stop = h.build(), asyncio.Event()
     passes = counting(app)
     with structlog.testing.capture_logs() as logs:
-        task = asyncio.create_task(app.run_forever(stop))
+        task = asyncio.create_task(run_daemon(app, stop))
         await asyncio.sleep(1.5)
         assert len(passes) <= 2  # was a pass every 0.2 s
         assert passes[0].held == 1
@@ -52,7 +53,6 @@ async def test_a_kill_switch_hold_sleeps_until_the_sweep_and_logs_once(
             await asyncio.sleep(0.1)
         stop.set()
         await asyncio.wait_for(task, 10)
-    app.store.close()
     assert len(rig.messages(ALICE)) == 1
     events = [e["event"] for e in logs]
     assert events.count("outbox.held") == 1
@@ -63,8 +63,7 @@ async def test_a_cap_hold_wakes_when_the_cap_lifts(h: Harness, clock: FakeClock)
     h.settings.limits.max_per_hour = 1
     h.invite(linkedin_2012("Alice Example", ALICE))
     h.invite(linkedin_2012("Bob Builder", "bob@example.test"))
-    app = h.build()
-    try:
+    async with h.build() as app:
         report = await app.run_once()
         assert (report.sent, report.held) == (1, 1)
         assert app.outbox.hold is not None and app.outbox.hold.until is not None
@@ -74,7 +73,4 @@ async def test_a_cap_hold_wakes_when_the_cap_lifts(h: Harness, clock: FakeClock)
         clock.advance(timedelta(seconds=wait))
         assert (await app.run_once()).sent == 1
         assert app.outbox.hold is None
-    finally:
-        await app.mailbox.close()
-        app.store.close()
     assert len(h.inbox("bob@example.test")) == 1

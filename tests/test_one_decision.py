@@ -82,13 +82,9 @@ async def test_the_daemon_and_explain_decide_alike(
     h = Harness(rig, settings, clock)
     for eml in MAILS:  # as the file is: an MTA's delivery would rewrite its Return-Path
         rig.append(OWNER, eml.read_bytes())
-    app = h.build()
-    app.dry_run = True  # decisions only: nothing leaves the rig
-    try:
+    async with h.build() as app:
+        app.dry_run = True  # decisions only: nothing leaves the rig
         report = await app.run_once()
-    finally:
-        await app.mailbox.close()
-        app.store.close()
     assert len(report.outcomes) == len(MAILS), report.outcomes
     invitations = {inv.source_message_id: inv for inv in h.invitations()}
     compared = 0

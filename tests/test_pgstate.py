@@ -12,12 +12,9 @@ from pathlib import Path
 import psycopg
 import pytest
 from askfirst import pgstate
-from askfirst.app import App
+from askfirst.app import App, build_app
 from askfirst.clock import FakeClock, SystemClock
 from askfirst.config import ConfigError, load_settings, secrets_of
-from askfirst.imap import MailboxThread
-from askfirst.render import Templates
-from askfirst.smtp import SmtpSender
 from askfirst.store import PENDING, SENT, LeaseLost, Store
 from askfirst.testing.rig import MailRig
 from harness import OWNER, askfirst, clean_env, write_config
@@ -72,14 +69,7 @@ def pg_app(rig: MailRig, tmp_path: Path, db: pgstate.PgConnection) -> App:
     settings = load_settings(write_config(rig, tmp_path, decline_after="1h"))
     with db.setting_up():
         store = Store(tmp_path / "unused", db=db)
-    return App(
-        settings=settings,
-        store=store,
-        clock=FakeClock(SystemClock().now()),
-        templates=Templates(settings.templates.dir),
-        sender=SmtpSender(settings.smtp),
-        mailbox=MailboxThread(settings.imap, "test"),
-    )
+    return build_app(settings, clock=FakeClock(SystemClock().now()), store=store)
 
 
 async def test_a_replica_without_the_lease_claims_nothing_and_sends_nothing(
@@ -98,13 +88,9 @@ async def test_a_replica_without_the_lease_claims_nothing_and_sends_nothing(
 
     db = pgstate.connect(pg_url, "default")
     assert db.try_lease()
-    app = pg_app(rig, tmp_path, db)
-    try:
+    async with pg_app(rig, tmp_path, db) as app:
         await app.run_once()  # the lease holder sends it, once
         assert [r.state for r in app.store.outbox((PENDING, SENT))] == [SENT]
-    finally:
-        await app.mailbox.close()
-        app.store.close()
     assert len(rig.messages(INVITER)) == 1
 
 

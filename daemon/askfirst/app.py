@@ -15,21 +15,22 @@ import random
 import re
 import sqlite3
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from email.parser import BytesHeaderParser
-from typing import Any
+from typing import Any, Self
 
 import structlog
 
-from askfirst import logs, loop, rebuild
+from askfirst import logs, rebuild
 from askfirst.answer import AnswerKind, answer_kind, not_the_inviter
 from askfirst.budget import OverBudget, deadline
 from askfirst.byhand import starts_by_hand
 from askfirst.byhand_watch import ByHandWatch
-from askfirst.clock import Clock, from_epoch, to_epoch
+from askfirst.clock import Clock, SystemClock, from_epoch, to_epoch
 from askfirst.config import Settings, health_limit
-from askfirst.imap import Fetched, MailboxThread
+from askfirst.edges import Mailbox, Sender
+from askfirst.imap import Fetched
 from askfirst.judgement import Judgement, choose_template, judge
 from askfirst.lifecycle import (
     Answered,
@@ -47,12 +48,14 @@ from askfirst.lifecycle import (
     keywords,
     transition,
 )
+from askfirst.mailbox import ImapMailbox
 from askfirst.message import Mail, clean, parse
 from askfirst.metrics import Metrics
 from askfirst.notifications import invitation_slug
 from askfirst.ooo import return_date
 from askfirst.outbox import UNFLAG, Outbox
 from askfirst.render import Templates, compose, context_for, new_message_id, why_told
+from askfirst.report import Report
 from askfirst.rules import records_invitation
 from askfirst.schedule import jittered, next_send_time
 from askfirst.smtp import SmtpSender
@@ -78,28 +81,32 @@ class Reading:
     back_at: datetime | None
 
 
-@dataclass
-class Report:
-    """What one pass did; `run_once` returns it and the log prints it."""
-
-    fetched: int = 0
-    invitations: int = 0
-    answers: int = 0
-    ignored: int = 0
-    errors: int = 0
-    declined: int = 0
-    sent: int = 0
-    retried: int = 0
-    failed: int = 0
-    held: int = 0
-    awaiting: int = 0
-    cancelled: int = 0
-    reminded: int = 0
-    stepped_out: int = 0
-    outcomes: list[str] = field(default_factory=list)
+def build_app(
+    settings: Settings,
+    templates: Templates | None = None,
+    *,
+    clock: Clock | None = None,
+    store: Store | None = None,
+    metrics: Metrics | None = None,
+    dry_run: bool = False,
+) -> App:
+    """An App wired to the real edges (IMAP, SMTP, the state file), as `askfirst run`,
+    the tests and the bench use it: `async with build_app(settings) as app: ...`."""
+    return App(
+        settings=settings,
+        store=store or Store(settings.state.path),
+        clock=clock or SystemClock(),
+        templates=templates or Templates(settings.templates.dir),
+        sender=SmtpSender(settings.smtp),
+        mailbox=ImapMailbox(settings.imap, settings.name or "main"),
+        metrics=metrics,
+        dry_run=dry_run,
+    )
 
 
 class App:
+    """One account's daemon: the pass over its mailbox, and the parts it runs on."""
+
     def __init__(
         self,
         *,
@@ -107,8 +114,8 @@ class App:
         store: Store,
         clock: Clock,
         templates: Templates,
-        sender: SmtpSender,
-        mailbox: MailboxThread,
+        sender: Sender,
+        mailbox: Mailbox,
         metrics: Metrics | None = None,
         rnd: random.Random | None = None,
         dry_run: bool = False,
@@ -144,6 +151,16 @@ class App:
         self._lock = asyncio.Lock()
         self._floor: datetime | None = None
         self._last_look: tuple[datetime, float] | None = None  # wall and monotonic time
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        """The parts App was given are its own: the connection and the state close here."""
+        try:
+            await self.mailbox.close()
+        finally:
+            self.store.close()
 
     # -- one pass ------------------------------------------------------------------------
 
@@ -234,20 +251,14 @@ class App:
     def dry_run(self, value: bool) -> None:
         self.outbox.dry_run = value
 
-    async def run_forever(self, stop: asyncio.Event) -> None:
-        """Passes until `stop` is set; the pass in hand is finished first (see `loop`)."""
-        await loop.run_forever(self, stop)
-
     # -- incoming mail ---------------------------------------------------------------------
 
     async def _read_mail(self, report: Report) -> None:
-        mb = self.mailbox.mailbox
         uids = await self._new_uids()
         for start in range(0, len(uids), BATCH):
-            batch = uids[start : start + BATCH]
-            for fetched in await self.mailbox.call(lambda batch=batch: list(mb.fetch(batch))):
+            for fetched in await self.mailbox.fetch(uids[start : start + BATCH]):
                 if not self._handle_safely(fetched, report) and not self.dry_run:
-                    await self.mailbox.call(mb.add_flags, [fetched.uid], [KW_QUARANTINE])
+                    await self.mailbox.add_flags([fetched.uid], [KW_QUARANTINE])
 
     def _handle_safely(self, fetched: Fetched, report: Report) -> bool:
         """Handle one message; a failure is recorded against its UID, the mail is tagged
@@ -256,7 +267,7 @@ class App:
         pass (nothing of this mail was kept) and the next pass reads the mail again."""
         report.fetched += 1
         try:
-            outcome = self._handle(fetched, self.mailbox.mailbox.uidvalidity, report)
+            outcome = self._handle(fetched, self.mailbox.uidvalidity, report)
         except Exception as exc:  # one bad message must never stop the loop
             if is_transient(exc):
                 raise
@@ -270,7 +281,7 @@ class App:
             with self.store.transaction():
                 self.store.mark_seen(
                     self.settings.imap.folder,
-                    self.mailbox.mailbox.uidvalidity,
+                    self.mailbox.uidvalidity,
                     fetched.uid,
                     f"<uid-{fetched.uid}@error>",
                     outcome,
@@ -285,14 +296,14 @@ class App:
 
     async def _new_uids(self) -> list[int]:
         """UIDs not yet handled. The very first time, only mail inside `lifecycle.lookback`."""
-        mb = self.mailbox.mailbox
+        mb = self.mailbox
         folder = self.settings.imap.folder
-        await self.mailbox.call(mb.follow_folder)  # the folder may have been made anew
+        await mb.follow_folder()  # the folder may have been made anew
         cursor = self.store.cursor(folder)
         if cursor is not None and cursor[0] == mb.uidvalidity:
-            return await self.mailbox.call(mb.uids_after, cursor[1])
+            return await mb.uids_after(cursor[1])
         floor = self._not_before()
-        uids = await self.mailbox.call(mb.uids_since, floor)
+        uids = await mb.uids_since(floor)
         if cursor is not None:
             log.warning("imap.uidvalidity_changed", folder=folder, rescan_since=floor.isoformat())
             with self.store.transaction():  # the mails are the same, their keywords are gone

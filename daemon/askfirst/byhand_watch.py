@@ -5,18 +5,15 @@ the lifecycle's; this reads the store and the mailbox and records through `apply
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from askfirst.byhand import match
 from askfirst.config import Settings
-from askfirst.imap import MailboxThread
+from askfirst.edges import Mailbox
 from askfirst.lifecycle import FLAGGED, Event, Invitation, NetworkMessage, Notify, OwnerStepsOut
 from askfirst.message import Mail
 from askfirst.notifications import recognise
+from askfirst.report import Report
 from askfirst.store import Store
-
-if TYPE_CHECKING:
-    from askfirst.app import Report
 
 STEPPED_OUT = "you took the flag off the invitation"
 
@@ -27,7 +24,7 @@ class ByHandWatch:
         *,
         settings: Settings,
         store: Store,
-        mailbox: MailboxThread,
+        mailbox: Mailbox,
         apply: Callable[[Invitation, Event], Invitation],
         notify: Callable[[Invitation, Notify], None],
     ) -> None:
@@ -66,15 +63,15 @@ class ByHandWatch:
         """Taking the flag off a by-hand invitation lets it go. Only once its own flags were
         set (none owed), and a mail moved away or archived is not a gesture."""
         owed = {op.message_id for op in self.store.flag_ops()}
-        mb, folder = self.mailbox.mailbox, self.settings.imap.folder
+        folder = self.settings.imap.folder
         watched: dict[int, Invitation] = {}
         for inv in self.store.open_by_hand():
-            uids = self.store.uids_of(folder, mb.uidvalidity, inv.source_message_id)
+            uids = self.store.uids_of(folder, self.mailbox.uidvalidity, inv.source_message_id)
             if uids and inv.source_message_id not in owed:
                 watched[uids[0]] = inv
         if not watched:
             return
-        flags = await self.mailbox.call(mb.flags_of, list(watched))
+        flags = await self.mailbox.flags_of(list(watched))
         for uid, inv in watched.items():
             if uid in flags and FLAGGED not in flags[uid]:
                 with self.store.transaction():

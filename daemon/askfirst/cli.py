@@ -15,8 +15,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from askfirst import __version__, logs
-from askfirst.app import App
+from askfirst import __version__, logs, loop
+from askfirst.app import App, build_app
 from askfirst.authenticity import authserv_advice
 from askfirst.clock import SystemClock
 from askfirst.config import (
@@ -31,8 +31,9 @@ from askfirst.decisions import add_commands
 from askfirst.exits import EXIT_CONFIG, EXIT_LOCKED, EXIT_OK, EXIT_UNREACHABLE
 from askfirst.explain import explain_command, preview_command
 from askfirst.fleet import Fleet, Reloader
-from askfirst.imap import ImapError, Mailbox, MailboxThread
+from askfirst.imap import ImapError
 from askfirst.lock import StateLocked, hold
+from askfirst.mailbox import ImapMailbox
 from askfirst.metrics import Metrics
 from askfirst.render import Templates
 from askfirst.schedule import next_send_time
@@ -164,26 +165,6 @@ def _load(path: Path) -> list[tuple[Settings, Templates]]:
     return loaded
 
 
-def build_app(
-    settings: Settings,
-    templates: Templates,
-    *,
-    dry_run: bool = False,
-    metrics: Metrics | None = None,
-    store: Store | None = None,
-) -> App:
-    return App(
-        dry_run=dry_run,
-        metrics=metrics,
-        settings=settings,
-        store=store or Store(settings.state.path),
-        clock=SystemClock(),
-        templates=templates,
-        sender=SmtpSender(settings.smtp),
-        mailbox=MailboxThread(settings.imap, settings.name or "main"),
-    )
-
-
 def _run(args: argparse.Namespace) -> int:
     accounts = _load(args.config)
     first = accounts[0][0]
@@ -252,7 +233,8 @@ async def _once(apps: list[App]) -> int:
     code = EXIT_OK
     for app in apps:
         try:
-            report = await app.run_once()
+            async with app:
+                report = await app.run_once()
             fields = {k: v for k, v in vars(report).items() if k != "outcomes"}
             print(json.dumps({"account": app.settings.name or "default", **fields}))
         except ImapError as exc:
@@ -261,9 +243,6 @@ async def _once(apps: list[App]) -> int:
         except Exception as exc:  # a message, not a traceback; the next run tries again
             print(f"askfirst: the pass failed: {type(exc).__name__}: {exc}", file=sys.stderr)
             code = EXIT_UNREACHABLE
-        finally:
-            await app.mailbox.close()
-            app.store.close()
     return code
 
 
@@ -279,28 +258,28 @@ async def _supervise(app: App, stop: asyncio.Event) -> None:
     """Keep one account running; a crash in it is logged and retried, the others go on."""
     log = logs.get().bind(account=app.settings.name or "default")
     backoff = 5.0
-    try:
-        while not stop.is_set():
-            try:
-                await app.run_forever(stop)
-            except Exception as exc:  # one failing account must not stop the others
-                log.exception("account.crashed", error=repr(exc), restart_in=backoff)
-                app = build_app(
-                    app.settings, app.templates, dry_run=app.dry_run, metrics=app.metrics
-                )
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), backoff)
-                backoff = min(backoff * 2, 300.0)
-    finally:
-        app.store.close()
+    while True:
+        try:
+            async with app:
+                await loop.run_forever(app, stop)
+        except Exception as exc:  # one failing account must not stop the others
+            log.exception("account.crashed", error=repr(exc), restart_in=backoff)
+        else:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), backoff)
+        if stop.is_set():
+            return
+        backoff = min(backoff * 2, 300.0)
+        app = build_app(app.settings, app.templates, dry_run=app.dry_run, metrics=app.metrics)
 
 
-def _folders(mb: Mailbox, settings: Settings) -> list[str]:
+async def _folders(mb: ImapMailbox, settings: Settings) -> list[str]:
     """Every folder `run` will use, as the server spells it, and what `run` would do."""
-    drafts = mb.special_folder(b"\\Drafts", "Drafts")
+    drafts = await mb.drafts_folder()
     approving = settings.mode == "approve" or settings.approve_first > 0
     uses = [
-        (mb.sent_folder(), "copies of sent mail", "created at the first send"),
+        (await mb.sent_folder(), "copies of sent mail", "created at the first send"),
         (drafts, "drafts awaiting approval", "created at the first draft" if approving else ""),
         (
             mb.folder_name(settings.approve_folder),
@@ -311,9 +290,10 @@ def _folders(mb: Mailbox, settings: Settings) -> list[str]:
     ns = mb.personal
     lines = [f"namespace: personal prefix {ns.prefix!r}, separator {ns.separator!r}"]
     for name, what, absent in uses:
-        if not absent and not mb.folder_exists(name):
+        exists = await mb.folder_exists(name)
+        if not absent and not exists:
             continue  # a folder this configuration never uses
-        state = "exists" if mb.folder_exists(name) else f"absent, {absent}"
+        state = "exists" if exists else f"absent, {absent}"
         lines.append(f"folder {name!r} ({what}): {state}")
     return lines
 
@@ -358,14 +338,13 @@ def _check_account(settings: Settings, path: Path) -> bool:
     folder = settings.templates.dir
     print(f"config: ok ({path}); templates: ok ({folder if folder.is_dir() else 'built-in'})")
     ok = True
-    thread = MailboxThread(settings.imap, "check")
+    mb = ImapMailbox(settings.imap, "check")
 
     async def probe() -> None:
         nonlocal ok
         try:
-            await thread.ensure_connected()
-            mb = thread.mailbox
-            sent = await thread.call(mb.sent_folder)
+            await mb.ensure_connected()
+            sent = await mb.sent_folder()
             idle = "IDLE" if "IDLE" in mb.capabilities else "no IDLE (will poll)"
             print(
                 f"imap: ok, {settings.imap.username}@{settings.imap.host}:"
@@ -373,20 +352,19 @@ def _check_account(settings: Settings, path: Path) -> bool:
                 f"{settings.imap.folder!r} (UIDVALIDITY {mb.uidvalidity}), sent folder "
                 f"{sent!r}, {idle}"
             )
-            for line in await thread.call(_folders, mb, settings):
+            for line in await _folders(mb, settings):
                 print(f"  {line}")
             folders = [("sent folder", sent)]
             if settings.mode == "approve" or settings.approve_first:
-                drafts = await thread.call(mb.special_folder, b"\\Drafts", "Drafts")
-                folders.append(("drafts folder", drafts))
+                folders.append(("drafts folder", await mb.drafts_folder()))
             for what, folder in folders:
-                if not await thread.call(mb.folder_exists, folder):
+                if not await mb.folder_exists(folder):
                     print(f"imap: {what} {folder!r} does not exist: askfirst will create it")
         except ImapError as exc:
             ok = False
             print(f"imap: FAILED: {exc}")
         finally:
-            await thread.close()
+            await mb.close()
         try:
             owner = settings.owner.email
             await SmtpSender(settings.smtp).probe(owner, owner)

@@ -16,9 +16,10 @@ from askfirst.byhand import starts_by_hand
 from askfirst.clock import SystemClock
 from askfirst.config import Classify, Settings, load_settings
 from askfirst.exits import EXIT_CONFIG, EXIT_OK, EXIT_UNREACHABLE
-from askfirst.imap import ImapError, MailboxThread
+from askfirst.imap import ImapError
 from askfirst.judgement import choose_template, judge
 from askfirst.lifecycle import Invitation
+from askfirst.mailbox import ImapMailbox
 from askfirst.message import Mail, parse
 from askfirst.notifications import NetworkNotification, invitation_slug, recognise
 from askfirst.render import (
@@ -109,14 +110,14 @@ def _body(templates: Templates, name: str, context: dict[str, Any]) -> str:
 
 def _fetch_uid(settings: Settings, uid: int) -> bytes:
     """One mail from the watched folder, read with BODY.PEEK (it stays unread)."""
-    thread = MailboxThread(settings.imap, "explain")
+    mailbox = ImapMailbox(settings.imap, "explain")
 
     async def fetch() -> bytes:
         try:
-            await thread.ensure_connected()
-            found = await thread.call(lambda: list(thread.mailbox.fetch([uid])))
+            await mailbox.ensure_connected()
+            found = await mailbox.fetch([uid])
         finally:
-            await thread.close()
+            await mailbox.close()
         if not found:
             raise ImapError(f"no mail with UID {uid} in {settings.imap.folder}")
         return found[0].raw

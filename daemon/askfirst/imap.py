@@ -1,7 +1,8 @@
-"""The IMAP edge: one `Mailbox` per connection, each driven from its own thread.
+"""The IMAP edge: one `ImapConnection` per account, on the watched folder.
 
-imapclient is blocking and not thread-safe, so every connection lives in a single-thread
-executor (`MailboxThread`) and the event loop awaits it. Everything is fetched with
+imapclient is blocking and not thread-safe, so every connection lives in its own thread
+(`mailbox.ImapMailbox`, which the event loop awaits); work in other folders is in
+`imap_folders.py`. Everything is fetched with
 BODY.PEEK so no mail is marked \\Seen, UID sets are always explicit and chunked (imapclient
 4.x cannot take "1:*" ranges; Dovecot refuses command lines over ~64 KB), and a dead IDLE
 connection is detected instead of spinning (imapclient #565).
@@ -9,7 +10,6 @@ connection is detected instead of spinning (imapclient #565).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import functools
 import socket
@@ -17,7 +17,6 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
@@ -66,11 +65,12 @@ class Fetched:
     size: int
 
 
-class Mailbox:
-    """One logged-in IMAP connection with the folder selected. Use from one thread only."""
+class ImapConnection:
+    """One logged-in IMAP connection with the watched folder selected. Use from one thread
+    only (`mailbox.ImapMailbox` owns that thread)."""
 
     def __init__(self, settings: Imap) -> None:
-        self._settings = settings
+        self.settings = settings
         self._client: IMAPClient | None = None
         self.capabilities: frozenset[str] = frozenset()
         self.uidvalidity = 0
@@ -89,7 +89,7 @@ class Mailbox:
         return self._client
 
     def connect(self) -> None:
-        s = self._settings
+        s = self.settings
         timeout = SocketTimeout(connect=15, read=s.timeout.total_seconds())
         ctx = tls_context(str(s.ca_file) if s.ca_file else None) if s.tls != "none" else None
         client: IMAPClient | None = None
@@ -102,10 +102,10 @@ class Mailbox:
             selected = client.select_folder(s.folder)
         except LoginError as exc:
             _discard(client)
-            raise ImapLoginError(f"IMAP login refused for {s.username!r}: {_text(exc)}") from exc
+            raise ImapLoginError(f"IMAP login refused for {s.username!r}: {text_of(exc)}") from exc
         except (IMAPClientError, OSError) as exc:
             _discard(client)
-            raise ImapError(f"IMAP {s.host}:{s.effective_port}: {_text(exc)}") from exc
+            raise ImapError(f"IMAP {s.host}:{s.effective_port}: {text_of(exc)}") from exc
         self._client = client
         self.uidvalidity = int(selected[b"UIDVALIDITY"])
         self.uidnext = int(selected.get(b"UIDNEXT", 1))
@@ -148,7 +148,7 @@ class Mailbox:
             return action()
         except (IMAPClientError, OSError) as exc:
             self.close()
-            raise ImapError(f"IMAP: {_text(exc)}") from exc
+            raise ImapError(f"IMAP: {text_of(exc)}") from exc
 
     def uids_after(self, last_uid: int) -> list[int]:
         # NOOP first: a long-open session's view only learns of new mail when it syncs,
@@ -161,9 +161,12 @@ class Mailbox:
         self.guarded(self.client.noop)
         return sorted(self.guarded(lambda: self.client.search(["SINCE", since.date()])))
 
-    def fetch(self, uids: Sequence[int]) -> Iterator[Fetched]:
+    def fetch(self, uids: Sequence[int]) -> list[Fetched]:
         """Messages in UID order, each cut at `max_message_bytes` (headers come first)."""
-        limit = self._settings.max_message_bytes
+        return list(self._fetched(uids))
+
+    def _fetched(self, uids: Sequence[int]) -> Iterator[Fetched]:
+        limit = self.settings.max_message_bytes
         part = f"BODY.PEEK[]<0.{limit}>"
         for start in range(0, len(uids), CHUNK):
             chunk = list(uids[start : start + CHUNK])
@@ -174,7 +177,7 @@ class Mailbox:
                     continue  # expunged meanwhile
                 yield Fetched(
                     uid=uid,
-                    raw=_body(item),
+                    raw=body_of(item),
                     internaldate=item.get(b"INTERNALDATE"),
                     size=int(item.get(b"RFC822.SIZE", 0)),
                 )
@@ -200,112 +203,18 @@ class Mailbox:
     def flags_of(self, uids: Sequence[int]) -> dict[int, frozenset[str]]:
         """The flags of these mails in the watched folder (a mail gone is left out)."""
         found = self.guarded(lambda: self.client.get_flags(list(uids))) if uids else {}
-        return {
-            int(uid): frozenset(f.decode() if isinstance(f, bytes) else str(f) for f in flags)
-            for uid, flags in found.items()
-        }
+        return {int(uid): flag_names(flags) for uid, flags in found.items()}
 
     def find(self, message_id: str) -> list[int]:
         """UIDs in the watched folder whose Message-ID header is this one."""
         return list(self.guarded(lambda: self.client.search(["HEADER", "Message-ID", message_id])))
 
-    def special_folder(self, use: bytes, fallback: str) -> str:
-        found = self.guarded(lambda: self.client.find_special_folder(use))
-        return str(found) if found else self.folder_name(fallback)
+    def has_keyword(self, keyword: str) -> bool:
+        return bool(self.guarded(lambda: self.client.search(["KEYWORD", keyword])))
 
     def folder_name(self, folder: str) -> str:
         """A folder askfirst names (`Sent`, `askfirst/Approve`) as this server spells it."""
         return self.personal.name(folder)
-
-    def look_up(self, folder: str, message_id: str) -> tuple[int, frozenset[str]] | None:
-        """The UID and flags of the mail with this Message-ID in another folder, if any."""
-        return self.look_up_where(folder, ["HEADER", "Message-ID", message_id])
-
-    def look_up_where(self, folder: str, criteria: list[str]) -> tuple[int, frozenset[str]] | None:
-        """The UID and flags of the newest mail in another folder that matches `criteria`."""
-
-        def look() -> tuple[int, frozenset[str]] | None:
-            if not self.client.folder_exists(folder):
-                return None
-            self.client.select_folder(folder)
-            try:
-                uids = sorted(self.client.search(criteria))
-                if not uids:
-                    return None
-                flags = self.client.get_flags(uids[-1:]).get(uids[-1], ())
-                return uids[-1], frozenset(f.decode() if isinstance(f, bytes) else f for f in flags)
-            finally:
-                self.client.select_folder(self._settings.folder)
-
-        return self.guarded(look)
-
-    def read(self, folder: str, uid: int) -> bytes:
-        """One mail from another folder, read with BODY.PEEK (it stays as it is)."""
-
-        def fetch() -> bytes:
-            self.client.select_folder(folder)
-            try:
-                found = self.client.fetch([uid], ["BODY.PEEK[]"])
-                return _body(found[uid]) if uid in found else b""
-            finally:
-                self.client.select_folder(self._settings.folder)
-
-        return self.guarded(fetch)
-
-    def remove(self, folder: str, uid: int) -> None:
-        """Delete one mail from another folder (STORE \\Deleted, then UID EXPUNGE)."""
-
-        def delete() -> None:
-            self.client.select_folder(folder)
-            try:
-                self.client.delete_messages([uid])
-                self.client.uid_expunge([uid])
-            finally:
-                self.client.select_folder(self._settings.folder)
-
-        self.guarded(delete)
-
-    def folder_exists(self, folder: str) -> bool:
-        return bool(self.guarded(lambda: self.client.folder_exists(folder)))
-
-    def ensure_folder(self, folder: str) -> None:
-        if not self.guarded(lambda: self.client.folder_exists(folder)):
-            self.refusable("CREATE", folder, lambda: self.client.create_folder(folder))
-
-    def refusable(self, command: str, folder: str, action: Callable[[], T]) -> T:
-        """Like `guarded`, but a NO from the server is `ImapRefused`, not a lost link."""
-        try:
-            return action()
-        except (IMAPClientAbortError, OSError) as exc:
-            self.close()
-            raise ImapError(f"IMAP: {_text(exc)}") from exc
-        except IMAPClientError as exc:
-            raise ImapRefused(f"{command} {folder!r} refused: {_text(exc)}", folder) from exc
-
-    def has_keyword(self, keyword: str) -> bool:
-        return bool(self.guarded(lambda: self.client.search(["KEYWORD", keyword])))
-
-    def sent_folder(self) -> str:
-        configured = self._settings.sent_folder
-        return (
-            self.folder_name(configured) if configured else self.special_folder(b"\\Sent", "Sent")
-        )
-
-    def append(self, folder: str, raw: bytes, flags: Sequence[str], when: datetime) -> None:
-        self.refusable(
-            "APPEND", folder, lambda: self.client.append(folder, raw, list(flags), msg_time=when)
-        )
-
-    def append_many(
-        self, folder: str, raws: Sequence[bytes], flags: Sequence[str], when: datetime
-    ) -> None:
-        """One MULTIAPPEND when the server offers it (RFC 3502), else one APPEND each."""
-        if "MULTIAPPEND" not in self.capabilities:
-            for raw in raws:
-                self.append(folder, raw, flags, when)
-            return
-        items = [{"msg": raw, "flags": list(flags), "date": when} for raw in raws]
-        self.refusable("APPEND", folder, lambda: self.client.multiappend(folder, items))
 
     def interrupt(self) -> None:
         """Wake a waiting IDLE from another thread (at shutdown): shut its socket down."""
@@ -341,13 +250,13 @@ class Mailbox:
         UIDVALIDITY). Cyrus keeps such a session open and only sends EXPUNGEs; Dovecot
         answers STATUS on the selected folder from its old view, so only SELECT tells."""
         before = self.uidvalidity
-        selected = self.guarded(lambda: self.client.select_folder(self._settings.folder))
+        selected = self.guarded(lambda: self.client.select_folder(self.settings.folder))
         self.uidvalidity = int(selected[b"UIDVALIDITY"])
         self.uidnext = int(selected.get(b"UIDNEXT", 1))
         self._selected(selected)
         if self.uidvalidity == before:
             return False
-        log.info("imap.folder_renewed", folder=self._settings.folder, uidvalidity=self.uidvalidity)
+        log.info("imap.folder_renewed", folder=self.settings.folder, uidvalidity=self.uidvalidity)
         return True
 
     def wait_for_change(self, stop: threading.Event, timeout: float) -> bool:
@@ -359,7 +268,7 @@ class Mailbox:
             client.idle()
         except (IMAPClientAbortError, OSError) as exc:
             self.close()
-            raise ImapError(f"IMAP: {_text(exc)}") from exc
+            raise ImapError(f"IMAP: {text_of(exc)}") from exc
         except IMAPClientError:  # NO to IDLE: the selected folder is gone or changed
             self.follow_folder()
             return True
@@ -382,34 +291,6 @@ class Mailbox:
         return self.follow_folder() or changed
 
 
-class MailboxThread:
-    """A `Mailbox` plus the one thread allowed to touch it."""
-
-    def __init__(self, settings: Imap, name: str) -> None:
-        self.mailbox = Mailbox(settings)
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"imap-{name}")
-
-    async def call(self, fn: Callable[..., T], *args: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
-
-    async def ensure_connected(self) -> None:
-        if not self.mailbox.connected:
-            await self.call(self.mailbox.connect)
-
-    async def close(self, within: float | None = None) -> None:
-        """Log out and end the thread; with `within`, give up waiting after that long
-        (the socket is shut first, so a blocked read ends; a connect in progress ends at
-        its own connect timeout, in the background)."""
-        if within is None:
-            await self.call(self.mailbox.close)
-            self._executor.shutdown(wait=True)
-            return
-        self.mailbox.interrupt()
-        with contextlib.suppress(TimeoutError, ImapError, OSError):
-            await asyncio.wait_for(self.call(self.mailbox.close), within)
-        self._executor.shutdown(wait=False)
-
-
 def _discard(client: IMAPClient | None) -> None:
     """Close the socket of a connection that failed half-way (a refused login)."""
     if client is not None:
@@ -417,11 +298,16 @@ def _discard(client: IMAPClient | None) -> None:
             client.shutdown()
 
 
-def _body(item: dict[bytes, Any]) -> bytes:
+def body_of(item: dict[bytes, Any]) -> bytes:
     for key, value in item.items():
         if key.startswith(b"BODY[") and isinstance(value, bytes):
             return value
     return b""
+
+
+def flag_names(flags: Any) -> frozenset[str]:
+    """imapclient's flags (bytes, or str for keywords it decoded) as text."""
+    return frozenset(f.decode() if isinstance(f, bytes) else str(f) for f in flags)
 
 
 def _idle_problem(responses: list[Any], quick: bool) -> str | None:
@@ -447,6 +333,6 @@ def _is_change(response: object) -> bool:
     )
 
 
-def _text(exc: BaseException) -> str:
+def text_of(exc: BaseException) -> str:
     text = str(exc)
     return text.decode(errors="replace") if isinstance(text, bytes) else text

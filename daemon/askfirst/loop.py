@@ -20,18 +20,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-import threading
 from datetime import UTC
-from typing import TYPE_CHECKING
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from askfirst import logs
+from askfirst.app import App
 from askfirst.imap import ImapError, ImapLoginError
 from askfirst.store import LeaseLost, is_transient
-
-if TYPE_CHECKING:
-    from askfirst.app import App
 
 log = logs.get()
 NEWS_PASSES = 3  # passes in a row for mail that came during a pass, then IDLE reports it
@@ -51,8 +47,7 @@ async def run_forever(app: App, stop: asyncio.Event) -> None:
                 await app.run_once()
                 backoff = 1.0
                 if _idles(app):
-                    mb = app.mailbox.mailbox
-                    if news < NEWS_PASSES and await app.mailbox.call(mb.take_news):
+                    if news < NEWS_PASSES and await app.mailbox.take_news():
                         news += 1
                         continue
                     news = 0
@@ -76,30 +71,27 @@ async def run_forever(app: App, stop: asyncio.Event) -> None:
             wake.clear()
     finally:
         scheduler.shutdown(wait=False)
-        await app.mailbox.close()
 
 
 def _idles(app: App) -> bool:
-    return app.settings.imap.idle and "IDLE" in app.mailbox.mailbox.capabilities
+    return app.settings.imap.idle and "IDLE" in app.mailbox.capabilities
 
 
 async def _idle(app: App, stop: asyncio.Event) -> None:
     """IDLE on the pass's connection until a change, the next sweep or due time, or `stop`
     (which shuts the socket: the connection is being closed anyway)."""
-    mb, halt = app.mailbox.mailbox, threading.Event()
     due = _seconds_to_next_due(app)
     lifecycle = app.settings.lifecycle
     # renewed at poll_interval at the latest (a pass, which selects the folder again)
     within = min(lifecycle.sweep_interval, lifecycle.poll_interval).total_seconds()
     within = min(within, due) if due is not None else within
-    idling = asyncio.ensure_future(app.mailbox.call(mb.wait_for_change, halt, within))
+    idling = asyncio.ensure_future(app.mailbox.wait_for_change(within))
     stopping = asyncio.ensure_future(stop.wait())
     await asyncio.wait((idling, stopping), return_when=asyncio.FIRST_COMPLETED)
     stopping.cancel()
     if not idling.done():
-        halt.set()
-        mb.interrupt()  # a waiting idle_check returns at once
-        with contextlib.suppress(ImapError):
+        idling.cancel()  # the waiting IDLE returns at once (`ImapMailbox.wait_for_change`)
+        with contextlib.suppress(asyncio.CancelledError):
             await idling
     else:
         idling.result()  # a dead connection raises ImapError here

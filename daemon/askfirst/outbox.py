@@ -13,20 +13,24 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from askfirst import lifecycle, logs
 from askfirst.byhand import network_of
+from askfirst.clock import Clock
 from askfirst.config import Settings
 from askfirst.drafts import as_approved, reply_criteria
-from askfirst.imap import ImapRefused, MailboxThread
+from askfirst.edges import Mailbox, Sender
+from askfirst.imap import ImapRefused
+from askfirst.imap_folders import Hit
 from askfirst.lifecycle import AskSent, Cancelled, Event, Invitation, SendFailed, State
 from askfirst.limits import Brake, brake
 from askfirst.message import parse
 from askfirst.metrics import Metrics
 from askfirst.render import Templates
+from askfirst.report import Report
 from askfirst.schedule import decline_due
-from askfirst.smtp import Envelope, SenderRefused, SendError, SmtpSender
+from askfirst.smtp import Envelope, SenderRefused, SendError
 from askfirst.store import (
     AWAITING,
     CANCELLED,
@@ -42,10 +46,6 @@ from askfirst.store import (
     OutboxRow,
     Store,
 )
-
-if TYPE_CHECKING:
-    from askfirst.app import Report
-    from askfirst.clock import Clock
 
 log = logs.get()
 
@@ -69,8 +69,8 @@ class Outbox:
         settings: Settings,
         store: Store,
         clock: Clock,
-        sender: SmtpSender,
-        mailbox: MailboxThread,
+        sender: Sender,
+        mailbox: Mailbox,
         templates: Templates,
         metrics: Metrics,
         apply: Callable[[Invitation, Event], Invitation],
@@ -103,13 +103,13 @@ class Outbox:
             # DATA never started: the server cannot have accepted it. Send it again.
             self.store.set_outbox_state(row.message_id, PENDING)
             log.warning("outbox.requeued", message_id=row.message_id, why="stopped before DATA")
-        mb, folder = self.mailbox.mailbox, ""
+        folder = ""
         for row in self.store.outbox((DATA, FORGOTTEN)):
             # Stopped during DATA: the server may or may not have it, and only a copy in Sent
             # (filed after the server took it) would tell. Without one the owner decides;
             # a mail the owner counted as sent (`askfirst forget`) is finished as sent.
-            folder = folder or await self.mailbox.call(mb.sent_folder)
-            copied = await self.mailbox.call(mb.look_up, folder, row.message_id) is not None
+            folder = folder or await self.mailbox.sent_folder()
+            copied = await self.mailbox.look_up(folder, row.message_id) is not None
             if row.state == DATA and not copied:
                 why = "askfirst stopped during the SMTP DATA command"
                 self._uncertain(row, SendError(why, transient=False, uncertain=True))
@@ -262,17 +262,15 @@ class Outbox:
     async def _to_drafts(self, row: OutboxRow, report: Report) -> None:
         """File the mail as a draft; the owner approves by flagging it (or moving it to
         `approve_folder`) and cancels by deleting it."""
-        mb = self.mailbox.mailbox
-        drafts = await self.mailbox.call(mb.special_folder, b"\\Drafts", "Drafts")
+        drafts = await self.mailbox.drafts_folder()
         try:
-            await self.mailbox.call(mb.ensure_folder, drafts)
+            await self.mailbox.ensure_folder(drafts)
             if self._unwanted(row):
                 self._claim(row, AWAITING, report)  # cancels it
                 return
-            if await self.mailbox.call(mb.look_up, drafts, row.message_id) is None:
-                await self.mailbox.call(
-                    mb.append, drafts, row.raw, ["\\Draft", KW_DRAFT], self.clock.now()
-                )
+            if await self.mailbox.look_up(drafts, row.message_id) is None:
+                flags = ["\\Draft", KW_DRAFT]
+                await self.mailbox.append(drafts, [row.raw], flags, self.clock.now())
         except ImapRefused as exc:  # no drafts, no approval: asks and declines wait
             self._folder_refused(exc, "drafts awaiting approval")
             self.refused = self.refused or Brake(f"configuration: {exc}")
@@ -299,31 +297,30 @@ class Outbox:
         waiting = self.store.outbox((AWAITING, WITHDRAWN))
         if not waiting or self.dry_run:
             return
-        mb = self.mailbox.mailbox
-        drafts = await self.mailbox.call(mb.special_folder, b"\\Drafts", "Drafts")
+        drafts = await self.mailbox.drafts_folder()
         for row in waiting:
             in_drafts = await self._find_draft(drafts, row)
             if row.state == WITHDRAWN:
                 await self._withdraw(row, drafts, in_drafts)
                 continue
-            if in_drafts is not None and "\\Flagged" not in in_drafts[1]:
+            if in_drafts is not None and "\\Flagged" not in in_drafts.flags:
                 continue  # still waiting for the owner
             found = (drafts, in_drafts)
             if in_drafts is None:
-                folder = mb.folder_name(self.settings.approve_folder)
+                folder = self.mailbox.folder_name(self.settings.approve_folder)
                 found = (folder, await self._find_draft(folder, row))
             folder, hit = found
             if hit is None:
                 self._cancel(row)
                 report.cancelled += 1
                 continue
-            draft = await self.mailbox.call(mb.read, folder, hit[0])
+            draft = await self.mailbox.read(folder, hit.uid)
             text = as_approved(draft, row.message_id) if draft else row.raw
             with self.store.transaction():  # recorded first: a lost draft must not cancel it
                 self.store.set_outbox_state(
                     row.message_id, PENDING, approved=1, next_attempt_at=self.clock.now(), raw=text
                 )
-            await self.mailbox.call(mb.remove, folder, hit[0])
+            await self.mailbox.remove(folder, hit.uid)
             self._no_longer_awaiting(row)
             log.info(
                 "outbox.approved",
@@ -333,14 +330,13 @@ class Outbox:
                 edited=text != row.raw,
             )
 
-    async def _find_draft(self, folder: str, row: OutboxRow) -> tuple[int, frozenset[str]] | None:
+    async def _find_draft(self, folder: str, row: OutboxRow) -> Hit | None:
         """The draft of `row` in `folder`, as filed or as the owner's client saved an edit
         (see `drafts`)."""
-        mb = self.mailbox.mailbox
-        hit = await self.mailbox.call(mb.look_up, folder, row.message_id)
+        hit = await self.mailbox.look_up(folder, row.message_id)
         criteria = reply_criteria(row.raw, row.recipient)
         if hit is None and criteria is not None:
-            hit = await self.mailbox.call(mb.look_up_where, folder, criteria)
+            hit = await self.mailbox.look_up_where(folder, criteria)
         return hit
 
     def withdraw_unsent(self, inv: Invitation) -> str:
@@ -359,12 +355,10 @@ class Outbox:
                 said.append(f"the {row.kind} not yet sent is withdrawn")
         return "; ".join(said)
 
-    async def _withdraw(
-        self, row: OutboxRow, drafts: str, hit: tuple[int, frozenset[str]] | None
-    ) -> None:
+    async def _withdraw(self, row: OutboxRow, drafts: str, hit: Hit | None) -> None:
         """The inviter answered while this draft waited: out of Drafts, never sent."""
         if hit is not None:
-            await self.mailbox.call(self.mailbox.mailbox.remove, drafts, hit[0])
+            await self.mailbox.remove(drafts, hit.uid)
         with self.store.transaction():
             self.store.set_outbox_state(row.message_id, CANCELLED)
         self._no_longer_awaiting(row)
@@ -391,8 +385,7 @@ class Outbox:
             return f"the file {limits.kill_file} exists"
         if os.environ.get(KILL_ENV):
             return f"{KILL_ENV} is set"
-        mb = self.mailbox.mailbox
-        if await self.mailbox.call(mb.has_keyword, limits.kill_keyword):
+        if await self.mailbox.has_keyword(limits.kill_keyword):
             return f"a mail in {self.settings.imap.folder} has the keyword {limits.kill_keyword}"
         return None
 
@@ -500,20 +493,19 @@ class Outbox:
         """Set owed flags (one STORE per set of flags) and file owed Sent copies (MULTIAPPEND).
         Setting a flag twice is harmless; a crash between filing a copy and noting it can
         leave a second copy in Sent, never a second mail to anyone."""
-        mb = self.mailbox.mailbox
-        folder = self.settings.imap.folder
+        mb, folder = self.mailbox, self.settings.imap.folder
         ops = self.store.flag_ops()
         by_flags: dict[tuple[str, ...], list[int]] = {}
         for op in ops:
             uids = self.store.uids_of(folder, mb.uidvalidity, op.message_id)  # maybe several
-            uids = uids or await self.mailbox.call(mb.find, op.message_id)
+            uids = uids or await mb.find(op.message_id)
             by_flags.setdefault(op.flags, []).extend(uids)
         for flags, uids in by_flags.items():  # set first, then take off (the later ops)
             if added := [f for f in flags if not f.startswith(UNFLAG)]:
-                await self.mailbox.call(mb.add_flags, uids, added)
+                await mb.add_flags(uids, added)
         for flags, uids in by_flags.items():
             if taken := [f.removeprefix(UNFLAG) for f in flags if f.startswith(UNFLAG)]:
-                await self.mailbox.call(mb.remove_flags, uids, taken)
+                await mb.remove_flags(uids, taken)
         if ops:
             with self.store.transaction():
                 for op in ops:
@@ -521,16 +513,14 @@ class Outbox:
         uncopied = self.store.uncopied()
         if not uncopied:
             return
-        sent = await self.mailbox.call(mb.sent_folder)
+        sent = await mb.sent_folder()
         if sent in self.refused_folders:
             return  # refused in this run: the copies wait for the fix and a restart
         try:
-            await self.mailbox.call(mb.ensure_folder, sent)  # a mailbox without one gets one
+            await mb.ensure_folder(sent)  # a mailbox without one gets one
             for start in range(0, len(uncopied), 50):
                 batch = uncopied[start : start + 50]
-                await self.mailbox.call(
-                    mb.append_many, sent, [r.raw for r in batch], ["\\Seen"], self.clock.now()
-                )
+                await mb.append(sent, [r.raw for r in batch], ["\\Seen"], self.clock.now())
                 with self.store.transaction():
                     for row in batch:
                         self.store.mark_copied(row.message_id)

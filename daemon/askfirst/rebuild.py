@@ -19,13 +19,13 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
-from datetime import UTC, datetime
-from typing import Any
+from datetime import datetime
 
 from askfirst import logs
 from askfirst.classify import classify
 from askfirst.config import Settings
-from askfirst.imap import Mailbox, MailboxThread
+from askfirst.edges import Mailbox
+from askfirst.imap_folders import Headers
 from askfirst.lifecycle import KW_ANSWERED, KW_ASKED, KW_HANDOVER, Invitation, State
 from askfirst.message import Mail, parse
 from askfirst.render import LOOP_HEADER
@@ -34,8 +34,6 @@ from askfirst.store import Store, mail_key
 log = logs.get()
 
 META_KEY = "rebuilt"  # JSON: when, and how many of each state were rebuilt
-_HEADERS = "BODY.PEEK[HEADER]"
-_CHUNK = 200
 
 
 @dataclass(frozen=True)
@@ -60,64 +58,34 @@ class Rebuilt:
         setattr(self, state.value, getattr(self, state.value) + 1)
 
 
-def read_traces(mb: Mailbox, folder: str, watched: str, since: datetime) -> list[Trace]:
-    """Headers, flags and arrival of every mail in `folder` since `since` (mailbox thread)."""
-
-    def read() -> list[Trace]:
-        client = mb.client
-        other = folder != watched
-        if other and not client.folder_exists(folder):
-            return []
-        if other:
-            client.select_folder(folder, readonly=True)
-        try:
-            uids = sorted(client.search(["SINCE", since.date()]))
-            found: list[Trace] = []
-            for start in range(0, len(uids), _CHUNK):
-                data = client.fetch(
-                    uids[start : start + _CHUNK], [_HEADERS, "FLAGS", "INTERNALDATE"]
-                )
-                found += [_trace(uid, item, since) for uid, item in sorted(data.items())]
-            return found
-        finally:
-            if other:
-                client.select_folder(watched)
-
-    return mb.guarded(read)
-
-
-def _trace(uid: int, item: dict[bytes, Any], since: datetime) -> Trace:
-    raw = next((v for k, v in item.items() if k.startswith(b"BODY[")), b"") or b""
-    flags = frozenset(f.decode() if isinstance(f, bytes) else str(f) for f in item[b"FLAGS"])
-    at = item.get(b"INTERNALDATE") or since
-    return Trace(uid, parse(raw), raw, flags, at if at.tzinfo else at.replace(tzinfo=UTC))
+def _trace(headers: Headers) -> Trace:
+    return Trace(headers.uid, parse(headers.raw), headers.raw, headers.flags, headers.at)
 
 
 async def rebuild(
     *,
     store: Store,
-    mailbox: MailboxThread,
+    mailbox: Mailbox,
     settings: Settings,
     since: datetime,
     now: datetime,
     decline_due: Callable[[datetime], datetime],
 ) -> Rebuilt:
     """Read the traces, record what they say in one transaction, and note it (`META_KEY`)."""
-    mb = mailbox.mailbox
     folder = settings.imap.folder
-    sent_folder = await mailbox.call(mb.sent_folder)
+    sent_folder = await mailbox.sent_folder()
     sent = [
         t
-        for t in await mailbox.call(read_traces, mb, sent_folder, folder, since)
+        for t in map(_trace, await mailbox.headers_since(sent_folder, since))
         if t.mail.header(LOOP_HEADER) in ("ask", "decline")
     ]
-    watched = await mailbox.call(read_traces, mb, folder, folder, since)
+    watched = [_trace(h) for h in await mailbox.headers_since(folder, since)]
     asked_sources = {t.mail.in_reply_to[0] for t in sent if t.mail.in_reply_to}
     wanted = [t.uid for t in watched if t.mail.message_id in asked_sources]
-    full = {f.uid: f.raw for f in await mailbox.call(lambda: list(mb.fetch(wanted)))}
+    full = {f.uid: f.raw for f in await mailbox.fetch(wanted)}
     done = Rebuilt()
     with store.transaction():
-        _record(store, settings, sent, watched, full, mb.uidvalidity, now, decline_due, done)
+        _record(store, settings, sent, watched, full, mailbox.uidvalidity, now, decline_due, done)
         store.set_meta(META_KEY, json.dumps({"at": now.isoformat(), **asdict(done)}))
     log.warning("state.rebuilt", since=since.isoformat(), **asdict(done))
     return done

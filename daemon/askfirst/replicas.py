@@ -26,7 +26,7 @@ import signal
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from askfirst import logs, pgstate
+from askfirst import logs, loop, pgstate
 from askfirst.app import App
 from askfirst.config import Settings
 from askfirst.fleet import Accounts, changed
@@ -219,7 +219,8 @@ def _locks(control: pgstate.Session) -> list[pgstate.Row]:
 async def _serve(app: App, stop: asyncio.Event) -> None:
     """One account's loop; when it fails (its session gone, say) the lease goes back."""
     try:
-        await app.run_forever(stop)
+        async with app:
+            await loop.run_forever(app, stop)
     except Exception as exc:
         log.warning("account.stopped", account=app.settings.name or "default", error=repr(exc))
 
