@@ -1,28 +1,25 @@
 """The IMAP edge: one `ImapConnection` per account, on the watched folder.
 
 imapclient is blocking and not thread-safe, so every connection lives in its own thread
-(`mailbox.ImapMailbox`, which the event loop awaits); work in other folders is in
-`imap_folders.py`. Everything is fetched with
-BODY.PEEK so no mail is marked \\Seen, UID sets are always explicit and chunked (imapclient
-4.x cannot take "1:*" ranges; Dovecot refuses command lines over ~64 KB), and a dead IDLE
-connection is detected instead of spinning (imapclient #565).
+(`mailbox.ImapMailbox`, which the event loop awaits); IDLE is in `imap_idle.py`, work in
+other folders in `imap_folders.py`. Everything is fetched with BODY.PEEK so no mail is
+marked \\Seen, and UID sets are always explicit and chunked (imapclient 4.x cannot take
+"1:*" ranges; Dovecot refuses command lines over ~64 KB).
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
 import socket
 import ssl
 import threading
-import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
 from imapclient import IMAPClient, SocketTimeout
-from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginError
+from imapclient.exceptions import IMAPClientError, LoginError
 
 from askfirst import logs
 from askfirst.config import Imap, access_token
@@ -30,8 +27,6 @@ from askfirst.folders import Personal, personal_of
 from askfirst.smtp import tls_context
 
 CHUNK = 500  # UIDs per FETCH / STORE command
-IDLE_RENEW_SECONDS = 600.0  # RFC 2177 asks for < 29 minutes; 10 is what imapclient advises
-IDLE_SLICE_SECONDS = 60.0  # one wait; shutdown does not wait for it (see `interrupt`)
 T = TypeVar("T")
 # Logins at once per process: a thousand accounts starting together would otherwise queue
 # in the server's login processes until their connect timeouts fire.
@@ -259,37 +254,6 @@ class ImapConnection:
         log.info("imap.folder_renewed", folder=self.settings.folder, uidvalidity=self.uidvalidity)
         return True
 
-    def wait_for_change(self, stop: threading.Event, timeout: float) -> bool:
-        """IDLE until the server reports a change (True) or `timeout` passes (False);
-        renewed every `timeout` (`poll_interval`, at most 10 minutes). A NO to IDLE or a
-        new UIDVALIDITY selects the folder again and counts as a change."""
-        client = self.client
-        try:
-            client.idle()
-        except (IMAPClientAbortError, OSError) as exc:
-            self.close()
-            raise ImapError(f"IMAP: {text_of(exc)}") from exc
-        except IMAPClientError:  # NO to IDLE: the selected folder is gone or changed
-            self.follow_folder()
-            return True
-        deadline = time.monotonic() + min(timeout, IDLE_RENEW_SECONDS)
-        changed = False
-        while not (stop.is_set() or changed) and time.monotonic() < deadline:
-            started = time.monotonic()
-            wait = min(IDLE_SLICE_SECONDS, max(0.05, deadline - started))
-            responses = self.guarded(functools.partial(client.idle_check, timeout=wait))
-            if stop.is_set():  # woken by `interrupt`: the connection is being dropped anyway
-                self.close()
-                return False
-            quick = time.monotonic() - started < wait / 2
-            problem = _idle_problem(responses, quick)
-            if problem:
-                self.close()
-                raise ImapError(problem)
-            changed = any(_is_change(r) for r in responses)
-        self.guarded(client.idle_done)
-        return self.follow_folder() or changed
-
 
 def _discard(client: IMAPClient | None) -> None:
     """Close the socket of a connection that failed half-way (a refused login)."""
@@ -308,29 +272,6 @@ def body_of(item: dict[bytes, Any]) -> bytes:
 def flag_names(flags: Any) -> frozenset[str]:
     """imapclient's flags (bytes, or str for keywords it decoded) as text."""
     return frozenset(f.decode() if isinstance(f, bytes) else str(f) for f in flags)
-
-
-def _idle_problem(responses: list[Any], quick: bool) -> str | None:
-    """Why this IDLE connection is dead, if it is: a BYE, or an empty answer that came
-    back at once (imapclient reports EOF as "readable, nothing parsed")."""
-    if any(isinstance(r, tuple) and r and r[0] == b"BYE" for r in responses):
-        return "server said BYE during IDLE"
-    if not responses and quick:
-        return "connection closed during IDLE"
-    return None
-
-
-def _is_change(response: object) -> bool:
-    return (
-        isinstance(response, tuple)
-        and len(response) > 1
-        and response[1]
-        in (
-            b"EXISTS",
-            b"EXPUNGE",
-            b"RECENT",
-        )
-    )
 
 
 def text_of(exc: BaseException) -> str:

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any, TypeVar
 
-from askfirst import imap_folders
+from askfirst import imap_folders, imap_idle
 from askfirst.config import Imap
 from askfirst.folders import Personal
 from askfirst.imap import Fetched, ImapConnection, ImapError
@@ -109,7 +109,9 @@ class ImapMailbox:
         """IDLE until the server reports a change or `within` seconds pass; cancelling the
         wait (at a stop) shuts the socket, so the thread returns at once."""
         halt = threading.Event()
-        idling = asyncio.ensure_future(self._run(self.connection.wait_for_change, halt, within))
+        idling = asyncio.ensure_future(
+            self._run(imap_idle.wait_for_change, self.connection, halt, within)
+        )
         try:
             return await asyncio.shield(idling)
         except asyncio.CancelledError:
