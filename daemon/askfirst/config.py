@@ -224,7 +224,7 @@ class Rules(Section):
     template_sets: dict[str, str] = Field(default_factory=dict)  # address/domain/network -> set
 
 
-class MetricsSection(Section):
+class MetricsConfig(Section):
     listen: str = ""  # "127.0.0.1:9464" or "[::1]:9464" serves /metrics, /healthz; "": off
 
     @field_validator("listen")
@@ -261,7 +261,7 @@ def _is_address(text: str, version: int) -> bool:
         return False
 
 
-class State(Section):
+class StateConfig(Section):
     path: Path = Path("askfirst.sqlite3")
     # postgresql://user:password@host:port/db: every account's state in one PostgreSQL,
     # shared by replicas (state.path is then not used); or url_file, or a secret file.
@@ -277,7 +277,7 @@ class State(Section):
         return url
 
 
-class Templates(Section):
+class TemplatesConfig(Section):
     dir: Path = Path("templates")
 
 
@@ -305,9 +305,9 @@ class Settings(BaseSettings):
     classify: Classify = Classify()
     rules: Rules = Rules()
     limits: Limits = Limits()
-    metrics: MetricsSection = MetricsSection()
-    state: State = State()
-    templates: Templates = Templates()
+    metrics: MetricsConfig = MetricsConfig()
+    state: StateConfig = StateConfig()
+    templates: TemplatesConfig = TemplatesConfig()
 
     @classmethod
     def settings_customise_sources(
