@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 from askfirst import cli, logs
-from askfirst.config import ConfigError, load_accounts
+from askfirst.config import ConfigError
+from askfirst.config_loading import load_accounts
 from askfirst.metrics import CLIENT_TIMEOUT, MAX_CLIENTS, Metrics
 from askfirst.store import MIGRATIONS, Store
 from askfirst.testing.dovecot import free_ports

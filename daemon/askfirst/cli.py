@@ -19,14 +19,9 @@ from askfirst import __version__, logs, loop
 from askfirst.app import App, build_app
 from askfirst.authenticity import authserv_advice
 from askfirst.clock import SystemClock
-from askfirst.config import (
-    ConfigError,
-    Settings,
-    dry_run_path,
-    health_limit,
-    load_accounts,
-    secrets_of,
-)
+from askfirst.config import ConfigError, Settings, dry_run_path, health_limit
+from askfirst.config_loading import load_accounts
+from askfirst.credentials import secrets_of
 from askfirst.decisions import add_commands
 from askfirst.exits import EXIT_CONFIG, EXIT_LOCKED, EXIT_OK, EXIT_UNREACHABLE
 from askfirst.explain import explain_command, preview_command
