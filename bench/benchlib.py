@@ -30,7 +30,8 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from askfirst.app import App
 from askfirst.app import build_app as app_for
 from askfirst.clock import Clock
-from askfirst.config import Settings, load_settings
+from askfirst.config import Settings
+from askfirst.config_loading import load_settings
 from askfirst.message import KEPT_HEADERS
 from mailrig import SRC, MailRig, find_dovecot, free_ports, start_rig
 

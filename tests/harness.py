@@ -13,7 +13,8 @@ from pathlib import Path
 from askfirst import loop
 from askfirst.app import App, build_app
 from askfirst.clock import Clock
-from askfirst.config import Settings, load_settings
+from askfirst.config import Settings
+from askfirst.config_loading import load_settings
 from askfirst.lifecycle import Invitation
 from askfirst.report import Report
 from askfirst.store import Store

@@ -8,7 +8,8 @@ import signal
 from pathlib import Path
 
 import pytest
-from askfirst.config import ConfigError, load_accounts
+from askfirst.config import ConfigError
+from askfirst.config_loading import load_accounts
 from askfirst.testing.rig import MailRig
 from harness import OWNER, REPO, askfirst, spawn_daemon
 from mails import linkedin_2012

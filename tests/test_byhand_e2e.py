@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from askfirst.clock import FakeClock
-from askfirst.config import load_settings
+from askfirst.config_loading import load_settings
 from askfirst.lifecycle import State
 from askfirst.store import FAILED
 from askfirst.testing.networkmail import FAIL, linkedin_invitation, linkedin_message

@@ -12,8 +12,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from askfirst import cli, logs
-from askfirst.config import ConfigError, load_accounts
+from askfirst import check_command, cli, logs
+from askfirst.config import ConfigError
+from askfirst.config_loading import load_accounts
 from askfirst.metrics import CLIENT_TIMEOUT, MAX_CLIENTS, Metrics
 from askfirst.store import MIGRATIONS, Store
 from askfirst.testing.dovecot import free_ports
@@ -144,8 +145,8 @@ def test_check_refuses_a_send_window_that_never_opens(
     def never(*args: object) -> object:
         raise ValueError("never opens")
 
-    monkeypatch.setattr(cli, "next_send_time", never)
-    assert cli._foresee(h.settings) is False
+    monkeypatch.setattr(check_command, "next_send_time", never)
+    assert check_command._foresee(h.settings) is False
     assert "never opens" in capsys.readouterr().out
 
 

@@ -8,7 +8,9 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from askfirst.config import ConfigError, Settings, load_settings, parse_duration
+from askfirst.config import ConfigError, Settings
+from askfirst.config_loading import load_settings
+from askfirst.durations import parse_duration
 from pydantic import BaseModel
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "config.example.toml"

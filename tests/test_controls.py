@@ -130,7 +130,8 @@ async def test_language_and_template_set_pick_the_template(h: Harness, tmp_path:
 
 
 def test_a_bad_send_window_names_the_key(rig: MailRig, tmp_path: Path) -> None:
-    from askfirst.config import ConfigError, load_settings
+    from askfirst.config import ConfigError
+    from askfirst.config_loading import load_settings
     from harness import write_config
 
     config = write_config(rig, tmp_path, send_window="Mox-Fri 09:00-18:00")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from askfirst.clock import FakeClock
-from askfirst.config import load_settings
+from askfirst.config_loading import load_settings
 from askfirst.explain import explain_command, preview_command
 from askfirst.message import parse
 from askfirst.testing.rig import MailRig, owner_config

@@ -14,7 +14,9 @@ import pytest
 from askfirst import pgstate
 from askfirst.app import App, build_app
 from askfirst.clock import FakeClock, SystemClock
-from askfirst.config import ConfigError, load_settings, secrets_of
+from askfirst.config import ConfigError
+from askfirst.config_loading import load_settings
+from askfirst.credentials import secrets_of
 from askfirst.store import PENDING, SENT, LeaseLost, Store
 from askfirst.testing.rig import MailRig
 from harness import OWNER, askfirst, clean_env, write_config

@@ -15,7 +15,7 @@ import pytest
 from askfirst import logs, loop
 from askfirst.app import App
 from askfirst.clock import FakeClock, to_epoch
-from askfirst.config import load_settings
+from askfirst.config_loading import load_settings
 from askfirst.lifecycle import State
 from askfirst.metrics import FAILED_PASSES_UNHEALTHY, Metrics
 from askfirst.status import health_of

@@ -1,33 +1,21 @@
-"""Typed configuration: one TOML file, overridden by env vars and secret files.
+"""Typed configuration: the sections of the TOML file and `Settings`, the whole of it.
 
 Precedence, highest first: ``ASKFIRST_<SECTION>__<KEY>`` environment variables, secret
 files in ``$ASKFIRST_SECRETS_DIR`` (default ``/run/secrets``, named like the env var, e.g.
-``askfirst_imap__password``), then the TOML file. Unknown keys are errors, and every error
-names its key (``imap.port: ...``) so the CLI can exit 2 with a useful line.
+``askfirst_imap__password``), then the TOML file. Unknown keys are errors. Reading the
+file, and naming the key at fault in every error, is `config_loading.py`'s part.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import re
-import subprocess
-import tomllib
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    SecretStr,
-    ValidationError,
-    field_validator,
-)
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     NestedSecretsSettingsSource,
@@ -35,11 +23,11 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from askfirst.durations import parse_duration
+from askfirst.hosts import split_listen
 from askfirst.schedule import Window, parse_window
 
 ENV_PREFIX = "ASKFIRST_"
-_DURATION = re.compile(r"(\d+)\s*([dhms])")
-_UNIT_SECONDS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
 
 
 class ConfigError(Exception):
@@ -48,24 +36,6 @@ class ConfigError(Exception):
     def __init__(self, problems: list[str]) -> None:
         super().__init__("\n".join(problems))
         self.problems = problems
-
-
-def parse_duration(value: object) -> timedelta:
-    """Read "7d", "36h", "90m", "30s" or combinations like "1d12h"; a bare number is seconds."""
-    if isinstance(value, timedelta):
-        return value
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return timedelta(seconds=value)
-    if not isinstance(value, str):
-        # ValueError, not TypeError: pydantic reports only ValueError as a validation error
-        raise ValueError("expected a duration such as '7d', '36h', '90m' or '30s'")  # noqa: TRY004
-    text = value.strip().lower()
-    if text.isdigit():
-        return timedelta(seconds=int(text))
-    parts = _DURATION.findall(text)
-    if not parts or _DURATION.sub("", text).strip():
-        raise ValueError(f"{value!r} is not a duration such as '7d', '36h', '90m' or '30s'")
-    return timedelta(seconds=sum(int(n) * _UNIT_SECONDS[unit] for n, unit in parts))
 
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
@@ -224,7 +194,7 @@ class Rules(Section):
     template_sets: dict[str, str] = Field(default_factory=dict)  # address/domain/network -> set
 
 
-class MetricsSection(Section):
+class MetricsConfig(Section):
     listen: str = ""  # "127.0.0.1:9464" or "[::1]:9464" serves /metrics, /healthz; "": off
 
     @field_validator("listen")
@@ -235,33 +205,7 @@ class MetricsSection(Section):
         return value
 
 
-def split_listen(listen: str) -> tuple[str, int]:
-    """("host", port) from "host:port" or "[v6 address]:port"; ValueError says what is wrong."""
-    host, sep, port = listen.rpartition(":")
-    example = "e.g. 127.0.0.1:9464 or [::1]:9464"
-    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"{listen!r}: expected host:port with a port from 1 to 65535, {example}")
-    if host.startswith("[") and host.endswith("]"):
-        if not _is_address(host[1:-1], 6):
-            raise ValueError(f"{listen!r}: {host[1:-1]!r} is not an IPv6 address, {example}")
-        return host[1:-1], int(port)
-    if ":" in host:
-        raise ValueError(f"{listen!r}: an IPv6 address goes in brackets: [{host}]:{port}")
-    looks_numeric = host.replace(".", "").isdigit()
-    name = re.fullmatch(r"[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*", host) and not looks_numeric
-    if host and not (_is_address(host, 4) or name):
-        raise ValueError(f"{listen!r}: {host!r} is not an address or host name, {example}")
-    return host, int(port)
-
-
-def _is_address(text: str, version: int) -> bool:
-    try:
-        return ipaddress.ip_address(text).version == version
-    except ValueError:
-        return False
-
-
-class State(Section):
+class StateConfig(Section):
     path: Path = Path("askfirst.sqlite3")
     # postgresql://user:password@host:port/db: every account's state in one PostgreSQL,
     # shared by replicas (state.path is then not used); or url_file, or a secret file.
@@ -277,12 +221,12 @@ class State(Section):
         return url
 
 
-class Templates(Section):
+class TemplatesConfig(Section):
     dir: Path = Path("templates")
 
 
 class Settings(BaseSettings):
-    """The whole configuration. Build it with `load_settings`, not directly."""
+    """The whole configuration. Build it with `config_loading.load_accounts`, not directly."""
 
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
@@ -305,9 +249,9 @@ class Settings(BaseSettings):
     classify: Classify = Classify()
     rules: Rules = Rules()
     limits: Limits = Limits()
-    metrics: MetricsSection = MetricsSection()
-    state: State = State()
-    templates: Templates = Templates()
+    metrics: MetricsConfig = MetricsConfig()
+    state: StateConfig = StateConfig()
+    templates: TemplatesConfig = TemplatesConfig()
 
     @classmethod
     def settings_customise_sources(
@@ -325,258 +269,6 @@ class Settings(BaseSettings):
             NestedSecretsSettingsSource(file_secret_settings, secrets_dir=secrets_dir),
             init_settings,
         )
-
-
-def load_settings(path: Path, *, secrets: bool = True) -> Settings:
-    """The first (often the only) account; see `load_accounts`."""
-    return load_accounts(path, secrets=secrets)[0]
-
-
-def load_accounts(path: Path, *, secrets: bool = True) -> list[Settings]:
-    """Load and validate every account; relative paths are taken from the file's folder.
-
-    A file with `[[accounts]]` tables (each with its own name, owner, imap, smtp and
-    optionally templates and state) gives one `Settings` per account; every other table
-    is shared (an account's own table replaces a shared one). Each account keeps its own
-    state file. `secrets=False` (status, health, explain, preview): passwords are neither
-    required nor read, so those commands work without them."""
-    if not path.is_file():
-        raise ConfigError([f"config: no such file {str(path)!r}"])
-    try:
-        with path.open("rb") as fh:
-            data = tomllib.load(fh)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError([f"config: {path}: not valid TOML: {exc}"]) from exc
-    except OSError as exc:
-        raise ConfigError(
-            [
-                f"config: cannot read {path}: {exc.strerror}; make it readable by the user "
-                "askfirst runs as (in the container: uid 10001)"
-            ]
-        ) from exc
-    accounts = data.pop("accounts", None)
-    folder = data.pop("accounts_dir", None)
-    if accounts is None and folder is None:
-        return [_account(data, path, prefix="", secrets=secrets)]
-    if accounts is not None and (not isinstance(accounts, list) or not accounts):
-        raise ConfigError(["accounts: expected one or more [[accounts]] tables"])
-    prefixes = [f"accounts[{i}]." for i in range(len(accounts or []))]
-    if folder is not None:
-        files = account_files(path, folder)
-        accounts = [*(accounts or []), *(table for _, table in files)]
-        prefixes += [f"accounts_dir/{file.name}: " for file, _ in files]
-    clash = [k for k in ("name", "owner", "imap", "smtp") if k in data]
-    if clash:
-        raise ConfigError([f"{k}: belongs inside each [[accounts]] table" for k in clash])
-    assert accounts is not None
-    settings = [
-        _account({**data, **account}, path, prefix=prefix, secrets=secrets)
-        for prefix, account in zip(prefixes, accounts, strict=True)
-    ]
-    names = [s.name for s in settings]
-    if len(set(names)) != len(names) or "" in names:
-        raise ConfigError(["accounts: every account needs its own, unique name"])
-    for account, table in zip(settings, accounts, strict=True):
-        if "state" not in table:  # keep the accounts' state apart
-            base = account.state.path
-            account.state.path = base.with_name(f"{base.stem}.{account.name}{base.suffix}")
-    return settings
-
-
-def account_files(path: Path, folder: object) -> list[tuple[Path, dict[str, Any]]]:
-    """`accounts_dir`: one TOML file per account (its tables as in `[[accounts]]`; `name`
-    defaults to the file's stem), read in name order; hidden files are skipped."""
-    if not isinstance(folder, str):
-        raise ConfigError(["accounts_dir: expected a folder name"])
-    where = path.parent / folder
-    if not where.is_dir():
-        raise ConfigError([f"accounts_dir: no such folder {str(where)!r}"])
-    found = []
-    for file in sorted(where.glob("*.toml")):
-        if file.name.startswith("."):
-            continue
-        try:
-            table = tomllib.loads(file.read_text("utf-8"))
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise ConfigError([f"accounts_dir/{file.name}: not valid TOML: {exc}"]) from exc
-        table.setdefault("name", file.stem)
-        found.append((file, table))
-    if not found:
-        raise ConfigError([f"accounts_dir: no *.toml account files in {str(where)!r}"])
-    return found
-
-
-def accounts_signature(path: Path) -> tuple[tuple[str, int, int], ...]:
-    """What changes when the config file or a file of `accounts_dir` is added, removed or
-    edited (names, sizes, modification times), to reload only then."""
-    try:
-        files = [path]
-        with path.open("rb") as fh:
-            folder = tomllib.load(fh).get("accounts_dir")
-        if isinstance(folder, str) and (path.parent / folder).is_dir():
-            files += sorted((path.parent / folder).glob("*.toml"))
-        stats = [(str(f), f.stat()) for f in files]
-    except (OSError, tomllib.TOMLDecodeError):
-        return ()
-    return tuple((name, st.st_size, st.st_mtime_ns) for name, st in stats)
-
-
-def _account(data: dict[str, Any], path: Path, prefix: str, *, secrets: bool) -> Settings:
-    try:
-        settings = Settings(**data)
-    except ValidationError as exc:
-        raise ConfigError(
-            [prefix + _describe(err) for err in exc.errors(include_url=False)]
-        ) from exc
-    settings = _resolve_paths(settings, path.parent.resolve())
-    # the state's url is read either way: status and health read the state through it
-    problems = (
-        _insecure_logins(settings)
-        + (_resolve_passwords(settings) if secrets else [])
-        + _state_url(settings)
-    )
-    if problems:
-        raise ConfigError([prefix + p for p in problems])
-    return settings
-
-
-def _resolve_passwords(settings: Settings) -> list[str]:
-    """Read `password_file` / run `password_command` once, at start; name the key on error."""
-    problems = []
-    for name, section in (("imap", settings.imap), ("smtp", settings.smtp)):
-        if section.auth == "xoauth2":
-            if not (section.oauth2_token_file or section.oauth2_token_command):
-                problems.append(
-                    f"{name}.auth: xoauth2 needs {name}.oauth2_token_file or "
-                    f"{name}.oauth2_token_command"
-                )
-            continue
-        if section.password.get_secret_value():
-            continue
-        try:
-            if section.password_file is not None:
-                section.password = SecretStr(read_secret_file(section.password_file))
-            elif section.password_command:
-                section.password = SecretStr(run_secret_command(section.password_command))
-        except OSError as exc:
-            key = "password_file" if section.password_file else "password_command"
-            problems.append(f"{name}.{key}: {exc}")
-        if name == "imap" and not section.password.get_secret_value():
-            problems.append(
-                "imap.password: no password (set it, or password_file, or "
-                'password_command, or auth = "xoauth2")'
-            )
-    return problems
-
-
-def _state_url(settings: Settings) -> list[str]:
-    """`state.url_file`: the PostgreSQL url (it holds a password) from a file, once."""
-    state = settings.state
-    if state.url.get_secret_value() or state.url_file is None:
-        return []
-    try:
-        state.url = SecretStr(read_secret_file(state.url_file))
-    except OSError as exc:
-        return [f"state.url_file: {exc}"]
-    return []
-
-
-def access_token(section: Login) -> str:
-    """The OAuth2 access token for the next login, fresh from its file or command."""
-    if section.oauth2_token_file is not None:
-        return read_secret_file(section.oauth2_token_file)
-    return run_secret_command(section.oauth2_token_command)
-
-
-def read_secret_file(path: Path) -> str:
-    """A secret file's content without the trailing newline editors add."""
-    try:
-        return path.read_text("utf-8").rstrip("\r\n")
-    except OSError as exc:
-        raise OSError(f"cannot read {path}: {exc.strerror}") from exc
-
-
-def run_secret_command(command: str) -> str:
-    """Run a configured command (e.g. `pass show mail`) and take its first output line.
-    Its output is never shown: it is the secret."""
-    try:
-        done = subprocess.run(  # noqa: S603 - the owner's own configured command
-            ["/bin/sh", "-c", command], capture_output=True, text=True, timeout=60, check=False
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise OSError("the command did not finish within 60 s") from exc
-    if done.returncode != 0:
-        raise OSError(f"the command exited with status {done.returncode}")
-    value = done.stdout.strip().splitlines()
-    if not value:
-        raise OSError("the command printed nothing")
-    return value[0]
-
-
-def secrets_of(settings: Settings) -> list[str]:
-    """Every secret value in the configuration, for masking in logs."""
-    found = [
-        value
-        for section in (settings.imap, settings.smtp)
-        if (value := section.password.get_secret_value())
-    ]
-    url = urlsplit(settings.state.url.get_secret_value())
-    return [*found, url.password] if url.password else found
-
-
-def is_loopback(host: str) -> bool:
-    if host.lower() in ("localhost", "localhost.localdomain"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _insecure_logins(settings: Settings) -> list[str]:
-    """A password sent in clear text over a network is refused unless explicitly allowed."""
-    problems = []
-    for name, section in (("imap", settings.imap), ("smtp", settings.smtp)):
-        has_login = bool(
-            section.password.get_secret_value()
-            or section.password_file
-            or section.password_command
-            or section.auth == "xoauth2"
-        )
-        remote = not is_loopback(section.host)
-        if section.tls == "none" and has_login and remote and not section.allow_insecure_auth:
-            problems.append(
-                f"{name}.tls: 'none' would send the password in clear text to "
-                f"{section.host}; use 'ssl' or 'starttls', or set "
-                f"{name}.allow_insecure_auth = true"
-            )
-    return problems
-
-
-def _describe(err: Any) -> str:
-    loc = [str(part) for part in err["loc"]]
-    key = ".".join(loc)
-    env = ENV_PREFIX + "__".join(part.upper() for part in loc)
-    return f"{key}: {err['msg']} (set in the TOML file or ${env})"
-
-
-def _resolve_paths(settings: Settings, base: Path) -> Settings:
-    def absolute(p: Path) -> Path:
-        return p if p.is_absolute() else base / p
-
-    settings.state.path = absolute(settings.state.path)
-    if settings.state.url_file is not None:
-        settings.state.url_file = absolute(settings.state.url_file)
-    settings.limits.kill_file = absolute(settings.limits.kill_file)
-    settings.templates.dir = absolute(settings.templates.dir)
-    for section in (settings.imap, settings.smtp):
-        if section.ca_file is not None:
-            section.ca_file = absolute(section.ca_file)
-        if section.password_file is not None:
-            section.password_file = absolute(section.password_file)
-        if section.oauth2_token_file is not None:
-            section.oauth2_token_file = absolute(section.oauth2_token_file)
-    return settings
 
 
 def dry_run_path(path: Path) -> Path:

@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from askfirst.config import load_accounts
+from askfirst.config_loading import load_accounts
 from askfirst.exits import EXIT_NO_SUCH_MAIL, EXIT_OK
 from askfirst.store import FORGOTTEN, PENDING, UNCERTAIN, open_store
 

@@ -14,7 +14,8 @@ from typing import Any
 from askfirst.answer import answer_kind
 from askfirst.byhand import starts_by_hand
 from askfirst.clock import SystemClock
-from askfirst.config import Classify, Settings, load_settings
+from askfirst.config import Classify, Settings
+from askfirst.config_loading import load_settings
 from askfirst.exits import EXIT_CONFIG, EXIT_OK, EXIT_UNREACHABLE
 from askfirst.imap import ImapError
 from askfirst.judgement import choose_template, judge

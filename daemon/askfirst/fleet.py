@@ -17,7 +17,8 @@ from typing import Any
 
 from askfirst import logs
 from askfirst.app import App
-from askfirst.config import ConfigError, Settings, accounts_signature
+from askfirst.config import ConfigError, Settings
+from askfirst.config_loading import accounts_signature
 from askfirst.render import Templates
 
 log = logs.get()

@@ -22,7 +22,8 @@ from imapclient import IMAPClient, SocketTimeout
 from imapclient.exceptions import IMAPClientError, LoginError
 
 from askfirst import logs
-from askfirst.config import Imap, access_token
+from askfirst.config import Imap
+from askfirst.credentials import access_token
 from askfirst.folders import Personal, personal_of
 from askfirst.smtp import tls_context
 

@@ -22,7 +22,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 from prometheus_client.exposition import generate_latest
 
 from askfirst import logs
-from askfirst.config import split_listen
+from askfirst.hosts import split_listen
 
 MAX_CLIENTS = 8  # connections served at once (each is one thread)
 CLIENT_TIMEOUT = 5.0  # seconds a client may take to send its request or read the answer

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 import aiosmtplib
 
 from askfirst import logs
-from askfirst.config import Smtp, access_token
+from askfirst.config import Smtp
+from askfirst.credentials import access_token
 
 
 class SendError(Exception):

@@ -9,7 +9,8 @@ from datetime import datetime
 from typing import Any
 
 from askfirst.clock import SystemClock, from_epoch
-from askfirst.config import Settings, dry_run_path, health_limit, load_accounts
+from askfirst.config import Settings, dry_run_path, health_limit
+from askfirst.config_loading import load_accounts
 from askfirst.exits import EXIT_OK, EXIT_UNREACHABLE
 from askfirst.lifecycle import Invitation, State
 from askfirst.metrics import FAILED_PASSES_UNHEALTHY

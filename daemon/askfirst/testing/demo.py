@@ -42,7 +42,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 from askfirst.clock import SystemClock
-from askfirst.config import parse_duration
+from askfirst.durations import parse_duration
 
 if TYPE_CHECKING:
     from askfirst.testing.rig import MailRig, RigMessage
