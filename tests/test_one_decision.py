@@ -99,9 +99,9 @@ async def test_the_daemon_and_explain_decide_alike(
                 "template": None,
             }
         else:
-            action = inv.decision["action"]
-            template = inv.decision["template"] if action == "ask" else None
-            got = {"action": action, "rule": inv.decision["rule"], "template": template}
+            action = inv.decision.action
+            template = inv.decision.template if action == "ask" else None
+            got = {"action": action, "rule": inv.decision.rule, "template": template}
         assert got == expected[eml.name], (eml.name, outcome)
         compared += 1
     assert compared >= len(MAILS) - 5

@@ -147,7 +147,7 @@ async def test_a_forged_block_under_a_real_fail_never_reaches_the_attacker(h: Ha
     h.settings.classify.authserv_id = OURS
     h.invite(invitation(REAL_FAIL, FORGED_PASS))
     await h.step()
-    assert h.only_invitation().decision["rule"] == "phishing-suspect"
+    assert h.only_invitation().decision.rule == "phishing-suspect"
     assert h.inbox(ATTACKER) == []
     assert all(rcpts == [OWNER] for _, rcpts, _ in h.rig.accepted)
     assert any(m.subject.startswith("[askfirst]") for m in h.inbox(OWNER))

@@ -30,9 +30,7 @@ async def test_a_reflector_reply_to_never_gets_mail(h: Harness) -> None:
         await h.step()
     inv = h.only_invitation()
     assert inv.inviter_email == SAM
-    reasons = inv.decision["reasons"]
-    assert isinstance(reasons, list)
-    assert any("Reply-To bob@example.test is not used" in r for r in reasons)
+    assert any("Reply-To bob@example.test is not used" in r for r in inv.decision.reasons)
     assert h.inbox(THIRD) == []
     assert all(THIRD not in rcpts for _sender, rcpts, _raw in h.rig.accepted)
 

@@ -33,6 +33,7 @@ from enum import StrEnum
 from typing import Literal
 
 from askfirst.answer import AnswerKind
+from askfirst.record import DecisionRecord
 from askfirst.rules import Decision
 
 FLAGGED = "\\Flagged"
@@ -67,7 +68,7 @@ class Invitation:
     references: tuple[str, ...] = ()
     state: State | None = None  # None: just detected, not yet stored
     reason: str = ""
-    decision: dict[str, object] = field(default_factory=dict)
+    decision: DecisionRecord = field(default_factory=DecisionRecord)
     invitation_key: str | None = None  # the network's invitation id, shared with reminders
     id: int | None = None
     asked_message_id: str | None = None
