@@ -13,7 +13,8 @@ import pytest
 from askfirst.byhand import links, match, network_of, starts_by_hand
 from askfirst.classify import classify
 from askfirst.config import Classify, NetworkRule
-from askfirst.lifecycle import Invitation, NetworkMessage, State, transition
+from askfirst.events import NetworkMessage
+from askfirst.lifecycle import Invitation, State, transition
 from askfirst.message import Mail, parse
 from askfirst.notifications import (
     NetworkNotification,

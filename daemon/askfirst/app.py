@@ -30,24 +30,21 @@ from askfirst.byhand_watch import ByHandWatch
 from askfirst.clock import Clock, SystemClock, from_epoch, to_epoch
 from askfirst.config import Settings, health_limit
 from askfirst.edges import Mailbox, Sender
-from askfirst.imap import Fetched
-from askfirst.judgement import Judgement, choose_template, judge
-from askfirst.lifecycle import (
+from askfirst.events import (
     Answered,
     ByHandStarted,
     DeadlinePassed,
     Detected,
     Event,
     Flag,
-    Invitation,
     Notify,
     ReminderDue,
     Send,
-    State,
     Unflag,
-    keywords,
-    transition,
 )
+from askfirst.imap import Fetched
+from askfirst.judgement import Judgement, choose_template, judge
+from askfirst.lifecycle import Invitation, State, keywords, transition
 from askfirst.mailbox import ImapMailbox
 from askfirst.message import Mail, clean, parse
 from askfirst.metrics import Metrics
