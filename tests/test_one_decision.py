@@ -15,7 +15,8 @@ from askfirst.clock import FakeClock
 from askfirst.config_loading import load_settings
 from askfirst.explain import explain_command, preview_command
 from askfirst.message import parse
-from askfirst.testing.rig import MailRig, owner_config
+from askfirst.testing.ownerconfig import owner_config
+from askfirst.testing.rig import MailRig
 from harness import OWNER, REPO, Harness
 
 CORPUS = Path(__file__).parent / "corpus"

@@ -45,7 +45,8 @@ from askfirst.clock import SystemClock
 from askfirst.durations import parse_duration
 
 if TYPE_CHECKING:
-    from askfirst.testing.rig import MailRig, RigMessage
+    from askfirst.testing.mailbox import RigMessage
+    from askfirst.testing.rig import MailRig
 
 OWNER = "owner@example.test"
 OWNER_NAME = "Pat Owner"
@@ -350,7 +351,7 @@ def _dovecot_version() -> str:
 
 def write_config(rig: MailRig, directory: Path, decline_after: str) -> Path:
     """The owner's config: IDLE does the waking; the owner's MX stamps authentication."""
-    from askfirst.testing.rig import owner_config
+    from askfirst.testing.ownerconfig import owner_config
 
     lifecycle = {"decline_after": decline_after, "poll_interval": "1h", "sweep_interval": "1h"}
     return owner_config(
