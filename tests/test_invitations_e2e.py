@@ -11,7 +11,7 @@ from askfirst.clock import FakeClock
 from askfirst.config import Classify, NetworkRule
 from askfirst.lifecycle import State
 from askfirst.message import parse
-from askfirst.testing.demo import build_mail
+from askfirst.testing.storymail import build_mail
 from harness import OWNER, Harness, load
 from mails import linkedin_2012
 
