@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 if TYPE_CHECKING:
-    from askfirst.testing.mailbox import RigMessage
     from askfirst.testing.rig import MailRig
+    from askfirst.testing.rigmail import RigMessage
 
 T = TypeVar("T")
 

@@ -12,7 +12,7 @@ tiny RFC 7662 token-introspection server that the rig runs on loopback; the SMTP
 XOAUTH2 against the same token store. `MailRig.issue_token` makes a token, `expire_token`
 ends it early.
 
-Reading and tidying a user's mailbox is `testing.mailbox`; the owner's config file for the
+Reading and tidying a user's mailbox is `testing.rigmail`; the owner's config file for the
 daemon is `testing.ownerconfig`.
 """
 
@@ -30,11 +30,11 @@ from pathlib import Path
 from aiosmtpd.controller import Controller
 from imapclient import IMAPClient
 
-from askfirst.testing import mailbox
+from askfirst.testing import rigmail
 from askfirst.testing.bridge import LmtpRelayHandler, SmtpFaults, lmtp_deliver, smtp_auth_ok
 from askfirst.testing.dovecot import Dovecot, free_ports
-from askfirst.testing.mailbox import RigMessage
 from askfirst.testing.oauth import OAUTH2_CONF, OAuthTokens, TokenServer
+from askfirst.testing.rigmail import RigMessage
 from askfirst.testing.users import USERS, password_of
 
 
@@ -210,19 +210,19 @@ class MailRig:
     ) -> int:
         """APPEND (creating `folder` if needed) and return the new UID from APPENDUID."""
         with self.imap(user) as client:
-            return mailbox.append(client, raw, self.folder(folder), when, flags)
+            return rigmail.append(client, raw, self.folder(folder), when, flags)
 
     def messages(self, user: str, folder: str = "INBOX") -> list[RigMessage]:
         """Every message in `folder`, by UID, read with BODY.PEEK[] so nothing gets \\Seen."""
         with self.imap(user) as client:
-            return mailbox.fetch_all(client, self.folder(folder))
+            return rigmail.fetch_all(client, self.folder(folder))
 
     def wait_for(
         self, user: str, count: int, folder: str = "INBOX", timeout: float = 10.0
     ) -> list[RigMessage]:
         """Poll (STATUS, cheap) until `folder` holds at least `count` messages."""
         with self.imap(user) as client:
-            return mailbox.wait_for(client, user, count, self.folder(folder), timeout)
+            return rigmail.wait_for(client, user, count, self.folder(folder), timeout)
 
     # -- housekeeping ------------------------------------------------------------------
     def reset(self) -> None:
@@ -233,13 +233,13 @@ class MailRig:
         self.accepted.clear()
         self.tokens.clear()
         for user in USERS:
-            extra, full = mailbox.dirt(self.maildir(user))
+            extra, full = rigmail.dirt(self.maildir(user))
             if not extra and not full:
                 continue
             with self.imap(user) as client:
                 if extra:
-                    mailbox.delete_extra_folders(client)
-                mailbox.empty(client, full)
+                    rigmail.delete_extra_folders(client)
+                rigmail.empty(client, full)
 
     def kick(self, user: str) -> None:
         """Disconnect every IMAP session of `user` (doveadm kick), like an admin would."""

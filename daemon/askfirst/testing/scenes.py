@@ -32,8 +32,8 @@ from askfirst.testing.storymail import (
 )
 
 if TYPE_CHECKING:
-    from askfirst.testing.mailbox import RigMessage
     from askfirst.testing.rig import MailRig
+    from askfirst.testing.rigmail import RigMessage
 
 
 def story(tl: Timeline, obs: Observer, decline_after: str, wait: float) -> bool:
