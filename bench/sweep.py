@@ -18,6 +18,7 @@ from pathlib import Path
 
 from askfirst.clock import FakeClock, SystemClock, to_epoch
 from askfirst.lifecycle import Invitation, State
+from askfirst.record import DecisionRecord
 from askfirst.report import Report
 from askfirst.store import Store
 from benchlib import Line, Timer, build_app, fmt, ratio, say, write_config
@@ -38,7 +39,7 @@ def populate(path: Path, n: int, now_epoch: int) -> None:
         references=("<seed-0@bench.test>",),
         state=State.ASKED,
         reason="boilerplate",
-        decision={"action": "ask", "rule": "boilerplate", "reasons": [], "note": ""},
+        decision=DecisionRecord(action="ask", rule="boilerplate"),
         asked_message_id="<ask-0@bench.test>",
         asked_at=clock_now - timedelta(days=1),
         decline_due_at=clock_now + timedelta(hours=1),

@@ -18,7 +18,9 @@ from askfirst.config_loading import load_settings
 from askfirst.lifecycle import Invitation
 from askfirst.report import Report
 from askfirst.store import Store
-from askfirst.testing.rig import MailRig, RigMessage, owner_config
+from askfirst.testing.ownerconfig import owner_config
+from askfirst.testing.rig import MailRig
+from askfirst.testing.rigmail import RigMessage
 
 REPO = Path(__file__).resolve().parent.parent
 OWNER = "owner@example.test"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
-from askfirst.testing import demo
-from askfirst.testing.demo import build_mail
+from askfirst.testing import storymail
+from askfirst.testing.storymail import build_mail
 
 OWNER = "owner@example.test"
 
@@ -22,7 +22,7 @@ def linkedin_2012(
     to: str = OWNER,
 ) -> bytes:
     """The 2012-13 LinkedIn format: From is the inviter's own address (no auth results)."""
-    return demo.linkedin_2012(name, email, note, sender=f"{name} <{email}>", to=to).as_bytes()
+    return storymail.linkedin_2012(name, email, note, sender=f"{name} <{email}>", to=to).as_bytes()
 
 
 def direct_invite(name: str, email: str, extra: str = "", to: str = OWNER) -> bytes:

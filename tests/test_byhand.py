@@ -6,23 +6,25 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from askfirst.lifecycle import (
-    FLAGGED,
-    KW_ANSWERED,
-    KW_BY_HAND,
-    KW_REMINDED,
+from askfirst.events import (
     Answered,
     ByHandStarted,
     DeadlinePassed,
     Event,
     Flag,
-    Invitation,
     NetworkMessage,
     Notify,
     OwnerStepsOut,
     ReminderDue,
-    Result,
     Send,
+)
+from askfirst.lifecycle import (
+    FLAGGED,
+    KW_ANSWERED,
+    KW_BY_HAND,
+    KW_REMINDED,
+    Invitation,
+    Result,
     State,
     transition,
 )

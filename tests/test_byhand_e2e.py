@@ -14,7 +14,8 @@ from askfirst.config_loading import load_settings
 from askfirst.lifecycle import State
 from askfirst.store import FAILED
 from askfirst.testing.networkmail import FAIL, linkedin_invitation, linkedin_message
-from askfirst.testing.rig import MailRig, owner_config
+from askfirst.testing.ownerconfig import owner_config
+from askfirst.testing.rig import MailRig
 from harness import OWNER, REPO, Harness, askfirst, load
 
 ERIN = ("Erin Okafor", "erin-okafor-1a2b3c")

@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from askfirst.clock import FakeClock
 from askfirst.lifecycle import State
-from askfirst.testing.demo import build_mail
+from askfirst.testing.storymail import build_mail
 from harness import OWNER, Harness, load
 from mails import linkedin_2012, reply
 

@@ -11,7 +11,7 @@ from askfirst.clock import FakeClock
 from askfirst.config import Classify, NetworkRule
 from askfirst.lifecycle import State
 from askfirst.message import parse
-from askfirst.testing.demo import build_mail
+from askfirst.testing.storymail import build_mail
 from harness import OWNER, Harness, load
 from mails import linkedin_2012
 
@@ -29,7 +29,7 @@ async def test_an_unreachable_inviter_is_handed_over_with_the_ask_text(h: Harnes
     await h.step()
     inv = h.only_invitation()
     assert inv.state is State.HANDED_OVER
-    assert inv.decision["rule"] == "unreachable"
+    assert inv.decision.rule == "unreachable"
     (notice,) = [m for m in h.inbox(OWNER) if m.subject.startswith("[askfirst]")]
     notice_mail = load(notice.raw)
     text = notice_mail.get_content()

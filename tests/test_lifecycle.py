@@ -7,12 +7,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from askfirst.lifecycle import (
-    FLAGGED,
-    KW_ANSWERED,
-    KW_ASKED,
-    KW_DECLINED,
-    KW_HANDOVER,
+from askfirst.events import (
     Answered,
     AskSent,
     Cancelled,
@@ -20,11 +15,18 @@ from askfirst.lifecycle import (
     Detected,
     Event,
     Flag,
-    Invitation,
     Notify,
-    Result,
     Send,
     SendFailed,
+)
+from askfirst.lifecycle import (
+    FLAGGED,
+    KW_ANSWERED,
+    KW_ASKED,
+    KW_DECLINED,
+    KW_HANDOVER,
+    Invitation,
+    Result,
     State,
     transition,
 )

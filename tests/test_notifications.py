@@ -13,7 +13,8 @@ import pytest
 from askfirst.byhand import links, match, network_of, starts_by_hand
 from askfirst.classify import classify
 from askfirst.config import Classify, NetworkRule
-from askfirst.lifecycle import Invitation, NetworkMessage, State, transition
+from askfirst.events import NetworkMessage
+from askfirst.lifecycle import Invitation, State, transition
 from askfirst.message import Mail, parse
 from askfirst.notifications import (
     NetworkNotification,
@@ -22,6 +23,7 @@ from askfirst.notifications import (
     normalise_name,
     recognise,
 )
+from askfirst.record import DecisionRecord
 from askfirst.rules import Context, decide
 
 SAMPLES = Path(__file__).parent / "notifications"
@@ -61,7 +63,7 @@ def open_invitation(stem: str, number: int) -> Invitation:
         inviter_name=verdict.inviter_name,
         inviter_email=mail.from_addr,
         state=State.BY_HAND,
-        decision={"profile_slug": invitation_slug(mail, verdict.network or "")},
+        decision=DecisionRecord(profile_slug=invitation_slug(mail, verdict.network or "")),
         decline_due_at=NOW + WEEK,
     )
 
@@ -154,7 +156,7 @@ def test_the_first_name_in_the_subject_is_never_a_key() -> None:
     assert match(found, list(INVITATIONS.values())).invitations == ()
     # without slugs on either side, "Ingrid" alone still matches nobody
     first_only = NetworkNotification("linkedin", "message", (Sender("Ingrid", None),), True, "")
-    no_slugs = [replace(i, decision={}) for i in INVITATIONS.values()]
+    no_slugs = [replace(i, decision=DecisionRecord()) for i in INVITATIONS.values()]
     assert match(first_only, no_slugs).invitations == ()
 
 

@@ -15,7 +15,8 @@ from askfirst.clock import FakeClock
 from askfirst.config_loading import load_settings
 from askfirst.explain import explain_command, preview_command
 from askfirst.message import parse
-from askfirst.testing.rig import MailRig, owner_config
+from askfirst.testing.ownerconfig import owner_config
+from askfirst.testing.rig import MailRig
 from harness import OWNER, REPO, Harness
 
 CORPUS = Path(__file__).parent / "corpus"
@@ -99,9 +100,9 @@ async def test_the_daemon_and_explain_decide_alike(
                 "template": None,
             }
         else:
-            action = inv.decision["action"]
-            template = inv.decision["template"] if action == "ask" else None
-            got = {"action": action, "rule": inv.decision["rule"], "template": template}
+            action = inv.decision.action
+            template = inv.decision.template if action == "ask" else None
+            got = {"action": action, "rule": inv.decision.rule, "template": template}
         assert got == expected[eml.name], (eml.name, outcome)
         compared += 1
     assert compared >= len(MAILS) - 5

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from askfirst.testing.demo import build_mail
+from askfirst.testing.storymail import build_mail
 from harness import OWNER, Harness, askfirst
 from mails import direct_invite
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from askfirst.lifecycle import Invitation
+from askfirst.record import DecisionRecord
 from askfirst.render import (
     SUBJECT_LIMIT,
     TEMPLATE_NAMES,
@@ -142,7 +143,7 @@ def test_a_rule_trace_reaches_the_owner_as_a_sentence() -> None:
         inviter_name="Sam",
         inviter_email="sam@example.net",
         subject="s",
-        decision={"rule": "personal-note"},
+        decision=DecisionRecord(rule="personal-note"),
     )
     trace = "personal-note: hit, a personal note (12 words) -> hand_over"
     assert why_told(inv, trace) == (

@@ -9,7 +9,7 @@ from askfirst.config import Classify
 from askfirst.message import parse
 from askfirst.posing import skeleton, strip_invisible
 from askfirst.rules import Context, Decision, decide
-from askfirst.testing import demo
+from askfirst.testing import storymail
 from harness import OWNER, Harness
 
 OURS = "mx.example.test"
@@ -23,7 +23,7 @@ def invitation(
 ) -> bytes:
     """A LinkedIn invitation whose Reply-To is the attacker's; the Authentication-Results
     lines on top, in the order given (topmost first)."""
-    msg = demo.linkedin_2012("Mallory Example", ATTACKER, sender=sender, Reply_To=ATTACKER)
+    msg = storymail.linkedin_2012("Mallory Example", ATTACKER, sender=sender, Reply_To=ATTACKER)
     stamps = "".join(f"Authentication-Results: {h}\r\n" for h in auth_results)
     return stamps.encode() + msg.as_bytes()
 
@@ -122,7 +122,7 @@ def test_a_look_alike_of_the_network_is_a_suspect(sender: str) -> None:
 
 
 def test_a_network_template_header_from_a_foreign_domain_is_a_suspect() -> None:
-    msg = demo.build_mail(
+    msg = storymail.build_mail(
         "Mallory Example <mallory@attacker.example.net>",
         OWNER,
         "Mallory wants to connect",
@@ -135,7 +135,7 @@ def test_a_network_template_header_from_a_foreign_domain_is_a_suspect() -> None:
 
 
 def test_a_person_who_names_the_network_is_not_a_suspect() -> None:
-    own = demo.linkedin_2012("Alice Example", "alice@example.org")  # 2012-13: her own From
+    own = storymail.linkedin_2012("Alice Example", "alice@example.org")  # 2012-13: her own From
     verdict, decision = judged(own.as_bytes())
     assert not verdict.phishing_suspect and decision.action == "ask", verdict.reasons
 
@@ -147,7 +147,7 @@ async def test_a_forged_block_under_a_real_fail_never_reaches_the_attacker(h: Ha
     h.settings.classify.authserv_id = OURS
     h.invite(invitation(REAL_FAIL, FORGED_PASS))
     await h.step()
-    assert h.only_invitation().decision["rule"] == "phishing-suspect"
+    assert h.only_invitation().decision.rule == "phishing-suspect"
     assert h.inbox(ATTACKER) == []
     assert all(rcpts == [OWNER] for _, rcpts, _ in h.rig.accepted)
     assert any(m.subject.startswith("[askfirst]") for m in h.inbox(OWNER))

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from askfirst.lifecycle import Invitation, State
+from askfirst.record import DecisionRecord
 from askfirst.store import CANCELLED, DATA, FAILED, PENDING, SENDING, SENT, Store
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -88,7 +89,7 @@ def test_an_invitation_round_trips(store: Store) -> None:
         subject="Invitation to connect on LinkedIn",
         references=("<root@example.net>", "<inv-7@example.net>"),
         reason="boilerplate",
-        decision={"rule": "boilerplate", "reasons": ["a: miss", "b: hit"], "note": ""},
+        decision=DecisionRecord(rule="boilerplate", reasons=("a: miss", "b: hit")),
         asked_message_id="<ask-7@example.org>",
         asked_at=T0,
         decline_due_at=T0 + 7 * DAY,

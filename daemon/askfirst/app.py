@@ -30,30 +30,28 @@ from askfirst.byhand_watch import ByHandWatch
 from askfirst.clock import Clock, SystemClock, from_epoch, to_epoch
 from askfirst.config import Settings, health_limit
 from askfirst.edges import Mailbox, Sender
-from askfirst.imap import Fetched
-from askfirst.judgement import Judgement, choose_template, judge
-from askfirst.lifecycle import (
+from askfirst.events import (
     Answered,
     ByHandStarted,
     DeadlinePassed,
     Detected,
     Event,
     Flag,
-    Invitation,
     Notify,
     ReminderDue,
     Send,
-    State,
     Unflag,
-    keywords,
-    transition,
 )
+from askfirst.imap import Fetched
+from askfirst.judgement import Judgement, choose_template, judge
+from askfirst.lifecycle import Invitation, State, keywords, transition
 from askfirst.mailbox import ImapMailbox
 from askfirst.message import Mail, clean, parse
 from askfirst.metrics import Metrics
 from askfirst.notifications import invitation_slug
 from askfirst.ooo import return_date
 from askfirst.outbox import UNFLAG, Outbox
+from askfirst.record import DecisionRecord
 from askfirst.render import Templates, compose, context_for, new_message_id, why_told
 from askfirst.report import Report
 from askfirst.rules import records_invitation
@@ -444,18 +442,18 @@ class App:
             subject=mail.subject,
             references=(*mail.references, mail.message_id)[-20:],
             invitation_key=verdict.invitation_key,
-            decision={
-                "action": decision.action,
-                "rule": decision.rule,
-                "reasons": list(judgement.reasons),
-                "template": judgement.template,
-                "note": verdict.personal_note[:2000],
-                "language": verdict.language,
-                "authenticated": verdict.authenticated,
-                "phishing_suspect": verdict.phishing_suspect,
-                "profile_url": verdict.profile_url,
-                "profile_slug": invitation_slug(mail, verdict.network or ""),
-            },
+            decision=DecisionRecord(
+                action=decision.action,
+                rule=decision.rule,
+                reasons=judgement.reasons,
+                template=judgement.template,
+                note=verdict.personal_note[:2000],
+                language=verdict.language,
+                authenticated=verdict.authenticated,
+                phishing_suspect=verdict.phishing_suspect,
+                profile_url=verdict.profile_url,
+                profile_slug=invitation_slug(mail, verdict.network or ""),
+            ),
         )
         by_hand = starts_by_hand(verdict, decision, self.settings.lifecycle.by_hand)
         due = self.outbox.decline_due(self.clock.now())
@@ -541,8 +539,7 @@ class App:
 
     def _template(self, kind: str, inv: Invitation) -> str:
         """A rule's template set and the invitation's language pick the file (README)."""
-        stored = inv.decision.get("language")
-        language = stored if isinstance(stored, str) else None
+        language = inv.decision.language
         sets = self.settings.rules.template_sets
         return choose_template(self.templates, sets, kind, inv.inviter_email, inv.network, language)
 
@@ -596,9 +593,7 @@ class App:
             "flagged": list(effect.flagged),
         }
         asked_by_hand = effect.template == "byhand"
-        if inv.decision.get("rule") == "unreachable" and (
-            inv.state is State.HANDED_OVER or asked_by_hand
-        ):
+        if inv.decision.rule == "unreachable" and (inv.state is State.HANDED_OVER or asked_by_hand):
             context["ask_text"] = self.templates.render(self._template("ask", inv), context).body
         if effect.template == "remind":
             decline = self.templates.render(self._template("decline", inv), context)

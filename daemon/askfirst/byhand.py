@@ -92,8 +92,7 @@ def _same_name(sender: Sender, inv: Invitation) -> bool:
 
 
 def slug_of(inv: Invitation) -> str | None:
-    slug = inv.decision.get("profile_slug")
-    return slug if isinstance(slug, str) and slug else None
+    return inv.decision.profile_slug or None
 
 
 def links(inv: Invitation) -> dict[str, str]:
@@ -101,8 +100,7 @@ def links(inv: Invitation) -> dict[str, str]:
     slug = slug_of(inv)
     profile = PROFILE_PAGE.get(inv.network, "").format(slug=slug) if slug else ""
     if not profile:
-        url = inv.decision.get("profile_url")
-        profile = url if isinstance(url, str) else ""
+        profile = inv.decision.profile_url or ""
     return {"invitation_url": INVITATIONS_PAGE.get(inv.network, ""), "profile_url": profile}
 
 

@@ -9,7 +9,8 @@ from collections.abc import Callable
 from askfirst.byhand import match
 from askfirst.config import Settings
 from askfirst.edges import Mailbox
-from askfirst.lifecycle import FLAGGED, Event, Invitation, NetworkMessage, Notify, OwnerStepsOut
+from askfirst.events import Event, NetworkMessage, Notify, OwnerStepsOut
+from askfirst.lifecycle import FLAGGED, Invitation
 from askfirst.message import Mail
 from askfirst.notifications import recognise
 from askfirst.report import Report

@@ -23,6 +23,7 @@ from askfirst.lifecycle import Invitation
 from askfirst.mailbox import ImapMailbox
 from askfirst.message import Mail, parse
 from askfirst.notifications import NetworkNotification, invitation_slug, recognise
+from askfirst.record import DecisionRecord
 from askfirst.render import (
     NETWORK_NAMES,
     TemplateProblem,
@@ -56,12 +57,12 @@ def preview_command(args: argparse.Namespace) -> int:
             inviter_name=verdict.inviter_name,
             subject=mail.subject,
             inviter_email=judgement.inviter_email,
-            decision={
-                "note": verdict.personal_note,
-                "language": verdict.language,
-                "profile_url": verdict.profile_url,
-                "profile_slug": invitation_slug(mail, verdict.network or ""),
-            },
+            decision=DecisionRecord(
+                note=verdict.personal_note,
+                language=verdict.language,
+                profile_url=verdict.profile_url,
+                profile_slug=invitation_slug(mail, verdict.network or ""),
+            ),
         )
         owner = (str(context["owner"]["name"]), str(context["owner"]["email"]))
         wait = settings.lifecycle.decline_after if settings else timedelta(days=7)

@@ -21,8 +21,9 @@ A network that hides the inviter's address (`by_hand`, see `byhand.py`):
 ```
 A bounce is a delivery report that says `Action: failed` (`dsn`); a delay warning or a
 relay report (kind `report`) changes nothing. Every notice says what it flagged.
-Effects come back as data; the app applies them (outbox, IMAP flags). Anything not in the
-table leaves the invitation as it is, so replaying an event is harmless.
+Events go in and effects come back as data (`events`); the app applies the effects (outbox,
+IMAP flags). Anything not in the table leaves the invitation as it is, so replaying an
+event is harmless.
 """
 
 from __future__ import annotations
@@ -30,10 +31,26 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Literal
 
-from askfirst.answer import AnswerKind
-from askfirst.rules import Decision
+from askfirst.events import (
+    Answered,
+    AskSent,
+    ByHandStarted,
+    Cancelled,
+    DeadlinePassed,
+    Detected,
+    Effect,
+    Event,
+    Flag,
+    NetworkMessage,
+    Notify,
+    OwnerStepsOut,
+    ReminderDue,
+    Send,
+    SendFailed,
+    Unflag,
+)
+from askfirst.record import DecisionRecord
 
 FLAGGED = "\\Flagged"
 KW_ASKED = "$askfirst-asked"
@@ -67,7 +84,7 @@ class Invitation:
     references: tuple[str, ...] = ()
     state: State | None = None  # None: just detected, not yet stored
     reason: str = ""
-    decision: dict[str, object] = field(default_factory=dict)
+    decision: DecisionRecord = field(default_factory=DecisionRecord)
     invitation_key: str | None = None  # the network's invitation id, shared with reminders
     id: int | None = None
     asked_message_id: str | None = None
@@ -78,123 +95,6 @@ class Invitation:
     handed_over_at: datetime | None = None
 
 
-@dataclass(frozen=True)
-class Detected:
-    decision: Decision
-
-
-@dataclass(frozen=True)
-class Answered:
-    message_id: str
-    kind: AnswerKind
-    reason: str
-    back_at: datetime | None = None  # an out-of-office's return date (plus grace), if given
-    withdrawn: str = ""  # what of ours was still unsent and is withdrawn now, said for the notice
-
-
-@dataclass(frozen=True)
-class AskSent:
-    """The ask actually left (maybe later than decided: send window, brake, approval);
-    the wait is counted from here."""
-
-    at: datetime
-    decline_due_at: datetime
-
-
-@dataclass(frozen=True)
-class DeadlinePassed:
-    pass
-
-
-@dataclass(frozen=True)
-class Cancelled:
-    """The owner deleted the draft instead of approving it."""
-
-    kind: Literal["ask", "decline"]
-
-
-@dataclass(frozen=True)
-class SendFailed:
-    kind: Literal["ask", "decline"]
-    reason: str
-    hand_over: bool = False  # the ask cannot go as it is (no SMTPUTF8): a person writes
-
-
-@dataclass(frozen=True)
-class ByHandStarted:
-    """A network invitation without a reply address: the owner asks by hand; the reminder
-    falls due at `remind_due_at` (None: `decline_after` from now)."""
-
-    decision: Decision
-    remind_due_at: datetime | None = None
-
-
-@dataclass(frozen=True)
-class NetworkMessage:
-    """The network's authenticated notification says the inviter wrote to the owner."""
-
-    message_id: str
-    reason: str
-
-
-@dataclass(frozen=True)
-class ReminderDue:
-    pass
-
-
-@dataclass(frozen=True)
-class OwnerStepsOut:
-    """The owner took the flag off the invitation: askfirst lets it go."""
-
-    reason: str
-
-
-Event = (
-    Detected
-    | Answered
-    | AskSent
-    | DeadlinePassed
-    | SendFailed
-    | Cancelled
-    | ByHandStarted
-    | NetworkMessage
-    | ReminderDue
-    | OwnerStepsOut
-)
-
-
-@dataclass(frozen=True)
-class Send:
-    kind: Literal["ask", "decline"]
-    to: str
-
-
-@dataclass(frozen=True)
-class Notify:
-    """Tell the owner (the `handover` template, or another one), with the reason and what
-    was flagged (filled in by `transition` from the `Flag` effects beside it)."""
-
-    reason: str
-    template: str = "handover"
-    not_their_answer: bool = False  # a mail in the thread from someone else: nothing changes
-    flagged: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Flag:
-    message_id: str
-    flags: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Unflag:
-    """Take keywords off a mail again (a cancelled ask was never asked)."""
-
-    message_id: str
-    flags: tuple[str, ...]
-
-
-Effect = Send | Notify | Flag | Unflag
 Result = tuple[Invitation, list[Effect]]
 
 

@@ -21,9 +21,10 @@ from askfirst.clock import Clock
 from askfirst.config import Settings
 from askfirst.drafts import as_approved, reply_criteria
 from askfirst.edges import Mailbox, Sender
+from askfirst.events import AskSent, Cancelled, Event, SendFailed
 from askfirst.imap import ImapRefused
 from askfirst.imap_folders import Hit
-from askfirst.lifecycle import AskSent, Cancelled, Event, Invitation, SendFailed, State
+from askfirst.lifecycle import Invitation, State
 from askfirst.limits import Brake, brake
 from askfirst.message import parse
 from askfirst.metrics import Metrics

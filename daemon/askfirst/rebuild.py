@@ -28,6 +28,7 @@ from askfirst.edges import Mailbox
 from askfirst.imap_folders import Headers
 from askfirst.lifecycle import KW_ANSWERED, KW_ASKED, KW_HANDOVER, Invitation, State
 from askfirst.message import Mail, parse
+from askfirst.record import DecisionRecord
 from askfirst.render import LOOP_HEADER
 from askfirst.store import Store, mail_key
 
@@ -169,7 +170,7 @@ def _record(
             subject=t.mail.subject,
             state=State.HANDED_OVER,
             reason=why,
-            decision={"action": "hand_over", "rule": "rebuilt", "reasons": [why]},
+            decision=DecisionRecord(action="hand_over", rule="rebuilt", reasons=(why,)),
             handed_over_at=t.at,
         )
         saved = store.save(inv, now)
@@ -194,12 +195,12 @@ def _invitation(
         references=((*mail.references, mail.message_id)[-20:] if mail else (parent,)),
         invitation_key=verdict.invitation_key if verdict else None,
         reason=why,
-        decision={
-            "action": "ask",
-            "rule": "rebuilt",
-            "reasons": [why],
-            "note": verdict.personal_note[:2000] if verdict else "",
-            "language": verdict.language if verdict else None,
-            "profile_url": verdict.profile_url if verdict else None,
-        },
+        decision=DecisionRecord(
+            action="ask",
+            rule="rebuilt",
+            reasons=(why,),
+            note=verdict.personal_note[:2000] if verdict else "",
+            language=verdict.language if verdict else None,
+            profile_url=verdict.profile_url if verdict else None,
+        ),
     )

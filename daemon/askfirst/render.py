@@ -179,7 +179,7 @@ def context_for(
         "network": NETWORK_NAMES.get(inv.network, inv.network),
         "invitation": {
             "subject": thread_subject(inv.subject),
-            "note": str(inv.decision.get("note", "")),
+            "note": inv.decision.note,
         },
         "decline_after_days": decline_after.days,
         "reason": inv.reason,
@@ -208,7 +208,7 @@ def why_told(inv: Invitation, reason: str) -> str:
     """The reason for a notice in words: a rule trace ("unreachable: hit, ... -> hand_over
     [RFC ...]") becomes the sentence for its rule; a reason in words stays as it is."""
     trace = _TRACE.fullmatch(reason)
-    rule = str(inv.decision.get("rule", ""))
+    rule = inv.decision.rule
     if trace is None:
         return reason
     detail = trace.group(1)

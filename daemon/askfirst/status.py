@@ -40,7 +40,7 @@ def invitation_record(inv: Invitation) -> dict[str, Any]:
         value = getattr(inv, name)
         record[name] = value.isoformat() if isinstance(value, datetime) else value
     record["state"] = str(inv.state)
-    record["decision"] = inv.decision
+    record["decision"] = inv.decision.to_json()
     return record
 
 

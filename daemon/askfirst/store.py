@@ -25,6 +25,7 @@ from askfirst.config import ConfigError, Settings, dry_run_path
 from askfirst.lifecycle import Invitation, State
 from askfirst.limits import History
 from askfirst.message import Mail
+from askfirst.record import DecisionRecord
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS invitations (
@@ -370,7 +371,7 @@ class Store:
             "refs": " ".join(inv.references),
             "state": inv.state.value,
             "reason": inv.reason,
-            "decision_json": json.dumps(inv.decision),
+            "decision_json": json.dumps(inv.decision.to_json()),
             "asked_message_id": inv.asked_message_id,
             "asked_at": _epoch(inv.asked_at),
             "decline_due_at": _epoch(inv.decline_due_at),
@@ -745,7 +746,7 @@ def _invitation(row: sqlite3.Row) -> Invitation:
         references=tuple(row["refs"].split()),
         state=State(row["state"]),
         reason=row["reason"],
-        decision=json.loads(row["decision_json"]),
+        decision=DecisionRecord.from_json(json.loads(row["decision_json"])),
         asked_message_id=row["asked_message_id"],
         asked_at=_when(row["asked_at"]),
         decline_due_at=_when(row["decline_due_at"]),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from email.message import EmailMessage
 
-from askfirst.testing.demo import AUTHSERV_ID, OWNER, build_mail
+from askfirst.testing.storymail import AUTHSERV_ID, OWNER, build_mail
 
 OWN_SLUG = "pat-owner-mailsys"  # the owner's own profile, linked from every mail's header
 PASS = (

@@ -11,59 +11,31 @@ OAuth2: Dovecot also takes XOAUTH2 and OAUTHBEARER, checked by its oauth2 passdb
 tiny RFC 7662 token-introspection server that the rig runs on loopback; the SMTP bridge takes
 XOAUTH2 against the same token store. `MailRig.issue_token` makes a token, `expire_token`
 ends it early.
+
+Reading and tidying a user's mailbox is `testing.rigmail`; the owner's config file for the
+daemon is `testing.ownerconfig`.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import re
 import shutil
 import tempfile
 import threading
-import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from email.parser import BytesHeaderParser
-from email.policy import default as default_policy
 from pathlib import Path
 
 from aiosmtpd.controller import Controller
 from imapclient import IMAPClient
-from imapclient.exceptions import IMAPClientError
 
+from askfirst.testing import rigmail
 from askfirst.testing.bridge import LmtpRelayHandler, SmtpFaults, lmtp_deliver, smtp_auth_ok
-from askfirst.testing.dovecot import (
-    NOSELECT,
-    SPECIAL_FOLDERS,
-    Dovecot,
-    free_ports,
-)
+from askfirst.testing.dovecot import Dovecot, free_ports
 from askfirst.testing.oauth import OAUTH2_CONF, OAuthTokens, TokenServer
+from askfirst.testing.rigmail import RigMessage
 from askfirst.testing.users import USERS, password_of
-
-FETCH_CHUNK = 2000  # explicit UID lists, chunked: imapclient 4.x cannot fetch "1:*"
-
-
-@dataclass(frozen=True)
-class RigMessage:
-    """One stored message as the tests see it; flags are decoded, \\Recent dropped."""
-
-    uid: int
-    flags: frozenset[str]
-    raw: bytes
-
-    @property
-    def subject(self) -> str:
-        """The Subject header, for readable assertions."""
-        msg = BytesHeaderParser(policy=default_policy).parsebytes(self.raw)
-        return str(msg.get("Subject", ""))
-
-
-def _chunks(seq: Sequence[int], size: int) -> Iterator[Sequence[int]]:
-    for i in range(0, len(seq), size):
-        yield seq[i : i + size]
 
 
 @dataclass
@@ -237,90 +209,22 @@ class MailRig:
         flags: Sequence[str] = (),
     ) -> int:
         """APPEND (creating `folder` if needed) and return the new UID from APPENDUID."""
-        folder = self.folder(folder)
         with self.imap(user) as client:
-            if not client.folder_exists(folder):
-                client.create_folder(folder)
-            resp = client.append(folder, raw, flags=tuple(flags), msg_time=when)
-        text = resp.decode(errors="replace") if isinstance(resp, bytes) else str(resp)
-        m = re.search(r"\[APPENDUID \d+ (\d+)\]", text)
-        if m is None:
-            raise AssertionError(f"no APPENDUID in APPEND response {text!r}")
-        return int(m.group(1))
+            return rigmail.append(client, raw, self.folder(folder), when, flags)
 
     def messages(self, user: str, folder: str = "INBOX") -> list[RigMessage]:
         """Every message in `folder`, by UID, read with BODY.PEEK[] so nothing gets \\Seen."""
         with self.imap(user) as client:
-            return self._fetch_all(client, self.folder(folder))
-
-    @staticmethod
-    def _fetch_all(client: IMAPClient, folder: str) -> list[RigMessage]:
-        client.select_folder(folder, readonly=True)
-        uids = sorted(int(u) for u in client.search("ALL"))
-        out: list[RigMessage] = []
-        for chunk in _chunks(uids, FETCH_CHUNK):
-            data = client.fetch(list(chunk), ["FLAGS", "BODY.PEEK[]"])
-            for uid in chunk:
-                item = data[uid]
-                flags = frozenset(
-                    f.decode(errors="replace") if isinstance(f, bytes) else str(f)
-                    for f in item[b"FLAGS"]
-                ) - {"\\Recent"}
-                out.append(RigMessage(uid=uid, flags=flags, raw=bytes(item[b"BODY[]"])))
-        return out
+            return rigmail.fetch_all(client, self.folder(folder))
 
     def wait_for(
         self, user: str, count: int, folder: str = "INBOX", timeout: float = 10.0
     ) -> list[RigMessage]:
         """Poll (STATUS, cheap) until `folder` holds at least `count` messages."""
-        folder = self.folder(folder)
-        deadline = time.monotonic() + timeout
         with self.imap(user) as client:
-            while True:
-                try:
-                    status = client.folder_status(folder, [b"MESSAGES"])
-                    have = int(status[b"MESSAGES"])
-                except IMAPClientError:  # the folder may not exist yet
-                    have = -1
-                if have >= count:
-                    return self._fetch_all(client, folder)
-                if time.monotonic() > deadline:
-                    break
-                time.sleep(0.05)
-            if have < 0:
-                raise AssertionError(
-                    f"{user} {folder}: wanted {count} message(s) within {timeout} s, "
-                    "but the folder does not exist"
-                )
-            there = [(m.uid, m.subject, sorted(m.flags)) for m in self._fetch_all(client, folder)]
-        raise AssertionError(
-            f"{user} {folder}: wanted {count} message(s) within {timeout} s, "
-            f"found {len(there)}: {there!r}"
-        )
+            return rigmail.wait_for(client, user, count, self.folder(folder), timeout)
 
     # -- housekeeping ------------------------------------------------------------------
-    def _dirt(self, user: str) -> tuple[bool, list[str]]:
-        """(has non-default folders, default folders holding files) for `user`, read from
-        the Maildir on disk so that untouched users and folders cost no IMAP round trip."""
-        md = self.maildir(user)
-        if not md.is_dir():
-            return False, []
-        with os.scandir(md) as it:
-            subs = {e.name for e in it if e.is_dir() and e.name.startswith(".")}
-        special = {"." + f: f for f in SPECIAL_FOLDERS if f != "INBOX"}
-        extra = bool(subs - special.keys())
-        full: list[str] = []
-        for path, name in [(md, "INBOX"), *((md / d, special[d]) for d in subs & special.keys())]:
-            for sub in ("cur", "new"):
-                try:
-                    with os.scandir(path / sub) as it:
-                        if next(it, None) is not None:
-                            full.append(name)
-                            break
-                except FileNotFoundError:
-                    pass
-        return extra, full
-
     def reset(self) -> None:
         """Empty every folder of every user, delete extra folders, clear faults/accepted,
         forget every OAuth2 token."""
@@ -329,77 +233,17 @@ class MailRig:
         self.accepted.clear()
         self.tokens.clear()
         for user in USERS:
-            extra, full = self._dirt(user)
+            extra, full = rigmail.dirt(self.maildir(user))
             if not extra and not full:
                 continue
             with self.imap(user) as client:
                 if extra:
-                    self._delete_extra_folders(client)
-                for name in full:
-                    client.select_folder(name)
-                    client.delete_messages("1:*", silent=True)
-                    client.expunge()
-                    client.unselect_folder()
-
-    @staticmethod
-    def _delete_extra_folders(client: IMAPClient) -> None:
-        listed = client.list_folders()
-        # "A/B" alone makes "A" a \\NonExistent placeholder: nothing to delete there
-        phantom = {name for flags, _d, name in listed if NOSELECT & set(flags)}
-        extra = [n for _f, _d, n in listed if n not in phantom and n not in SPECIAL_FOLDERS]
-        # children before parents, so no "has children" refusal
-        for name in sorted(extra, key=lambda n: (-n.count("/"), n)):
-            client.delete_folder(name)
+                    rigmail.delete_extra_folders(client)
+                rigmail.empty(client, full)
 
     def kick(self, user: str) -> None:
         """Disconnect every IMAP session of `user` (doveadm kick), like an admin would."""
         self.dovecot.kick(user)
-
-
-def owner_config(
-    rig: MailRig,
-    directory: Path,
-    templates: Path | None,
-    lifecycle: dict[str, str] | None = None,
-    extra: str = "",
-) -> Path:
-    """A config file for the rig's owner account (plaintext on loopback, no rate caps);
-    with no `templates`, the built-in ones."""
-    directory.mkdir(parents=True, exist_ok=True)
-    owner = "owner@example.test"
-    settings = "".join(f"{key} = {json.dumps(value)}\n" for key, value in (lifecycle or {}).items())
-    templates_section = f"[templates]\ndir = {json.dumps(str(templates))}\n" if templates else ""
-    path = directory / "config.toml"
-    path.write_text(
-        f"""[owner]
-name = "Pat Owner"
-email = "{owner}"
-
-[imap]
-host = "127.0.0.1"
-port = {rig.imap_port}
-username = "{owner}"
-password = "{rig.password(owner)}"
-tls = "none"
-
-[smtp]
-host = "127.0.0.1"
-port = {rig.smtp_port}
-tls = "none"
-
-[lifecycle]
-{settings}
-[limits]
-max_per_hour = 1000
-max_per_day = 10000
-
-[state]
-path = "state.sqlite3"
-
-{templates_section}{extra}"""
-    )
-    path.chmod(0o600)
-    return path
 
 
 def start_rig() -> MailRig:
