@@ -17,7 +17,8 @@ from askfirst.clock import FakeClock, SystemClock
 from askfirst.config import ConfigError
 from askfirst.config_loading import load_settings
 from askfirst.credentials import secrets_of
-from askfirst.store import PENDING, SENT, LeaseLost, Store
+from askfirst.mails import OutboxState
+from askfirst.store import LeaseLost, Store
 from askfirst.testing.rig import MailRig
 from harness import OWNER, askfirst, clean_env, write_config
 from mails import linkedin_2012
@@ -82,7 +83,9 @@ async def test_a_replica_without_the_lease_claims_nothing_and_sends_nothing(
     try:
         with pytest.raises(LeaseLost):
             await app.run_once()
-        assert [r.state for r in app.store.outbox((PENDING, SENT))] == [PENDING]
+        assert [r.state for r in app.store.outbox((OutboxState.PENDING, OutboxState.SENT))] == [
+            OutboxState.PENDING
+        ]
     finally:
         await app.mailbox.close()
         app.store.close()
@@ -92,7 +95,9 @@ async def test_a_replica_without_the_lease_claims_nothing_and_sends_nothing(
     assert db.try_lease()
     async with pg_app(rig, tmp_path, db) as app:
         await app.run_once()  # the lease holder sends it, once
-        assert [r.state for r in app.store.outbox((PENDING, SENT))] == [SENT]
+        assert [r.state for r in app.store.outbox((OutboxState.PENDING, OutboxState.SENT))] == [
+            OutboxState.SENT
+        ]
     assert len(rig.messages(INVITER)) == 1
 
 

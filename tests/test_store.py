@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 from askfirst.lifecycle import Invitation, State
+from askfirst.mails import MailKind, OutboxState
 from askfirst.record import DecisionRecord
-from askfirst.store import CANCELLED, DATA, FAILED, PENDING, SENDING, SENT, Store
+from askfirst.store import Store
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -187,52 +188,65 @@ def test_mark_seen_records_the_mail_and_moves_the_cursor(store: Store) -> None:
 
 def test_outbox_rows_move_through_their_states(store: Store) -> None:
     inv = store.save(asked(1, T0 + 7 * DAY), T0)
-    store.enqueue("<ask-1@example.org>", inv.id, "ask", "inviter1@example.net", b"raw bytes", T0)
+    store.enqueue(
+        "<ask-1@example.org>", inv.id, MailKind.ASK, "inviter1@example.net", b"raw bytes", T0
+    )
 
-    (row,) = store.outbox((PENDING,))
+    (row,) = store.outbox((OutboxState.PENDING,))
     assert (row.message_id, row.invitation_id, row.kind) == ("<ask-1@example.org>", inv.id, "ask")
-    assert (row.raw, row.state, row.attempts, row.last_error) == (b"raw bytes", PENDING, 0, "")
+    assert (row.raw, row.state, row.attempts, row.last_error) == (
+        b"raw bytes",
+        OutboxState.PENDING,
+        0,
+        "",
+    )
     assert row.next_attempt_at == T0
     assert store.is_ours("<ask-1@example.org>")
     assert not store.is_ours("<other@example.org>")
 
-    store.set_outbox_state("<ask-1@example.org>", SENDING)
-    assert store.outbox((PENDING,)) == []
-    assert [r.state for r in store.outbox((SENDING, DATA))] == [SENDING]
+    store.set_outbox_state("<ask-1@example.org>", OutboxState.SENDING)
+    assert store.outbox((OutboxState.PENDING,)) == []
+    assert [r.state for r in store.outbox((OutboxState.SENDING, OutboxState.DATA))] == [
+        OutboxState.SENDING
+    ]
 
     retry_at = T0 + timedelta(minutes=10)
     store.set_outbox_state(
-        "<ask-1@example.org>", PENDING, attempts=1, next_attempt_at=retry_at, last_error="451"
+        "<ask-1@example.org>",
+        OutboxState.PENDING,
+        attempts=1,
+        next_attempt_at=retry_at,
+        last_error="451",
     )
-    assert store.outbox((PENDING,), before=T0) == []
-    (retry,) = store.outbox((PENDING,), before=retry_at)
+    assert store.outbox((OutboxState.PENDING,), before=T0) == []
+    (retry,) = store.outbox((OutboxState.PENDING,), before=retry_at)
     assert (retry.attempts, retry.last_error, retry.next_attempt_at) == (1, "451", retry_at)
     assert store.next_attempt() == retry_at
 
-    store.set_outbox_state("<ask-1@example.org>", SENT)
+    store.set_outbox_state("<ask-1@example.org>", OutboxState.SENT)
     assert [r.message_id for r in store.uncopied()] == ["<ask-1@example.org>"]
     store.mark_copied("<ask-1@example.org>")
     assert store.uncopied() == []
-    assert store.outbox_counts() == {SENT: 1}
+    assert store.outbox_counts() == {OutboxState.SENT: 1}
 
 
 def test_a_handover_notice_is_never_copied_to_sent(store: Store) -> None:
-    store.enqueue("<notice@example.org>", None, "handover", "pat@example.org", b"n", T0)
-    store.set_outbox_state("<notice@example.org>", SENT)
+    store.enqueue("<notice@example.org>", None, MailKind.HANDOVER, "pat@example.org", b"n", T0)
+    store.set_outbox_state("<notice@example.org>", OutboxState.SENT)
     assert store.uncopied() == []
 
 
 def test_outbox_counts_group_by_state(store: Store) -> None:
-    for n, state in enumerate([PENDING, PENDING, FAILED]):
-        store.enqueue(f"<m{n}@example.org>", None, "ask", "x@example.net", b"r", T0)
+    for n, state in enumerate([OutboxState.PENDING, OutboxState.PENDING, OutboxState.FAILED]):
+        store.enqueue(f"<m{n}@example.org>", None, MailKind.ASK, "x@example.net", b"r", T0)
         store.set_outbox_state(f"<m{n}@example.org>", state)
-    assert store.outbox_counts() == {PENDING: 2, FAILED: 1}
+    assert store.outbox_counts() == {OutboxState.PENDING: 2, OutboxState.FAILED: 1}
 
 
 def test_by_thread_finds_the_invitation_of_our_own_sent_mail(store: Store) -> None:
     inv = store.save(asked(1, T0 + 7 * DAY), T0)
-    store.enqueue("<ask-1@example.org>", inv.id, "ask", "inviter1@example.net", b"r", T0)
-    store.enqueue("<notice@example.org>", None, "handover", "pat@example.org", b"n", T0)
+    store.enqueue("<ask-1@example.org>", inv.id, MailKind.ASK, "inviter1@example.net", b"r", T0)
+    store.enqueue("<notice@example.org>", None, MailKind.HANDOVER, "pat@example.org", b"n", T0)
 
     assert store.by_thread(("<unrelated@x>", "<ask-1@example.org>")) == inv
     assert store.by_thread(("<notice@example.org>",)) is None
@@ -258,7 +272,7 @@ def one_step_that_fails(store: Store) -> None:
     """Everything one mail causes, then a crash before the commit."""
     with store.transaction():
         inv = store.save(asked(1, T0 + 7 * DAY), T0)
-        store.enqueue("<ask-1@example.org>", inv.id, "ask", "inviter1@example.net", b"r", T0)
+        store.enqueue("<ask-1@example.org>", inv.id, MailKind.ASK, "inviter1@example.net", b"r", T0)
         store.mark_seen("INBOX", 100, 1, "<inv-1@example.net>", "asked", T0)
         store.set_meta("k", "v")
         raise Boom
@@ -277,7 +291,7 @@ def test_an_exception_in_a_transaction_writes_nothing(store: Store) -> None:
         one_step_that_fails(store)
 
     assert store.invitations() == []
-    assert store.outbox((PENDING,)) == []
+    assert store.outbox((OutboxState.PENDING,)) == []
     assert store.cursor("INBOX") is None
     assert not store.seen_message("<inv-1@example.net>")
     assert store.meta("k") is None
@@ -348,14 +362,16 @@ def test_a_claim_is_a_compare_and_set_and_open_mail_is_cancelled(store: Store) -
     """The outbox's claim and cancel on both backends: only the expected state moves."""
     inv = store.save(asked(1, T0 + 7 * DAY), T0)
     assert inv.id is not None
-    store.enqueue("<ask-1@example.org>", inv.id, "ask", "inviter1@example.net", b"raw", T0)
-    store.enqueue("<ask-2@example.org>", inv.id, "ask", "inviter1@example.net", b"raw", T0)
-    assert store.claim("<ask-1@example.org>", PENDING, SENDING, attempts=1)
-    assert not store.claim("<ask-1@example.org>", PENDING, SENDING, attempts=2)
+    store.enqueue("<ask-1@example.org>", inv.id, MailKind.ASK, "inviter1@example.net", b"raw", T0)
+    store.enqueue("<ask-2@example.org>", inv.id, MailKind.ASK, "inviter1@example.net", b"raw", T0)
+    assert store.claim("<ask-1@example.org>", OutboxState.PENDING, OutboxState.SENDING, attempts=1)
+    assert not store.claim(
+        "<ask-1@example.org>", OutboxState.PENDING, OutboxState.SENDING, attempts=2
+    )
     assert store.outbox_row("<ask-1@example.org>").attempts == 1  # type: ignore[union-attr]
-    assert store.cancel_open(inv.id, "ask") == ["<ask-2@example.org>"]
-    assert store.cancel_open(inv.id, "ask") == []
-    assert store.outbox_counts() == {SENDING: 1, CANCELLED: 1}
+    assert store.cancel_open(inv.id, MailKind.ASK) == ["<ask-2@example.org>"]
+    assert store.cancel_open(inv.id, MailKind.ASK) == []
+    assert store.outbox_counts() == {OutboxState.SENDING: 1, OutboxState.CANCELLED: 1}
 
 
 def test_a_postgresql_schema_of_the_previous_version_is_migrated(pg_url: str) -> None:

@@ -46,6 +46,7 @@ from askfirst.imap import Fetched
 from askfirst.judgement import Judgement, choose_template, judge
 from askfirst.lifecycle import Invitation, State, keywords, transition
 from askfirst.mailbox import ImapMailbox
+from askfirst.mails import MailKind
 from askfirst.message import Mail, clean, parse
 from askfirst.metrics import Metrics
 from askfirst.notifications import invitation_slug
@@ -498,7 +499,7 @@ class App:
         domain = self.settings.owner.email.rpartition("@")[2]
         sends = [(e, new_message_id(domain)) for e in effects if isinstance(e, Send)]
         for send, mid in sends:
-            if send.kind == "ask":
+            if send.kind is MailKind.ASK:
                 after = replace(after, asked_message_id=mid)
         with self.store.transaction():
             after = self.store.save(after, now)
@@ -528,7 +529,7 @@ class App:
     def _cancel_unwanted(self, inv: Invitation) -> None:
         """Held mail the invitation no longer calls for (the inviter wrote first, or the
         ask failed) never leaves; `Outbox` checks again when it claims a row."""
-        for kind, wanted in (("ask", State.ASKED), ("decline", State.DECLINED)):
+        for kind, wanted in ((MailKind.ASK, State.ASKED), (MailKind.DECLINE, State.DECLINED)):
             if inv.state is not wanted:
                 for mid in self.store.cancel_open(inv.id or 0, kind):
                     log.info("outbox.not_sent", kind=kind, message_id=mid, why=inv.reason)
@@ -545,8 +546,8 @@ class App:
 
     def _enqueue_reply(self, inv: Invitation, effect: Send, message_id: str) -> None:
         rendered = self.templates.render(self._template(effect.kind, inv), self._context(inv))
-        parent = inv.asked_message_id if effect.kind == "decline" else inv.source_message_id
-        refs = inv.references if effect.kind == "ask" else (*inv.references, parent or "")
+        parent = inv.asked_message_id if effect.kind is MailKind.DECLINE else inv.source_message_id
+        refs = inv.references if effect.kind is MailKind.ASK else (*inv.references, parent or "")
         owner = self.settings.owner
         out = compose(
             rendered,
@@ -644,9 +645,11 @@ class App:
             in_reply_to=about or None,
             references=tuple(r for r in references if r and r != about),
             auto_submitted="auto-generated",
-            kind="handover",
+            kind=MailKind.HANDOVER,
         )
-        self.store.enqueue(out.message_id, None, "handover", owner.email, out.raw, self.clock.now())
+        self.store.enqueue(
+            out.message_id, None, MailKind.HANDOVER, owner.email, out.raw, self.clock.now()
+        )
 
 
 def _plain_miss(reason: str) -> bool:

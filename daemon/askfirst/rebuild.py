@@ -27,6 +27,7 @@ from askfirst.config import Settings
 from askfirst.edges import Mailbox
 from askfirst.imap_folders import Headers
 from askfirst.lifecycle import KW_ANSWERED, KW_ASKED, KW_HANDOVER, Invitation, State
+from askfirst.mails import TO_INVITER, MailKind
 from askfirst.message import Mail, parse
 from askfirst.record import DecisionRecord
 from askfirst.render import LOOP_HEADER
@@ -78,7 +79,7 @@ async def rebuild(
     sent = [
         t
         for t in map(_trace, await mailbox.headers_since(sent_folder, since))
-        if t.mail.header(LOOP_HEADER) in ("ask", "decline")
+        if t.mail.header(LOOP_HEADER) in TO_INVITER
     ]
     watched = [_trace(h) for h in await mailbox.headers_since(folder, since)]
     asked_sources = {t.mail.in_reply_to[0] for t in sent if t.mail.in_reply_to}
@@ -113,7 +114,7 @@ def _record(
     declines = {
         t.mail.in_reply_to[0]: t
         for t in sent
-        if t.mail.header(LOOP_HEADER) == "decline" and t.mail.in_reply_to
+        if t.mail.header(LOOP_HEADER) == MailKind.DECLINE and t.mail.in_reply_to
     }
     folder = settings.imap.folder
 
@@ -122,7 +123,7 @@ def _record(
         store.mark_seen(folder, uidvalidity, t.uid, t.mail.message_id, outcome, now, key)
 
     handled: set[int] = set()
-    for ask in (t for t in sent if t.mail.header(LOOP_HEADER) == "ask"):
+    for ask in (t for t in sent if t.mail.header(LOOP_HEADER) == MailKind.ASK):
         parent = ask.mail.in_reply_to[0] if ask.mail.in_reply_to else ask.mail.message_id
         source = by_id.get(parent)
         decline = declines.get(ask.mail.message_id)
@@ -146,7 +147,7 @@ def _record(
         done.count(inv.state or State.ASKED)
         for mine in (ask, decline):
             if mine is not None:
-                kind = mine.mail.header(LOOP_HEADER)
+                kind = MailKind(mine.mail.header(LOOP_HEADER))
                 to = mine.mail.to[0] if mine.mail.to else inv.inviter_email
                 store.record_sent(mine.mail.message_id, saved.id or 0, kind, to, mine.raw, mine.at)
         if source is not None:

@@ -24,6 +24,7 @@ from askfirst.clock import from_epoch, to_epoch
 from askfirst.config import ConfigError, Settings, dry_run_path
 from askfirst.lifecycle import Invitation, State
 from askfirst.limits import History
+from askfirst.mails import TO_INVITER, MailKind, OutboxState
 from askfirst.message import Mail
 from askfirst.record import DecisionRecord
 
@@ -111,14 +112,7 @@ MIGRATIONS = (
     "COMMIT",
 )
 
-# Outbox row states. `data` is the point of no return: the SMTP DATA command has started.
-# `uncertain`: the connection dropped after the body went out, before the server's reply;
-# never resent on its own (`askfirst resend` / `askfirst forget` decide).
-PENDING, SENDING, DATA, SENT, FAILED = "pending", "sending", "data", "sent", "failed"
-AWAITING, CANCELLED, DRY_RUN = "awaiting_approval", "cancelled", "dry_run"
-UNCERTAIN = "uncertain"
-FORGOTTEN = "forgotten"  # `askfirst forget`: counted as sent; the next pass finishes it
-OPEN = (PENDING, AWAITING)  # not yet on its way: cancelled when no longer called for
+OPEN = (OutboxState.PENDING, OutboxState.AWAITING)  # not yet on its way: cancellable
 
 
 class StateError(Exception):
@@ -150,10 +144,10 @@ class LeaseLost(Exception):
 class OutboxRow:
     message_id: str
     invitation_id: int | None
-    kind: str
+    kind: MailKind
     recipient: str
     raw: bytes
-    state: str
+    state: OutboxState
     attempts: int
     next_attempt_at: datetime
     last_error: str
@@ -474,7 +468,8 @@ class Store:
 
     def next_attempt(self) -> datetime | None:
         row = self._db.execute(
-            "SELECT MIN(next_attempt_at) AS due FROM outbox WHERE state = ?", (PENDING,)
+            "SELECT MIN(next_attempt_at) AS due FROM outbox WHERE state = ?",
+            (OutboxState.PENDING,),
         ).fetchone()
         return from_epoch(row["due"]) if row and row["due"] is not None else None
 
@@ -539,7 +534,7 @@ class Store:
         self,
         message_id: str,
         invitation_id: int | None,
-        kind: str,
+        kind: MailKind,
         recipient: str,
         raw: bytes,
         now: datetime,
@@ -555,7 +550,7 @@ class Store:
                 kind,
                 recipient,
                 raw,
-                PENDING,
+                OutboxState.PENDING,
                 due,
                 to_epoch(now),
             ),
@@ -565,7 +560,7 @@ class Store:
         self,
         message_id: str,
         invitation_id: int,
-        kind: str,
+        kind: MailKind,
         recipient: str,
         raw: bytes,
         sent_at: datetime,
@@ -576,14 +571,16 @@ class Store:
             "INSERT OR IGNORE INTO outbox (message_id, invitation_id, kind, recipient, raw, "
             "state, next_attempt_at, created_at, sent_at, copied) VALUES (?, ?, ?, ?, ?, ?, ?, "
             "?, ?, 1)",
-            (message_id, invitation_id, kind, recipient, raw, SENT, at, at, at),
+            (message_id, invitation_id, kind, recipient, raw, OutboxState.SENT, at, at, at),
         )
 
     def is_ours(self, message_id: str) -> bool:
         row = self._db.execute("SELECT 1 FROM outbox WHERE message_id = ?", (message_id,))
         return row.fetchone() is not None
 
-    def outbox(self, states: tuple[str, ...], before: datetime | None = None) -> list[OutboxRow]:
+    def outbox(
+        self, states: tuple[OutboxState, ...], before: datetime | None = None
+    ) -> list[OutboxRow]:
         marks = ", ".join("?" for _ in states)
         sql = f"SELECT * FROM outbox WHERE state IN ({marks})"  # noqa: S608 - placeholders only
         args: list[object] = list(states)
@@ -593,14 +590,16 @@ class Store:
         rows = self._db.execute(sql + " ORDER BY created_at, rowid", args).fetchall()
         return [_outbox(r) for r in rows]
 
-    def set_outbox_state(self, message_id: str, state: str, **fields: object) -> None:
+    def set_outbox_state(self, message_id: str, state: OutboxState, **fields: object) -> None:
         sets = ", ".join(["state = ?", *(f"{k} = ?" for k in fields)])
         self._db.execute(
             f"UPDATE outbox SET {sets} WHERE message_id = ?",  # noqa: S608 - names are ours
             (state, *(_plain(v) for v in fields.values()), message_id),
         )
 
-    def claim(self, message_id: str, expected: str, state: str, **fields: object) -> bool:
+    def claim(
+        self, message_id: str, expected: OutboxState, state: OutboxState, **fields: object
+    ) -> bool:
         """Compare-and-set: move the row to `state` only if it is still `expected`."""
         sets = ", ".join(["state = ?", *(f"{k} = ?" for k in fields)])
         cur = self._db.execute(
@@ -609,13 +608,13 @@ class Store:
         )
         return bool(cur.rowcount == 1)
 
-    def cancel_open(self, invitation_id: int, kind: str) -> list[str]:
+    def cancel_open(self, invitation_id: int, kind: MailKind) -> list[str]:
         """Cancel this invitation's mail of `kind` not yet on its way (held, waiting for
         approval or for a retry); the Message-IDs cancelled."""
         rows = self._db.execute(
             "UPDATE outbox SET state = ? WHERE invitation_id = ? AND kind = ? "
             "AND state IN (?, ?) RETURNING message_id",
-            (CANCELLED, invitation_id, kind, *OPEN),
+            (OutboxState.CANCELLED, invitation_id, kind, *OPEN),
         ).fetchall()
         return [r["message_id"] for r in rows]
 
@@ -626,7 +625,8 @@ class Store:
 
     def uncopied(self) -> list[OutboxRow]:
         rows = self._db.execute(
-            "SELECT * FROM outbox WHERE state = ? AND copied = 0 AND kind != 'handover'", (SENT,)
+            "SELECT * FROM outbox WHERE state = ? AND copied = 0 AND kind != ?",
+            (OutboxState.SENT, MailKind.HANDOVER),
         )
         return [_outbox(r) for r in rows]
 
@@ -639,8 +639,8 @@ class Store:
         sent = self._db.execute(
             "SELECT SUM(sent_at >= ?) AS hour_n, MIN(CASE WHEN sent_at >= ? THEN sent_at END) "
             "AS hour_oldest, COUNT(*) AS day_n, MIN(sent_at) AS day_oldest FROM outbox "
-            "WHERE state = ? AND kind IN ('ask', 'decline') AND sent_at >= ?",
-            (hour, hour, SENT, day),
+            "WHERE state = ? AND kind IN (?, ?) AND sent_at >= ?",
+            (hour, hour, OutboxState.SENT, *TO_INVITER, day),
         ).fetchone()
         failed = self._db.execute(
             "SELECT COUNT(*) AS n, MAX(updated_at) AS last FROM invitations "
@@ -671,9 +671,9 @@ class Store:
         rows = self._db.execute("SELECT state, COUNT(*) AS n FROM invitations GROUP BY state")
         return {r["state"]: r["n"] for r in rows}
 
-    def outbox_counts(self) -> dict[str, int]:
+    def outbox_counts(self) -> dict[OutboxState, int]:
         rows = self._db.execute("SELECT state, COUNT(*) AS n FROM outbox GROUP BY state")
-        return {r["state"]: r["n"] for r in rows}
+        return {OutboxState(r["state"]): r["n"] for r in rows}
 
     # -- flags to set in the mailbox -------------------------------------------------------
 
@@ -761,10 +761,10 @@ def _outbox(row: sqlite3.Row) -> OutboxRow:
     return OutboxRow(
         message_id=row["message_id"],
         invitation_id=row["invitation_id"],
-        kind=row["kind"],
+        kind=MailKind(row["kind"]),
         recipient=row["recipient"],
         raw=bytes(row["raw"]),
-        state=row["state"],
+        state=OutboxState(row["state"]),
         attempts=row["attempts"],
         next_attempt_at=from_epoch(row["next_attempt_at"]),
         last_error=row["last_error"],
