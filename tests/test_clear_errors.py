@@ -16,7 +16,8 @@ from askfirst import check_command, cli, logs
 from askfirst.config import ConfigError
 from askfirst.config_loading import load_accounts
 from askfirst.metrics import CLIENT_TIMEOUT, MAX_CLIENTS, Metrics
-from askfirst.store import MIGRATIONS, Store
+from askfirst.store import Store
+from askfirst.store.schema import MIGRATIONS
 from askfirst.testing.dovecot import free_ports
 from askfirst.testing.rig import MailRig
 from harness import Harness, askfirst, write_config

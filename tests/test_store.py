@@ -329,7 +329,7 @@ def test_a_database_of_the_previous_version_is_migrated(tmp_path: Path) -> None:
     two invitations may then share a Message-ID."""
     import sqlite3
 
-    from askfirst.store import MIGRATIONS, SCHEMA
+    from askfirst.store.schema import MIGRATIONS, SCHEMA
 
     old = SCHEMA.replace(
         "source_message_id TEXT NOT NULL,", "source_message_id TEXT NOT NULL UNIQUE,"
@@ -378,7 +378,7 @@ def test_a_postgresql_schema_of_the_previous_version_is_migrated(pg_url: str) ->
     """The same MIGRATIONS through the PostgreSQL seam, the copy of `invitations` included:
     data kept, Message-IDs may repeat, and new ids go on after the copied ones."""
     from askfirst import pgstate
-    from askfirst.store import MIGRATIONS, SCHEMA
+    from askfirst.store.schema import MIGRATIONS, SCHEMA
 
     old = SCHEMA.replace(
         "source_message_id TEXT NOT NULL,", "source_message_id TEXT NOT NULL UNIQUE,"
