@@ -12,7 +12,7 @@ import pytest
 from askfirst.lifecycle import Invitation, State
 from askfirst.mails import MailKind, OutboxState
 from askfirst.record import DecisionRecord
-from askfirst.store import Store
+from askfirst.store import RebuildNote, Store
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -261,6 +261,39 @@ def test_flag_ops_are_queued_until_done(store: Store) -> None:
     assert store.flag_ops() == []
 
 
+# -- facts ---------------------------------------------------------------------------------
+
+
+def test_facts_read_as_their_types_and_missing_ones_as_nothing_said(store: Store) -> None:
+    facts = store.facts
+    assert (facts.last_pass_at, facts.failed_passes, facts.imap_connected) == (None, 0, False)
+    assert (facts.last_error, facts.rebuilt) == ("", None)
+    facts.failed_passes += 1
+    facts.failed_passes += 1
+    facts.imap_connected = True
+    assert (store.facts.failed_passes, store.facts.imap_connected) == (2, True)
+
+
+def test_facts_keep_the_text_other_readers_know(store: Store) -> None:
+    """`status`, `health` and other askfirst versions read the meta table's text as it was."""
+    facts = store.facts
+    facts.last_pass_at = T0
+    facts.failed_passes = 3
+    facts.imap_connected = False
+    facts.last_error = "TimeoutError: x"
+    facts.rebuilt = RebuildNote(T0, asked=3, answered=1, declined=2, handed_over=0)
+    rows = {r[0]: r[1] for r in store._db.execute("SELECT key, value FROM meta")}
+    assert rows == {
+        "last_pass_at": "1714564800",
+        "failed_passes": "3",
+        "imap_connected": "0",
+        "last_error": "TimeoutError: x",
+        "rebuilt": '{"at": "2024-05-01T12:00:00+00:00", "asked": 3, "answered": 1, '
+        '"declined": 2, "handed_over": 0}',
+    }
+    assert (facts.last_pass_at, facts.rebuilt) == (T0, RebuildNote(T0, 3, 1, 2, 0))
+
+
 # -- transactions --------------------------------------------------------------------------
 
 
@@ -274,15 +307,15 @@ def one_step_that_fails(store: Store) -> None:
         inv = store.save(asked(1, T0 + 7 * DAY), T0)
         store.enqueue("<ask-1@example.org>", inv.id, MailKind.ASK, "inviter1@example.net", b"r", T0)
         store.mark_seen("INBOX", 100, 1, "<inv-1@example.net>", "asked", T0)
-        store.set_meta("k", "v")
+        store.facts.failed_passes += 1
         raise Boom
 
 
 def nested_step_that_fails(store: Store) -> None:
     with store.transaction():
-        store.set_meta("outer", "1")
+        store.facts.brake = "outer"
         with store.transaction():
-            store.set_meta("inner", "1")
+            store.facts.last_error = "inner"
             raise Boom
 
 
@@ -294,13 +327,13 @@ def test_an_exception_in_a_transaction_writes_nothing(store: Store) -> None:
     assert store.outbox((OutboxState.PENDING,)) == []
     assert store.cursor("INBOX") is None
     assert not store.seen_message("<inv-1@example.net>")
-    assert store.meta("k") is None
+    assert store.facts.failed_passes == 0
 
 
 def test_an_exception_in_a_nested_transaction_rolls_back_the_outer_one(store: Store) -> None:
     with pytest.raises(Boom):
         nested_step_that_fails(store)
-    assert (store.meta("outer"), store.meta("inner")) == (None, None)
+    assert (store.facts.brake, store.facts.last_error) == ("", "")
 
 
 def test_a_committed_transaction_is_kept_and_the_store_is_usable_after_a_rollback(
@@ -311,14 +344,14 @@ def test_a_committed_transaction_is_kept_and_the_store_is_usable_after_a_rollbac
     with pytest.raises(Boom):
         nested_step_that_fails(db)
     with db.transaction():
-        db.set_meta("kept", "1")
+        db.facts.imap_connected = True
         db.set_cursor("INBOX", 1, 10)
     db.close()
 
     again = Store(path)
     try:
-        assert again.meta("kept") == "1"
-        assert again.meta("outer") is None
+        assert again.facts.imap_connected
+        assert again.facts.brake == ""
         assert again.cursor("INBOX") == (1, 10)
     finally:
         again.close()

@@ -198,12 +198,12 @@ class App:
         changes: deadlines stay data, and the sends a jump makes due still wait for the
         hourly and daily caps (limits.py) like any other."""
         now, ticks = self.clock.now(), time.monotonic()
-        last_pass = self.store.meta("last_pass_at") if self._last_look is None else None
-        if last_pass and to_epoch(now) < int(last_pass) - CLOCK_JUMP_SECONDS:
+        last_pass = self.store.facts.last_pass_at if self._last_look is None else None
+        if last_pass and to_epoch(now) < to_epoch(last_pass) - CLOCK_JUMP_SECONDS:
             log.warning(  # at start: the clock is behind the last pass an earlier run saw
                 "clock.jumped",
                 direction="back",
-                seconds=to_epoch(now) - int(last_pass),
+                seconds=to_epoch(now) - to_epoch(last_pass),
                 now=now.isoformat(),
             )
         if self._last_look is not None:
@@ -222,10 +222,10 @@ class App:
         """What `askfirst health` and `status` read: when the last pass ended, and how."""
         with self.store.transaction():
             if connected:
-                self.store.set_meta("last_pass_at", str(to_epoch(self.clock.now())))
-                self.store.set_meta("failed_passes", "0")
-            self.store.set_meta("imap_connected", "1" if connected else "0")
-            self.store.set_meta("last_error", error)
+                self.store.facts.last_pass_at = self.clock.now()
+                self.store.facts.failed_passes = 0
+            self.store.facts.imap_connected = connected
+            self.store.facts.last_error = error
 
     def record_failure(self, error: str, *, connected: bool) -> None:
         """A failed pass, for `status` and `health` (failing passes in a row make the
@@ -233,11 +233,10 @@ class App:
         simply goes stale, which `health` reports too."""
         try:
             with self.store.transaction():
-                failed = int(self.store.meta("failed_passes") or 0) + 1
-                self.store.set_meta("failed_passes", str(failed))
-                self.store.set_meta("last_error", error)
+                self.store.facts.failed_passes += 1
+                self.store.facts.last_error = error
                 if not connected:
-                    self.store.set_meta("imap_connected", "0")
+                    self.store.facts.imap_connected = False
         except (sqlite3.Error, StateBusy) as exc:
             log.warning("state.unwritable", error=str(exc))
 
@@ -316,7 +315,7 @@ class App:
 
     async def _rebuild(self) -> None:
         """A new or lost state file: first read back what askfirst already did (once)."""
-        if self.store.meta(rebuild.META_KEY) is not None:
+        if self.store.facts.rebuilt is not None:
             return
         await rebuild.rebuild(
             store=self.store,
@@ -331,22 +330,22 @@ class App:
         """Mail older than this is never acted on: fixed on the first start, kept after
         (so it is read from the store once, not once per message)."""
         if self._floor is None:
-            floor = self.store.meta("not_before")
-            fresh = str(to_epoch(self.clock.now() - self.settings.lifecycle.lookback))
-            if floor is not None and int(floor) > int(fresh):
+            floor = self.store.facts.not_before
+            fresh = from_epoch(to_epoch(self.clock.now() - self.settings.lifecycle.lookback))
+            if floor is not None and floor > fresh:
                 # Fixed while the clock ran ahead: kept, it would hide every mail until
                 # the clock caught up with it. Start the window from today's clock.
                 log.warning(
                     "clock.floor_in_future",
-                    stored=from_epoch(int(floor)).isoformat(),
+                    stored=floor.isoformat(),
                     now=self.clock.now().isoformat(),
                 )
                 floor = None
             if floor is None:
                 floor = fresh
                 with self.store.transaction():
-                    self.store.set_meta("not_before", floor)
-            self._floor = from_epoch(int(floor))
+                    self.store.facts.not_before = floor
+            self._floor = floor
         return self._floor
 
     def _handle(self, fetched: Fetched, uidvalidity: int, report: Report) -> str:

@@ -44,8 +44,6 @@ KILL_ENV = "ASKFIRST_STOP"  # set (non-empty) in the daemon's environment: nothi
 KW_DRAFT = "$askfirst-draft"  # a draft waiting for the owner's approval ...
 KW_AWAITING = lifecycle.KW_AWAITING  # ... and the invitation it answers
 UNFLAG = "-"  # a flag op's keyword with this prefix is taken off, not set (`Unflag`)
-CONFIG_ERROR = "config_error"  # meta: a configuration problem found while sending (health)
-FOLDER_ERROR = "folder_error"  # meta: the IMAP server refused a folder askfirst needs
 
 
 class Outbox:
@@ -82,9 +80,9 @@ class Outbox:
         Passes never overlap and one process holds the state, so at the start of a pass
         a `sending` or `data` row is always such a leftover; a `forgotten` row is the
         owner's `askfirst forget`."""
-        if self.store.meta(FOLDER_ERROR):  # a new start looks at every folder again
+        if self.store.facts.folder_error:  # a new start looks at every folder again
             with self.store.transaction():
-                self.store.set_meta(FOLDER_ERROR, "")
+                self.store.facts.folder_error = ""
         for row in self.store.outbox((OutboxState.SENDING,)):
             # DATA never started: the server cannot have accepted it. Send it again.
             self.store.set_outbox_state(row.message_id, OutboxState.PENDING)
@@ -153,7 +151,7 @@ class Outbox:
         held = self.refused or held
         self.hold = held if held and report.held else None
         shown = self.hold.reason if self.hold else ""
-        before = self.store.meta("brake") or ""
+        before = self.store.facts.brake
         if before != shown:  # logged once per change, not once per pass
             if self.hold:
                 until = self.hold.until.isoformat() if self.hold.until else "lifted"
@@ -161,7 +159,7 @@ class Outbox:
             else:
                 log.info("outbox.released", reason=before)
             with self.store.transaction():
-                self.store.set_meta("brake", shown)
+                self.store.facts.brake = shown
 
     def next_wake(self) -> datetime | None:
         """When the outbox next needs a pass: its next retry or send time; while a brake
@@ -243,11 +241,11 @@ class Outbox:
         if self.settings.mode == "approve":
             return True
         fingerprint = self.templates.fingerprint
-        if self.store.meta("templates_fingerprint") != fingerprint:
+        if self.store.facts.templates_fingerprint != fingerprint:
             with self.store.transaction():
-                self.store.set_meta("templates_fingerprint", fingerprint)
-                self.store.set_meta("approved_sends", "0")
-        return int(self.store.meta("approved_sends") or 0) < self.settings.approve_first
+                self.store.facts.templates_fingerprint = fingerprint
+                self.store.facts.approved_sends = 0
+        return self.store.facts.approved_sends < self.settings.approve_first
 
     async def _to_drafts(self, row: OutboxRow, report: Report) -> None:
         """File the mail as a draft; the owner approves by flagging it (or moving it to
@@ -401,12 +399,11 @@ class Outbox:
         now = self.clock.now()
         with self.store.transaction():
             self.store.set_outbox_state(row.message_id, OutboxState.SENT, sent_at=now)
-            if self.store.meta(CONFIG_ERROR):  # the sender is accepted again
-                self.store.set_meta(CONFIG_ERROR, "")
+            if self.store.facts.config_error:  # the sender is accepted again
+                self.store.facts.config_error = ""
             self._mark_sent(row, now)
             if row.approved:
-                count = int(self.store.meta("approved_sends") or 0) + 1
-                self.store.set_meta("approved_sends", str(count))
+                self.store.facts.approved_sends += 1
         self.metrics.mails_sent.labels(row.kind).inc()
         report.sent += 1
         log.info("outbox.sent", kind=row.kind, to=row.recipient, message_id=row.message_id)
@@ -438,7 +435,7 @@ class Outbox:
                 attempts=row.attempts,
                 last_error=str(exc)[:500],
             )
-            self.store.set_meta(CONFIG_ERROR, reason)
+            self.store.facts.config_error = reason
         report.held += 1
         log.error("smtp.sender_refused", sender=owner, error=str(exc), message_id=row.message_id)
 
@@ -537,4 +534,4 @@ class Outbox:
             log.error("imap.refused", folder=exc.folder, what=what, error=str(exc))
         self.refused_folders[exc.folder] = problem
         with self.store.transaction():
-            self.store.set_meta(FOLDER_ERROR, problem)
+            self.store.facts.folder_error = problem

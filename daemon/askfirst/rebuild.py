@@ -16,7 +16,6 @@ again. Everything else in the lookback window is new to askfirst and handled as 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime
@@ -31,11 +30,9 @@ from askfirst.mails import TO_INVITER, MailKind
 from askfirst.message import Mail, parse
 from askfirst.record import DecisionRecord
 from askfirst.render import LOOP_HEADER
-from askfirst.store import Store, mail_key
+from askfirst.store import RebuildNote, Store, mail_key
 
 log = logs.get()
-
-META_KEY = "rebuilt"  # JSON: when, and how many of each state were rebuilt
 
 
 @dataclass(frozen=True)
@@ -73,7 +70,7 @@ async def rebuild(
     now: datetime,
     decline_due: Callable[[datetime], datetime],
 ) -> Rebuilt:
-    """Read the traces, record what they say in one transaction, and note it (`META_KEY`)."""
+    """Read the traces, record what they say in one transaction, and note it (`Facts.rebuilt`)."""
     folder = settings.imap.folder
     sent_folder = await mailbox.sent_folder()
     sent = [
@@ -88,7 +85,7 @@ async def rebuild(
     done = Rebuilt()
     with store.transaction():
         _record(store, settings, sent, watched, full, mailbox.uidvalidity, now, decline_due, done)
-        store.set_meta(META_KEY, json.dumps({"at": now.isoformat(), **asdict(done)}))
+        store.facts.rebuilt = RebuildNote(now, **asdict(done))
     log.warning("state.rebuilt", since=since.isoformat(), **asdict(done))
     return done
 

@@ -15,14 +15,17 @@ from urllib.parse import urlsplit
 
 from askfirst.config import ConfigError, Settings, dry_run_path
 from askfirst.store.db import LeaseLost, StateBusy, StateError, is_transient
+from askfirst.store.facts import Facts, RebuildNote
 from askfirst.store.invitations import InvitationRecords
 from askfirst.store.outbox import FlagOp, OutboxRecords, OutboxRow
 from askfirst.store.seen import SeenRecords, mail_key
 
 __all__ = [
+    "Facts",
     "FlagOp",
     "LeaseLost",
     "OutboxRow",
+    "RebuildNote",
     "StateBusy",
     "StateError",
     "Store",
@@ -37,6 +40,11 @@ __all__ = [
 
 class Store(InvitationRecords, SeenRecords, OutboxRecords):
     """One account's state, through one connection (see `Database`)."""
+
+    @property
+    def facts(self) -> Facts:
+        """What the state knows besides its tables, typed (see `Facts`)."""
+        return Facts(self._db)
 
 
 def open_store(settings: Settings, *, dry_run: bool = False, read_only: bool = False) -> Store:

@@ -192,13 +192,6 @@ class Database:
         finally:
             self._depth = 0
 
-    def meta(self, key: str) -> str | None:
-        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return str(row["value"]) if row else None
-
-    def set_meta(self, key: str, value: str) -> None:
-        self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
-
 
 def _db_errors(db: Connection) -> tuple[type[Exception], ...]:
     """The errors of the connection's driver besides SQLite's."""
