@@ -11,7 +11,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from askfirst import pgstate
+from askfirst import pgdialect, pgstate
 from askfirst.app import App, build_app
 from askfirst.clock import FakeClock, SystemClock
 from askfirst.config import ConfigError
@@ -28,10 +28,10 @@ INVITER = "alice@example.test"
 
 def test_sqlite_statements_become_postgresql_ones() -> None:
     def pg(sql: str, named: bool = False) -> str:
-        return pgstate.translate(sql, named)[0]
+        return pgdialect.translate(sql, named)[0]
 
     upsert = "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)"
-    assert pgstate.translate(upsert, False) == (
+    assert pgdialect.translate(upsert, False) == (
         "INSERT INTO meta (key, value) VALUES (%s, %s)",
         ("meta", True),
     )
