@@ -41,12 +41,11 @@ def test_claiming_an_outbox_row_is_a_compare_and_set(tmp_path: Path) -> None:
     first, second = Store(tmp_path / "s.sqlite3"), Store(tmp_path / "s.sqlite3")
     try:
         first.enqueue("<m@x>", None, MailKind.HANDOVER, "o@x", b"raw", now)
+        pending, sending = OutboxState.PENDING, OutboxState.SENDING
         with first.transaction():
-            assert first.claim("<m@x>", OutboxState.PENDING, OutboxState.SENDING)
+            assert first.claim("<m@x>", pending, sending)
         with second.transaction():
-            assert not second.claim(
-                "<m@x>", OutboxState.PENDING, OutboxState.SENDING
-            )  # already taken
+            assert not second.claim("<m@x>", pending, sending)  # already taken
     finally:
         first.close()
         second.close()

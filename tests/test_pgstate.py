@@ -24,6 +24,7 @@ from harness import OWNER, askfirst, clean_env, write_config
 from mails import linkedin_2012
 
 INVITER = "alice@example.test"
+MAIL_STATES = (OutboxState.PENDING, OutboxState.SENT)
 
 
 def test_sqlite_statements_become_postgresql_ones() -> None:
@@ -83,9 +84,7 @@ async def test_a_replica_without_the_lease_claims_nothing_and_sends_nothing(
     try:
         with pytest.raises(LeaseLost):
             await app.run_once()
-        assert [r.state for r in app.store.outbox((OutboxState.PENDING, OutboxState.SENT))] == [
-            OutboxState.PENDING
-        ]
+        assert [r.state for r in app.store.outbox(MAIL_STATES)] == [OutboxState.PENDING]
     finally:
         await app.mailbox.close()
         app.store.close()
@@ -95,9 +94,7 @@ async def test_a_replica_without_the_lease_claims_nothing_and_sends_nothing(
     assert db.try_lease()
     async with pg_app(rig, tmp_path, db) as app:
         await app.run_once()  # the lease holder sends it, once
-        assert [r.state for r in app.store.outbox((OutboxState.PENDING, OutboxState.SENT))] == [
-            OutboxState.SENT
-        ]
+        assert [r.state for r in app.store.outbox(MAIL_STATES)] == [OutboxState.SENT]
     assert len(rig.messages(INVITER)) == 1
 
 

@@ -58,9 +58,11 @@ class Connection(Protocol):
 
 
 class Database:
-    """`read_only`: for `status` and `health`: nothing is created, migrated or written, so
-    it works on a file (or volume) askfirst may not write to. `db`: another connection that
-    takes the store's SQL (PostgreSQL, see `open_store`); `path` is then only a name."""
+    """The connection every part of the store works through, opened and brought to the
+    current schema. `read_only`: for `status` and `health`: nothing is created, migrated
+    or written, so it works on a file (or volume) askfirst may not write to. `db`: another
+    connection that takes the store's SQL (PostgreSQL, see `open_store`); `path` is then
+    only a name."""
 
     def __init__(
         self, path: Path, *, db: Connection | None = None, read_only: bool = False
@@ -221,8 +223,10 @@ def _unusable(path: Path, exc: sqlite3.DatabaseError) -> Exception:
 
 
 def maybe_epoch(when: datetime | None) -> int | None:
+    """A time as the tables keep it (whole UTC epoch seconds; NULL for none)."""
     return to_epoch(when) if when else None
 
 
 def maybe_time(value: int | None) -> datetime | None:
+    """A time as the tables keep it, read back."""
     return from_epoch(value) if value is not None else None

@@ -14,6 +14,8 @@ from askfirst.store.db import Database, maybe_epoch, maybe_time
 
 
 class InvitationRecords(Database):
+    """`Store`'s part for the invitations table."""
+
     def save(self, inv: Invitation, now: datetime) -> Invitation:
         assert inv.state is not None
         values = {

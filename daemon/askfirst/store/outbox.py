@@ -39,6 +39,8 @@ class FlagOp:
 
 
 class OutboxRecords(Database):
+    """`Store`'s part for the outbox and the flag ops."""
+
     def enqueue(
         self,
         message_id: str,

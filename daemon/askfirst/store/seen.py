@@ -13,6 +13,8 @@ from askfirst.store.db import Database
 
 
 class SeenRecords(Database):
+    """`Store`'s part for the mail seen and the cursors."""
+
     def cursor(self, folder: str) -> tuple[int, int] | None:
         row = self._db.execute(
             "SELECT uidvalidity, last_uid FROM cursor WHERE folder = ?", (folder,)
