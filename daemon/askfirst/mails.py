@@ -13,6 +13,8 @@ from typing import Final, Literal, TypeAlias
 
 
 class MailKind(StrEnum):
+    """Whom a mail goes to and why."""
+
     ASK = "ask"  # to the inviter: "tell me about yourself"
     DECLINE = "decline"  # to the inviter: no answer came in time
     HANDOVER = "handover"  # to the owner: a notice (handed over, ask by hand, reminder, ...)

@@ -20,8 +20,8 @@ from askfirst.store.invitations import InvitationRecords
 from askfirst.store.outbox import FlagOp, OutboxRecords, OutboxRow
 from askfirst.store.seen import SeenRecords, mail_key
 
+# What callers import: the parts' modules stay the store's own business.
 __all__ = [
-    "Facts",
     "FlagOp",
     "LeaseLost",
     "OutboxRow",
