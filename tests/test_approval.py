@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from askfirst.clock import FakeClock
 from askfirst.lifecycle import State
+from askfirst.mails import OutboxState
 from askfirst.testing.rig import MailRig
 from harness import OWNER, Harness, askfirst, load
 from mails import linkedin_2012
@@ -109,7 +110,7 @@ async def test_dry_run_sends_nothing_flags_nothing_and_records_what_it_would(
     assert h.inbox(ALICE) == []
     assert h.inbox(OWNER)[0].flags == frozenset()
     assert h.inbox(OWNER, "Sent") == []
-    assert app.store.outbox_counts() == {"dry_run": 1}
+    assert app.store.outbox_counts() == {OutboxState.DRY_RUN: 1}
     assert h.rig.accepted == []
     app.store.close()
 

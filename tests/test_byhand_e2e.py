@@ -12,7 +12,7 @@ import pytest
 from askfirst.clock import FakeClock
 from askfirst.config_loading import load_settings
 from askfirst.lifecycle import State
-from askfirst.store import FAILED
+from askfirst.mails import MailKind, OutboxState
 from askfirst.testing.networkmail import FAIL, linkedin_invitation, linkedin_message
 from askfirst.testing.ownerconfig import owner_config
 from askfirst.testing.rig import MailRig
@@ -182,9 +182,11 @@ async def test_by_hand_off_restores_the_plain_hand_over(
 async def test_the_outbox_refuses_any_address_of_a_network(hb: Harness, recipient: str) -> None:
     async with hb.build() as app:
         with app.store.transaction():
-            app.store.enqueue("<x@example.test>", None, "handover", recipient, b"x", hb.clock.now())
+            app.store.enqueue(
+                "<x@example.test>", None, MailKind.HANDOVER, recipient, b"x", hb.clock.now()
+            )
         report = await app.run_once()
-        (row,) = app.store.outbox((FAILED,))
+        (row,) = app.store.outbox((OutboxState.FAILED,))
         assert "never writes there" in row.last_error
     assert report.sent == 0 and report.failed == 1
     assert hb.rig.accepted == []

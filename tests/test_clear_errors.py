@@ -13,10 +13,12 @@ from pathlib import Path
 
 import pytest
 from askfirst import check_command, cli, logs
+from askfirst.clock import from_epoch
 from askfirst.config import ConfigError
 from askfirst.config_loading import load_accounts
 from askfirst.metrics import CLIENT_TIMEOUT, MAX_CLIENTS, Metrics
-from askfirst.store import MIGRATIONS, Store
+from askfirst.store import Store
+from askfirst.store.schema import MIGRATIONS
 from askfirst.testing.dovecot import free_ports
 from askfirst.testing.rig import MailRig
 from harness import Harness, askfirst, write_config
@@ -103,7 +105,7 @@ def test_status_reads_the_state_without_writing_it_and_needs_no_secrets(
     state = h.settings.state.path
     store = Store(state)
     with store.transaction():
-        store.set_meta("last_pass_at", "0")
+        store.facts.last_pass_at = from_epoch(0)
     store.close()
     with sqlite3.connect(state) as db:  # an older version: status must not migrate it
         db.execute("PRAGMA user_version = 1")

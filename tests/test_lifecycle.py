@@ -30,6 +30,7 @@ from askfirst.lifecycle import (
     State,
     transition,
 )
+from askfirst.mails import MailKind
 from askfirst.rules import Decision
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -79,7 +80,7 @@ def test_new_boilerplate_is_asked_with_a_deadline() -> None:
     assert inv.state is State.ASKED
     assert inv.reason == "boilerplate"
     assert inv.asked_at is None and inv.decline_due_at is None  # the ask has not left yet
-    assert effects == [Send("ask", "sam@example.net"), Flag(SOURCE, (KW_ASKED,))]
+    assert effects == [Send(MailKind.ASK, "sam@example.net"), Flag(SOURCE, (KW_ASKED,))]
 
 
 def test_the_wait_starts_when_the_ask_leaves() -> None:
@@ -117,7 +118,7 @@ def test_new_refused_by_a_gate_is_skipped_silently() -> None:
 
 
 def test_other_events_on_a_new_invitation_do_nothing() -> None:
-    for event in (genuine(), DeadlinePassed(), SendFailed("ask", "550")):
+    for event in (genuine(), DeadlinePassed(), SendFailed(MailKind.ASK, "550")):
         assert step(new(), event) == (new(), [])
 
 
@@ -170,7 +171,7 @@ def test_the_deadline_at_or_after_the_due_time_declines(late: timedelta) -> None
     assert inv.state is State.DECLINED
     assert inv.reason == "no answer in time"
     assert inv.declined_at == T0 + late
-    assert effects == [Send("decline", "sam@example.net"), Flag(SOURCE, (KW_DECLINED,))]
+    assert effects == [Send(MailKind.DECLINE, "sam@example.net"), Flag(SOURCE, (KW_DECLINED,))]
 
 
 def test_a_deadline_without_a_due_time_does_nothing() -> None:
@@ -179,7 +180,7 @@ def test_a_deadline_without_a_due_time_does_nothing() -> None:
 
 
 def test_an_ask_that_cannot_be_sent_fails_and_tells_the_owner() -> None:
-    inv, effects = step(asked(), SendFailed("ask", "550 no such user"))
+    inv, effects = step(asked(), SendFailed(MailKind.ASK, "550 no such user"))
     assert inv.state is State.FAILED
     assert inv.reason == "the ask could not be sent: 550 no such user"
     assert effects == [Notify("the ask could not be sent: 550 no such user")]
@@ -187,7 +188,7 @@ def test_an_ask_that_cannot_be_sent_fails_and_tells_the_owner() -> None:
 
 def test_asked_ignores_a_failed_decline_and_a_second_detection() -> None:
     before = asked()
-    assert step(before, SendFailed("decline", "550")) == (before, [])
+    assert step(before, SendFailed(MailKind.DECLINE, "550")) == (before, [])
     assert step(before, Detected(ASK), T0 + timedelta(days=1)) == (before, [])
     assert step(before, Detected(HAND_OVER)) == (before, [])
 
@@ -208,7 +209,7 @@ def test_a_late_genuine_answer_after_the_decline_is_answered() -> None:
 
 
 def test_a_decline_that_cannot_be_sent_fails() -> None:
-    inv, effects = step(declined(), SendFailed("decline", "552 mailbox full"))
+    inv, effects = step(declined(), SendFailed(MailKind.DECLINE, "552 mailbox full"))
     assert inv.state is State.FAILED
     assert inv.reason == "the decline could not be sent: 552 mailbox full"
     assert effects == [Notify(inv.reason)]
@@ -220,7 +221,7 @@ def test_a_decline_that_cannot_be_sent_fails() -> None:
         DeadlinePassed(),
         Answered("<ooo@x>", "automatic", "out of office"),
         Answered("<dsn@x>", "bounce", "multipart/report"),
-        SendFailed("ask", "late report"),
+        SendFailed(MailKind.ASK, "late report"),
         Detected(ASK),
     ],
     ids=["deadline", "automatic", "bounce", "ask-failed", "detected"],
@@ -240,8 +241,8 @@ ALL_EVENTS: list[Event] = [
     Answered(ANSWER, "automatic", "ooo"),
     Answered(ANSWER, "bounce", "dsn"),
     DeadlinePassed(),
-    SendFailed("ask", "550"),
-    SendFailed("decline", "550"),
+    SendFailed(MailKind.ASK, "550"),
+    SendFailed(MailKind.DECLINE, "550"),
 ]
 
 
@@ -249,7 +250,7 @@ def final_states() -> list[Invitation]:
     answered = step(asked(), genuine())[0]
     handed_over = step(new(), Detected(HAND_OVER))[0]
     skipped = step(new(), Detected(IGNORE))[0]
-    failed = step(asked(), SendFailed("ask", "550"))[0]
+    failed = step(asked(), SendFailed(MailKind.ASK, "550"))[0]
     return [answered, handed_over, skipped, failed]
 
 
@@ -272,7 +273,7 @@ def test_a_final_state_never_changes_and_yields_no_effects(final: Invitation, ev
     "earlier",
     [
         Answered("<dsn@mx>", "bounce", "delivery report: failed"),
-        SendFailed("ask", "550"),
+        SendFailed(MailKind.ASK, "550"),
     ],
     ids=["bounced", "send-failed"],
 )
@@ -286,7 +287,7 @@ def test_an_answer_after_a_failure_reaches_the_owner(earlier: Event) -> None:
 
 
 def test_an_answer_after_a_cancelled_draft_reaches_the_owner() -> None:
-    cancelled = step(asked(), Cancelled("ask"))[0]
+    cancelled = step(asked(), Cancelled(MailKind.ASK))[0]
     inv, effects = step(cancelled, genuine())
     assert inv.state is State.ANSWERED
     assert Notify(inv.reason, flagged=("the invitation", "their answer")) in effects

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from askfirst.clock import FakeClock
 from askfirst.lifecycle import State
-from askfirst.store import DATA, SENDING, UNCERTAIN
+from askfirst.mails import MailKind, OutboxState
 from harness import OWNER, Harness, askfirst, load
 from mails import (
     bounce,
@@ -237,13 +237,14 @@ async def test_crash_during_data_is_never_resent(h: Harness) -> None:
         await app.run_once()
     await app.mailbox.close()
     app.store.close()
-    assert h.build().store.outbox((DATA,))  # the row shows where it stopped
+    assert h.build().store.outbox((OutboxState.DATA,))  # the row shows where it stopped
 
     await h.step()
     await h.step()
     assert h.inbox(ALICE) == []  # our fake "server" never delivered it, and it is not resent:
     app = h.build()
-    assert [r.kind for r in app.store.outbox((UNCERTAIN,))] == ["ask"]  # the owner decides
+    uncertain = app.store.outbox((OutboxState.UNCERTAIN,))
+    assert [r.kind for r in uncertain] == [MailKind.ASK]  # the owner decides
     notices = [m for m in h.inbox(OWNER) if m.subject.startswith("[askfirst]")]
     assert len(notices) == 1 and "askfirst resend" in load(notices[0].raw).get_content()
     app.store.close()
@@ -257,7 +258,7 @@ async def test_crash_before_data_is_sent_once_after_restart(h: Harness) -> None:
         await app.run_once()
     await app.mailbox.close()
     app.store.close()
-    assert h.build().store.outbox((SENDING,))
+    assert h.build().store.outbox((OutboxState.SENDING,))
 
     await h.step()
     await h.step()

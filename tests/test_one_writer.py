@@ -11,7 +11,8 @@ from pathlib import Path
 
 from askfirst.exits import EXIT_LOCKED
 from askfirst.lock import hold, lock_path
-from askfirst.store import PENDING, SENDING, Store
+from askfirst.mails import MailKind, OutboxState
+from askfirst.store import Store
 from askfirst.testing.rig import MailRig
 from harness import askfirst, spawn_daemon, write_config
 
@@ -39,11 +40,12 @@ def test_claiming_an_outbox_row_is_a_compare_and_set(tmp_path: Path) -> None:
     now = datetime(2026, 12, 1, tzinfo=UTC)
     first, second = Store(tmp_path / "s.sqlite3"), Store(tmp_path / "s.sqlite3")
     try:
-        first.enqueue("<m@x>", None, "handover", "o@x", b"raw", now)
+        first.enqueue("<m@x>", None, MailKind.HANDOVER, "o@x", b"raw", now)
+        pending, sending = OutboxState.PENDING, OutboxState.SENDING
         with first.transaction():
-            assert first.claim("<m@x>", PENDING, SENDING)
+            assert first.claim("<m@x>", pending, sending)
         with second.transaction():
-            assert not second.claim("<m@x>", PENDING, SENDING)  # already taken
+            assert not second.claim("<m@x>", pending, sending)  # already taken
     finally:
         first.close()
         second.close()

@@ -9,8 +9,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from askfirst.clock import FakeClock
 from askfirst.lifecycle import State
+from askfirst.mails import MailKind, OutboxState
 from askfirst.status import status_text
-from askfirst.store import CANCELLED, SENT, UNCERTAIN, Store
+from askfirst.store import Store
 from harness import OWNER, Harness, askfirst, load
 from mails import linkedin_2012, plain, reply
 
@@ -25,10 +26,10 @@ def clock() -> FakeClock:
     return FakeClock(MONDAY_7)
 
 
-def outbox_states(h: Harness) -> dict[str, str]:
+def outbox_states(h: Harness) -> dict[MailKind, OutboxState]:
     store = Store(h.settings.state.path)
     try:
-        return {r.kind: r.state for r in store.outbox((SENT, CANCELLED))}
+        return {r.kind: r.state for r in store.outbox((OutboxState.SENT, OutboxState.CANCELLED))}
     finally:
         store.close()
 
@@ -44,7 +45,7 @@ async def test_invitation_and_follow_up_in_one_catch_up_pass_no_ask(h: Harness) 
     assert report.sent == 1  # the notice to the owner, not the ask
     assert h.inbox(ALICE) == []
     assert h.only_invitation().state is State.ANSWERED
-    assert outbox_states(h)["ask"] == CANCELLED
+    assert outbox_states(h)[MailKind.ASK] == OutboxState.CANCELLED
 
 
 async def test_ask_held_for_the_window_is_not_sent_after_the_inviter_wrote(
@@ -61,7 +62,7 @@ async def test_ask_held_for_the_window_is_not_sent_after_the_inviter_wrote(
     await h.step()
     assert h.inbox(ALICE) == []
     assert h.only_invitation().state is State.ANSWERED
-    assert outbox_states(h)["ask"] == CANCELLED
+    assert outbox_states(h)[MailKind.ASK] == OutboxState.CANCELLED
 
 
 async def test_decline_held_for_the_window_is_not_sent_after_a_late_answer(
@@ -82,7 +83,7 @@ async def test_decline_held_for_the_window_is_not_sent_after_a_late_answer(
     assert len(h.inbox(ALICE)) == 1  # still only the ask
     inv = h.only_invitation()
     assert inv.state is State.ANSWERED
-    assert outbox_states(h)["decline"] == CANCELLED
+    assert outbox_states(h)[MailKind.DECLINE] == OutboxState.CANCELLED
 
 
 async def test_the_wait_counts_from_the_moment_the_ask_left(h: Harness, clock: FakeClock) -> None:
@@ -118,7 +119,7 @@ async def test_a_reply_lost_after_the_message_went_out_is_never_resent_on_its_ow
     assert len(h.inbox(ALICE)) == 1  # the server had it after all
     store = Store(h.settings.state.path)
     try:
-        (row,) = store.outbox((UNCERTAIN,))
+        (row,) = store.outbox((OutboxState.UNCERTAIN,))
     finally:
         store.close()
     clock.advance(timedelta(hours=12))
@@ -147,7 +148,7 @@ async def test_resend_sends_an_uncertain_mail_again(h: Harness) -> None:
     await h.step()
     store = Store(h.settings.state.path)
     try:
-        (row,) = store.outbox((UNCERTAIN,))
+        (row,) = store.outbox((OutboxState.UNCERTAIN,))
     finally:
         store.close()
     config = h.settings.state.path.parent / "config.toml"
@@ -225,4 +226,4 @@ async def test_an_ask_waiting_for_approval_is_not_sent_after_the_inviter_wrote(
     await h.step()
     assert h.inbox(ALICE) == []
     assert h.only_invitation().state is State.ANSWERED
-    assert outbox_states(h)["ask"] == CANCELLED
+    assert outbox_states(h)[MailKind.ASK] == OutboxState.CANCELLED

@@ -11,26 +11,28 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from askfirst import pgstate
+from askfirst import pgdialect, pgstate
 from askfirst.app import App, build_app
 from askfirst.clock import FakeClock, SystemClock
 from askfirst.config import ConfigError
 from askfirst.config_loading import load_settings
 from askfirst.credentials import secrets_of
-from askfirst.store import PENDING, SENT, LeaseLost, Store
+from askfirst.mails import OutboxState
+from askfirst.store import LeaseLost, Store
 from askfirst.testing.rig import MailRig
 from harness import OWNER, askfirst, clean_env, write_config
 from mails import linkedin_2012
 
 INVITER = "alice@example.test"
+MAIL_STATES = (OutboxState.PENDING, OutboxState.SENT)
 
 
 def test_sqlite_statements_become_postgresql_ones() -> None:
     def pg(sql: str, named: bool = False) -> str:
-        return pgstate.translate(sql, named)[0]
+        return pgdialect.translate(sql, named)[0]
 
     upsert = "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)"
-    assert pgstate.translate(upsert, False) == (
+    assert pgdialect.translate(upsert, False) == (
         "INSERT INTO meta (key, value) VALUES (%s, %s)",
         ("meta", True),
     )
@@ -82,7 +84,7 @@ async def test_a_replica_without_the_lease_claims_nothing_and_sends_nothing(
     try:
         with pytest.raises(LeaseLost):
             await app.run_once()
-        assert [r.state for r in app.store.outbox((PENDING, SENT))] == [PENDING]
+        assert [r.state for r in app.store.outbox(MAIL_STATES)] == [OutboxState.PENDING]
     finally:
         await app.mailbox.close()
         app.store.close()
@@ -92,7 +94,7 @@ async def test_a_replica_without_the_lease_claims_nothing_and_sends_nothing(
     assert db.try_lease()
     async with pg_app(rig, tmp_path, db) as app:
         await app.run_once()  # the lease holder sends it, once
-        assert [r.state for r in app.store.outbox((PENDING, SENT))] == [SENT]
+        assert [r.state for r in app.store.outbox(MAIL_STATES)] == [OutboxState.SENT]
     assert len(rig.messages(INVITER)) == 1
 
 

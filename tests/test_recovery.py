@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from askfirst import logs, loop
 from askfirst.app import App
-from askfirst.clock import FakeClock, to_epoch
+from askfirst.clock import FakeClock
 from askfirst.config_loading import load_settings
 from askfirst.lifecycle import State
 from askfirst.metrics import FAILED_PASSES_UNHEALTHY, Metrics
@@ -87,10 +87,10 @@ def test_failing_passes_make_the_daemon_unhealthy(h: Harness) -> None:
     assert metrics.healthy() == (False, f"the last {FAILED_PASSES_UNHEALTHY} passes failed")
     store = Store(h.settings.state.path)
     with store.transaction():
-        store.set_meta("last_pass_at", str(to_epoch(h.clock.now()) + 10**6))
-        store.set_meta("imap_connected", "1")
-        store.set_meta("failed_passes", str(FAILED_PASSES_UNHEALTHY))
-        store.set_meta("last_error", "RuntimeError: x")
+        store.facts.last_pass_at = h.clock.now() + timedelta(seconds=10**6)
+        store.facts.imap_connected = True
+        store.facts.failed_passes = FAILED_PASSES_UNHEALTHY
+        store.facts.last_error = "RuntimeError: x"
     store.close()
     assert health_of(h.settings) == 1
 

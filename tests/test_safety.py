@@ -13,8 +13,8 @@ from askfirst import judgement as stage  # where the daemon classifies
 from askfirst.classify import Verdict, classify
 from askfirst.clock import FakeClock
 from askfirst.lifecycle import State
+from askfirst.mails import OutboxState
 from askfirst.message import Mail
-from askfirst.store import SENT
 from askfirst.testing.rig import MailRig
 from harness import (
     OWNER,
@@ -224,7 +224,7 @@ def test_sigterm_finishes_the_pass_in_hand(rig: MailRig, tmp_path: Path) -> None
     assert proc.wait(timeout=20) == 0
     with sqlite3.connect(tmp_path / "state.sqlite3") as db:
         states = dict(db.execute("SELECT state, COUNT(*) FROM outbox GROUP BY state").fetchall())
-    assert set(states) <= {SENT, "pending"}  # nothing cut mid-send
+    assert set(states) <= {OutboxState.SENT, OutboxState.PENDING}  # nothing cut mid-send
     proc = spawn_daemon(config, tmp_path / "daemon.log")
     try:
         for inviter in inviters:

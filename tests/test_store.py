@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 from askfirst.lifecycle import Invitation, State
+from askfirst.mails import MailKind, OutboxState
 from askfirst.record import DecisionRecord
-from askfirst.store import CANCELLED, DATA, FAILED, PENDING, SENDING, SENT, Store
+from askfirst.store import RebuildNote, Store
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -187,52 +188,60 @@ def test_mark_seen_records_the_mail_and_moves_the_cursor(store: Store) -> None:
 
 def test_outbox_rows_move_through_their_states(store: Store) -> None:
     inv = store.save(asked(1, T0 + 7 * DAY), T0)
-    store.enqueue("<ask-1@example.org>", inv.id, "ask", "inviter1@example.net", b"raw bytes", T0)
+    store.enqueue(
+        "<ask-1@example.org>", inv.id, MailKind.ASK, "inviter1@example.net", b"raw bytes", T0
+    )
 
-    (row,) = store.outbox((PENDING,))
-    assert (row.message_id, row.invitation_id, row.kind) == ("<ask-1@example.org>", inv.id, "ask")
-    assert (row.raw, row.state, row.attempts, row.last_error) == (b"raw bytes", PENDING, 0, "")
+    (row,) = store.outbox((OutboxState.PENDING,))
+    assert (row.message_id, row.invitation_id) == ("<ask-1@example.org>", inv.id)
+    assert row.kind is MailKind.ASK and row.state is OutboxState.PENDING  # read as the enums
+    assert (row.raw, row.attempts, row.last_error) == (b"raw bytes", 0, "")
     assert row.next_attempt_at == T0
     assert store.is_ours("<ask-1@example.org>")
     assert not store.is_ours("<other@example.org>")
 
-    store.set_outbox_state("<ask-1@example.org>", SENDING)
-    assert store.outbox((PENDING,)) == []
-    assert [r.state for r in store.outbox((SENDING, DATA))] == [SENDING]
+    store.set_outbox_state("<ask-1@example.org>", OutboxState.SENDING)
+    assert store.outbox((OutboxState.PENDING,)) == []
+    claimed = store.outbox((OutboxState.SENDING, OutboxState.DATA))
+    assert [r.state for r in claimed] == [OutboxState.SENDING]
 
     retry_at = T0 + timedelta(minutes=10)
     store.set_outbox_state(
-        "<ask-1@example.org>", PENDING, attempts=1, next_attempt_at=retry_at, last_error="451"
+        "<ask-1@example.org>",
+        OutboxState.PENDING,
+        attempts=1,
+        next_attempt_at=retry_at,
+        last_error="451",
     )
-    assert store.outbox((PENDING,), before=T0) == []
-    (retry,) = store.outbox((PENDING,), before=retry_at)
+    assert store.outbox((OutboxState.PENDING,), before=T0) == []
+    (retry,) = store.outbox((OutboxState.PENDING,), before=retry_at)
     assert (retry.attempts, retry.last_error, retry.next_attempt_at) == (1, "451", retry_at)
     assert store.next_attempt() == retry_at
 
-    store.set_outbox_state("<ask-1@example.org>", SENT)
+    store.set_outbox_state("<ask-1@example.org>", OutboxState.SENT)
     assert [r.message_id for r in store.uncopied()] == ["<ask-1@example.org>"]
     store.mark_copied("<ask-1@example.org>")
     assert store.uncopied() == []
-    assert store.outbox_counts() == {SENT: 1}
+    assert store.outbox_counts() == {OutboxState.SENT: 1}
 
 
 def test_a_handover_notice_is_never_copied_to_sent(store: Store) -> None:
-    store.enqueue("<notice@example.org>", None, "handover", "pat@example.org", b"n", T0)
-    store.set_outbox_state("<notice@example.org>", SENT)
+    store.enqueue("<notice@example.org>", None, MailKind.HANDOVER, "pat@example.org", b"n", T0)
+    store.set_outbox_state("<notice@example.org>", OutboxState.SENT)
     assert store.uncopied() == []
 
 
 def test_outbox_counts_group_by_state(store: Store) -> None:
-    for n, state in enumerate([PENDING, PENDING, FAILED]):
-        store.enqueue(f"<m{n}@example.org>", None, "ask", "x@example.net", b"r", T0)
+    for n, state in enumerate([OutboxState.PENDING, OutboxState.PENDING, OutboxState.FAILED]):
+        store.enqueue(f"<m{n}@example.org>", None, MailKind.ASK, "x@example.net", b"r", T0)
         store.set_outbox_state(f"<m{n}@example.org>", state)
-    assert store.outbox_counts() == {PENDING: 2, FAILED: 1}
+    assert store.outbox_counts() == {OutboxState.PENDING: 2, OutboxState.FAILED: 1}
 
 
 def test_by_thread_finds_the_invitation_of_our_own_sent_mail(store: Store) -> None:
     inv = store.save(asked(1, T0 + 7 * DAY), T0)
-    store.enqueue("<ask-1@example.org>", inv.id, "ask", "inviter1@example.net", b"r", T0)
-    store.enqueue("<notice@example.org>", None, "handover", "pat@example.org", b"n", T0)
+    store.enqueue("<ask-1@example.org>", inv.id, MailKind.ASK, "inviter1@example.net", b"r", T0)
+    store.enqueue("<notice@example.org>", None, MailKind.HANDOVER, "pat@example.org", b"n", T0)
 
     assert store.by_thread(("<unrelated@x>", "<ask-1@example.org>")) == inv
     assert store.by_thread(("<notice@example.org>",)) is None
@@ -247,6 +256,39 @@ def test_flag_ops_are_queued_until_done(store: Store) -> None:
     assert store.flag_ops() == []
 
 
+# -- facts ---------------------------------------------------------------------------------
+
+
+def test_facts_read_as_their_types_and_missing_ones_as_nothing_said(store: Store) -> None:
+    facts = store.facts
+    assert (facts.last_pass_at, facts.failed_passes, facts.imap_connected) == (None, 0, False)
+    assert (facts.last_error, facts.rebuilt) == ("", None)
+    facts.failed_passes += 1
+    facts.failed_passes += 1
+    facts.imap_connected = True
+    assert (store.facts.failed_passes, store.facts.imap_connected) == (2, True)
+
+
+def test_facts_keep_the_text_other_readers_know(store: Store) -> None:
+    """`status`, `health` and other askfirst versions read the meta table's text as it was."""
+    facts = store.facts
+    facts.last_pass_at = T0
+    facts.failed_passes = 3
+    facts.imap_connected = False
+    facts.last_error = "TimeoutError: x"
+    facts.rebuilt = RebuildNote(T0, asked=3, answered=1, declined=2, handed_over=0)
+    rows = {r[0]: r[1] for r in store._db.execute("SELECT key, value FROM meta")}
+    assert rows == {
+        "last_pass_at": "1714564800",
+        "failed_passes": "3",
+        "imap_connected": "0",
+        "last_error": "TimeoutError: x",
+        "rebuilt": '{"at": "2024-05-01T12:00:00+00:00", "asked": 3, "answered": 1, '
+        '"declined": 2, "handed_over": 0}',
+    }
+    assert (facts.last_pass_at, facts.rebuilt) == (T0, RebuildNote(T0, 3, 1, 2, 0))
+
+
 # -- transactions --------------------------------------------------------------------------
 
 
@@ -258,17 +300,17 @@ def one_step_that_fails(store: Store) -> None:
     """Everything one mail causes, then a crash before the commit."""
     with store.transaction():
         inv = store.save(asked(1, T0 + 7 * DAY), T0)
-        store.enqueue("<ask-1@example.org>", inv.id, "ask", "inviter1@example.net", b"r", T0)
+        store.enqueue("<ask-1@example.org>", inv.id, MailKind.ASK, "inviter1@example.net", b"r", T0)
         store.mark_seen("INBOX", 100, 1, "<inv-1@example.net>", "asked", T0)
-        store.set_meta("k", "v")
+        store.facts.failed_passes += 1
         raise Boom
 
 
 def nested_step_that_fails(store: Store) -> None:
     with store.transaction():
-        store.set_meta("outer", "1")
+        store.facts.brake = "outer"
         with store.transaction():
-            store.set_meta("inner", "1")
+            store.facts.last_error = "inner"
             raise Boom
 
 
@@ -277,16 +319,16 @@ def test_an_exception_in_a_transaction_writes_nothing(store: Store) -> None:
         one_step_that_fails(store)
 
     assert store.invitations() == []
-    assert store.outbox((PENDING,)) == []
+    assert store.outbox((OutboxState.PENDING,)) == []
     assert store.cursor("INBOX") is None
     assert not store.seen_message("<inv-1@example.net>")
-    assert store.meta("k") is None
+    assert store.facts.failed_passes == 0
 
 
 def test_an_exception_in_a_nested_transaction_rolls_back_the_outer_one(store: Store) -> None:
     with pytest.raises(Boom):
         nested_step_that_fails(store)
-    assert (store.meta("outer"), store.meta("inner")) == (None, None)
+    assert (store.facts.brake, store.facts.last_error) == ("", "")
 
 
 def test_a_committed_transaction_is_kept_and_the_store_is_usable_after_a_rollback(
@@ -297,14 +339,14 @@ def test_a_committed_transaction_is_kept_and_the_store_is_usable_after_a_rollbac
     with pytest.raises(Boom):
         nested_step_that_fails(db)
     with db.transaction():
-        db.set_meta("kept", "1")
+        db.facts.imap_connected = True
         db.set_cursor("INBOX", 1, 10)
     db.close()
 
     again = Store(path)
     try:
-        assert again.meta("kept") == "1"
-        assert again.meta("outer") is None
+        assert again.facts.imap_connected
+        assert again.facts.brake == ""
         assert again.cursor("INBOX") == (1, 10)
     finally:
         again.close()
@@ -315,7 +357,7 @@ def test_a_database_of_the_previous_version_is_migrated(tmp_path: Path) -> None:
     two invitations may then share a Message-ID."""
     import sqlite3
 
-    from askfirst.store import MIGRATIONS, SCHEMA
+    from askfirst.store.schema import MIGRATIONS, SCHEMA
 
     old = SCHEMA.replace(
         "source_message_id TEXT NOT NULL,", "source_message_id TEXT NOT NULL UNIQUE,"
@@ -348,21 +390,23 @@ def test_a_claim_is_a_compare_and_set_and_open_mail_is_cancelled(store: Store) -
     """The outbox's claim and cancel on both backends: only the expected state moves."""
     inv = store.save(asked(1, T0 + 7 * DAY), T0)
     assert inv.id is not None
-    store.enqueue("<ask-1@example.org>", inv.id, "ask", "inviter1@example.net", b"raw", T0)
-    store.enqueue("<ask-2@example.org>", inv.id, "ask", "inviter1@example.net", b"raw", T0)
-    assert store.claim("<ask-1@example.org>", PENDING, SENDING, attempts=1)
-    assert not store.claim("<ask-1@example.org>", PENDING, SENDING, attempts=2)
+    store.enqueue("<ask-1@example.org>", inv.id, MailKind.ASK, "inviter1@example.net", b"raw", T0)
+    store.enqueue("<ask-2@example.org>", inv.id, MailKind.ASK, "inviter1@example.net", b"raw", T0)
+    assert store.claim("<ask-1@example.org>", OutboxState.PENDING, OutboxState.SENDING, attempts=1)
+    assert not store.claim(
+        "<ask-1@example.org>", OutboxState.PENDING, OutboxState.SENDING, attempts=2
+    )
     assert store.outbox_row("<ask-1@example.org>").attempts == 1  # type: ignore[union-attr]
-    assert store.cancel_open(inv.id, "ask") == ["<ask-2@example.org>"]
-    assert store.cancel_open(inv.id, "ask") == []
-    assert store.outbox_counts() == {SENDING: 1, CANCELLED: 1}
+    assert store.cancel_open(inv.id, MailKind.ASK) == ["<ask-2@example.org>"]
+    assert store.cancel_open(inv.id, MailKind.ASK) == []
+    assert store.outbox_counts() == {OutboxState.SENDING: 1, OutboxState.CANCELLED: 1}
 
 
 def test_a_postgresql_schema_of_the_previous_version_is_migrated(pg_url: str) -> None:
     """The same MIGRATIONS through the PostgreSQL seam, the copy of `invitations` included:
     data kept, Message-IDs may repeat, and new ids go on after the copied ones."""
     from askfirst import pgstate
-    from askfirst.store import MIGRATIONS, SCHEMA
+    from askfirst.store.schema import MIGRATIONS, SCHEMA
 
     old = SCHEMA.replace(
         "source_message_id TEXT NOT NULL,", "source_message_id TEXT NOT NULL UNIQUE,"

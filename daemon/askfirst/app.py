@@ -46,6 +46,7 @@ from askfirst.imap import Fetched
 from askfirst.judgement import Judgement, choose_template, judge
 from askfirst.lifecycle import Invitation, State, keywords, transition
 from askfirst.mailbox import ImapMailbox
+from askfirst.mails import MailKind
 from askfirst.message import Mail, clean, parse
 from askfirst.metrics import Metrics
 from askfirst.notifications import invitation_slug
@@ -197,12 +198,12 @@ class App:
         changes: deadlines stay data, and the sends a jump makes due still wait for the
         hourly and daily caps (limits.py) like any other."""
         now, ticks = self.clock.now(), time.monotonic()
-        last_pass = self.store.meta("last_pass_at") if self._last_look is None else None
-        if last_pass and to_epoch(now) < int(last_pass) - CLOCK_JUMP_SECONDS:
+        last_pass = self.store.facts.last_pass_at if self._last_look is None else None
+        if last_pass and to_epoch(now) < to_epoch(last_pass) - CLOCK_JUMP_SECONDS:
             log.warning(  # at start: the clock is behind the last pass an earlier run saw
                 "clock.jumped",
                 direction="back",
-                seconds=to_epoch(now) - int(last_pass),
+                seconds=to_epoch(now) - to_epoch(last_pass),
                 now=now.isoformat(),
             )
         if self._last_look is not None:
@@ -221,10 +222,10 @@ class App:
         """What `askfirst health` and `status` read: when the last pass ended, and how."""
         with self.store.transaction():
             if connected:
-                self.store.set_meta("last_pass_at", str(to_epoch(self.clock.now())))
-                self.store.set_meta("failed_passes", "0")
-            self.store.set_meta("imap_connected", "1" if connected else "0")
-            self.store.set_meta("last_error", error)
+                self.store.facts.last_pass_at = self.clock.now()
+                self.store.facts.failed_passes = 0
+            self.store.facts.imap_connected = connected
+            self.store.facts.last_error = error
 
     def record_failure(self, error: str, *, connected: bool) -> None:
         """A failed pass, for `status` and `health` (failing passes in a row make the
@@ -232,11 +233,10 @@ class App:
         simply goes stale, which `health` reports too."""
         try:
             with self.store.transaction():
-                failed = int(self.store.meta("failed_passes") or 0) + 1
-                self.store.set_meta("failed_passes", str(failed))
-                self.store.set_meta("last_error", error)
+                self.store.facts.failed_passes += 1
+                self.store.facts.last_error = error
                 if not connected:
-                    self.store.set_meta("imap_connected", "0")
+                    self.store.facts.imap_connected = False
         except (sqlite3.Error, StateBusy) as exc:
             log.warning("state.unwritable", error=str(exc))
 
@@ -315,7 +315,7 @@ class App:
 
     async def _rebuild(self) -> None:
         """A new or lost state file: first read back what askfirst already did (once)."""
-        if self.store.meta(rebuild.META_KEY) is not None:
+        if self.store.facts.rebuilt is not None:
             return
         await rebuild.rebuild(
             store=self.store,
@@ -330,22 +330,22 @@ class App:
         """Mail older than this is never acted on: fixed on the first start, kept after
         (so it is read from the store once, not once per message)."""
         if self._floor is None:
-            floor = self.store.meta("not_before")
-            fresh = str(to_epoch(self.clock.now() - self.settings.lifecycle.lookback))
-            if floor is not None and int(floor) > int(fresh):
+            floor = self.store.facts.not_before
+            fresh = from_epoch(to_epoch(self.clock.now() - self.settings.lifecycle.lookback))
+            if floor is not None and floor > fresh:
                 # Fixed while the clock ran ahead: kept, it would hide every mail until
                 # the clock caught up with it. Start the window from today's clock.
                 log.warning(
                     "clock.floor_in_future",
-                    stored=from_epoch(int(floor)).isoformat(),
+                    stored=floor.isoformat(),
                     now=self.clock.now().isoformat(),
                 )
                 floor = None
             if floor is None:
                 floor = fresh
                 with self.store.transaction():
-                    self.store.set_meta("not_before", floor)
-            self._floor = from_epoch(int(floor))
+                    self.store.facts.not_before = floor
+            self._floor = floor
         return self._floor
 
     def _handle(self, fetched: Fetched, uidvalidity: int, report: Report) -> str:
@@ -498,7 +498,7 @@ class App:
         domain = self.settings.owner.email.rpartition("@")[2]
         sends = [(e, new_message_id(domain)) for e in effects if isinstance(e, Send)]
         for send, mid in sends:
-            if send.kind == "ask":
+            if send.kind is MailKind.ASK:
                 after = replace(after, asked_message_id=mid)
         with self.store.transaction():
             after = self.store.save(after, now)
@@ -528,7 +528,7 @@ class App:
     def _cancel_unwanted(self, inv: Invitation) -> None:
         """Held mail the invitation no longer calls for (the inviter wrote first, or the
         ask failed) never leaves; `Outbox` checks again when it claims a row."""
-        for kind, wanted in (("ask", State.ASKED), ("decline", State.DECLINED)):
+        for kind, wanted in ((MailKind.ASK, State.ASKED), (MailKind.DECLINE, State.DECLINED)):
             if inv.state is not wanted:
                 for mid in self.store.cancel_open(inv.id or 0, kind):
                     log.info("outbox.not_sent", kind=kind, message_id=mid, why=inv.reason)
@@ -545,8 +545,8 @@ class App:
 
     def _enqueue_reply(self, inv: Invitation, effect: Send, message_id: str) -> None:
         rendered = self.templates.render(self._template(effect.kind, inv), self._context(inv))
-        parent = inv.asked_message_id if effect.kind == "decline" else inv.source_message_id
-        refs = inv.references if effect.kind == "ask" else (*inv.references, parent or "")
+        parent = inv.asked_message_id if effect.kind is MailKind.DECLINE else inv.source_message_id
+        refs = inv.references if effect.kind is MailKind.ASK else (*inv.references, parent or "")
         owner = self.settings.owner
         out = compose(
             rendered,
@@ -644,9 +644,11 @@ class App:
             in_reply_to=about or None,
             references=tuple(r for r in references if r and r != about),
             auto_submitted="auto-generated",
-            kind="handover",
+            kind=MailKind.HANDOVER,
         )
-        self.store.enqueue(out.message_id, None, "handover", owner.email, out.raw, self.clock.now())
+        self.store.enqueue(
+            out.message_id, None, MailKind.HANDOVER, owner.email, out.raw, self.clock.now()
+        )
 
 
 def _plain_miss(reason: str) -> bool:

@@ -13,7 +13,8 @@ from pathlib import Path
 
 from askfirst.config_loading import load_accounts
 from askfirst.exits import EXIT_NO_SUCH_MAIL, EXIT_OK
-from askfirst.store import FORGOTTEN, PENDING, UNCERTAIN, open_store
+from askfirst.mails import OutboxState
+from askfirst.store import open_store
 
 
 def decide_command(args: argparse.Namespace) -> int:
@@ -24,9 +25,11 @@ def decide_command(args: argparse.Namespace) -> int:
         try:
             with store.transaction():
                 if args.resend:  # due at once (epoch 0): the daemon's clock decides nothing here
-                    done = store.claim(wanted, UNCERTAIN, PENDING, next_attempt_at=0)
+                    done = store.claim(
+                        wanted, OutboxState.UNCERTAIN, OutboxState.PENDING, next_attempt_at=0
+                    )
                 else:
-                    done = store.claim(wanted, UNCERTAIN, FORGOTTEN)
+                    done = store.claim(wanted, OutboxState.UNCERTAIN, OutboxState.FORGOTTEN)
         finally:
             store.close()
         if done:

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
 
 from askfirst.answer import AnswerKind
+from askfirst.mails import ToInviter
 from askfirst.rules import Decision
 
 
@@ -44,12 +44,12 @@ class DeadlinePassed:
 class Cancelled:
     """The owner deleted the draft instead of approving it."""
 
-    kind: Literal["ask", "decline"]
+    kind: ToInviter
 
 
 @dataclass(frozen=True)
 class SendFailed:
-    kind: Literal["ask", "decline"]
+    kind: ToInviter
     reason: str
     hand_over: bool = False  # the ask cannot go as it is (no SMTPUTF8): a person writes
 
@@ -99,7 +99,7 @@ Event = (
 
 @dataclass(frozen=True)
 class Send:
-    kind: Literal["ask", "decline"]
+    kind: ToInviter
     to: str
 
 

@@ -50,6 +50,7 @@ from askfirst.events import (
     SendFailed,
     Unflag,
 )
+from askfirst.mails import MailKind
 from askfirst.record import DecisionRecord
 
 FLAGGED = "\\Flagged"
@@ -150,7 +151,10 @@ def _transition(inv: Invitation, event: Event, now: datetime, decline_after: tim
         case None, Detected(decision=d) if d.action == "ask":
             # No deadline yet: the wait counts from the moment the ask leaves (AskSent).
             asked = replace(inv, state=State.ASKED, reason=d.rule)
-            return asked, [Send("ask", inv.inviter_email), Flag(inv.source_message_id, (KW_ASKED,))]
+            return asked, [
+                Send(MailKind.ASK, inv.inviter_email),
+                Flag(inv.source_message_id, (KW_ASKED,)),
+            ]
         case None, Detected(decision=d) if d.action == "hand_over":
             reason = d.reasons[-1] if d.reasons else d.rule
             return replace(inv, state=State.HANDED_OVER, reason=reason, handed_over_at=now), [
@@ -171,7 +175,10 @@ def _transition(inv: Invitation, event: Event, now: datetime, decline_after: tim
             back and inv.decline_due_at and back > inv.decline_due_at
         ):
             return replace(inv, decline_due_at=back, reason="out of office until the due date"), []
-        case (State.ASKED, Cancelled(kind="ask")) | (State.DECLINED, Cancelled(kind="decline")):
+        case (State.ASKED, Cancelled(kind=MailKind.ASK)) | (
+            State.DECLINED,
+            Cancelled(kind=MailKind.DECLINE),
+        ):
             what = "ask" if inv.state is State.ASKED else "decline"
             said = KW_ASKED if inv.state is State.ASKED else KW_DECLINED
             return replace(inv, state=State.CANCELLED, reason=f"you deleted the {what} draft"), [
@@ -190,18 +197,18 @@ def _transition(inv: Invitation, event: Event, now: datetime, decline_after: tim
             return replace(
                 inv, state=State.DECLINED, reason="no answer in time", declined_at=now
             ), [
-                Send("decline", inv.inviter_email),
+                Send(MailKind.DECLINE, inv.inviter_email),
                 Flag(inv.source_message_id, (KW_DECLINED,)),
             ]
-        case State.ASKED, SendFailed(kind="ask", reason=why, hand_over=True):
+        case State.ASKED, SendFailed(kind=MailKind.ASK, reason=why, hand_over=True):
             reason = f"the ask could not be sent: {why}"
             return replace(inv, state=State.HANDED_OVER, reason=reason, handed_over_at=now), [
                 Flag(inv.source_message_id, (FLAGGED, KW_HANDOVER)),
                 Notify(reason),
             ]
-        case (State.ASKED, SendFailed(kind="ask", reason=why)) | (
+        case (State.ASKED, SendFailed(kind=MailKind.ASK, reason=why)) | (
             State.DECLINED,
-            SendFailed(kind="decline", reason=why),
+            SendFailed(kind=MailKind.DECLINE, reason=why),
         ):
             what = "ask" if inv.state is State.ASKED else "decline"
             reason = f"the {what} could not be sent: {why}"

@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Literal
 
 from askfirst import lifecycle, logs
 from askfirst.byhand import network_of
@@ -26,27 +25,14 @@ from askfirst.imap import ImapRefused
 from askfirst.imap_folders import Hit
 from askfirst.lifecycle import Invitation, State
 from askfirst.limits import Brake, brake
+from askfirst.mails import TO_INVITER, MailKind, OutboxState
 from askfirst.message import parse
 from askfirst.metrics import Metrics
 from askfirst.render import Templates
 from askfirst.report import Report
 from askfirst.schedule import decline_due
 from askfirst.smtp import Envelope, SenderRefused, SendError
-from askfirst.store import (
-    AWAITING,
-    CANCELLED,
-    DATA,
-    DRY_RUN,
-    FAILED,
-    FORGOTTEN,
-    PENDING,
-    SENDING,
-    SENT,
-    UNCERTAIN,
-    LeaseLost,
-    OutboxRow,
-    Store,
-)
+from askfirst.store import LeaseLost, OutboxRow, Store
 
 log = logs.get()
 
@@ -58,9 +44,6 @@ KILL_ENV = "ASKFIRST_STOP"  # set (non-empty) in the daemon's environment: nothi
 KW_DRAFT = "$askfirst-draft"  # a draft waiting for the owner's approval ...
 KW_AWAITING = lifecycle.KW_AWAITING  # ... and the invitation it answers
 UNFLAG = "-"  # a flag op's keyword with this prefix is taken off, not set (`Unflag`)
-WITHDRAWN = "withdrawn"  # outbox: a draft the inviter's answer made moot; leaves Drafts next
-CONFIG_ERROR = "config_error"  # meta: a configuration problem found while sending (health)
-FOLDER_ERROR = "folder_error"  # meta: the IMAP server refused a folder askfirst needs
 
 
 class Outbox:
@@ -97,27 +80,27 @@ class Outbox:
         Passes never overlap and one process holds the state, so at the start of a pass
         a `sending` or `data` row is always such a leftover; a `forgotten` row is the
         owner's `askfirst forget`."""
-        if self.store.meta(FOLDER_ERROR):  # a new start looks at every folder again
+        if self.store.facts.folder_error:  # a new start looks at every folder again
             with self.store.transaction():
-                self.store.set_meta(FOLDER_ERROR, "")
-        for row in self.store.outbox((SENDING,)):
+                self.store.facts.folder_error = ""
+        for row in self.store.outbox((OutboxState.SENDING,)):
             # DATA never started: the server cannot have accepted it. Send it again.
-            self.store.set_outbox_state(row.message_id, PENDING)
+            self.store.set_outbox_state(row.message_id, OutboxState.PENDING)
             log.warning("outbox.requeued", message_id=row.message_id, why="stopped before DATA")
         folder = ""
-        for row in self.store.outbox((DATA, FORGOTTEN)):
+        for row in self.store.outbox((OutboxState.DATA, OutboxState.FORGOTTEN)):
             # Stopped during DATA: the server may or may not have it, and only a copy in Sent
             # (filed after the server took it) would tell. Without one the owner decides;
             # a mail the owner counted as sent (`askfirst forget`) is finished as sent.
             folder = folder or await self.mailbox.sent_folder()
             copied = await self.mailbox.look_up(folder, row.message_id) is not None
-            if row.state == DATA and not copied:
+            if row.state is OutboxState.DATA and not copied:
                 why = "askfirst stopped during the SMTP DATA command"
                 self._uncertain(row, SendError(why, transient=False, uncertain=True))
                 continue
             now = self.clock.now()
             with self.store.transaction():
-                self.store.set_outbox_state(row.message_id, SENT, sent_at=now)
+                self.store.set_outbox_state(row.message_id, OutboxState.SENT, sent_at=now)
                 self._mark_sent(row, now)  # the wait starts now, or the decline never comes
                 if copied:
                     self.store.mark_copied(row.message_id)
@@ -138,7 +121,7 @@ class Outbox:
         checked = False  # the kill switch costs a mailbox search: only when mail is due
         while rows := [
             r
-            for r in self.store.outbox((PENDING,), before=self.clock.now())
+            for r in self.store.outbox((OutboxState.PENDING,), before=self.clock.now())
             if r.message_id not in tried
         ]:
             if not checked:
@@ -146,25 +129,29 @@ class Outbox:
             for row in rows:
                 tried.add(row.message_id)
                 if self._unwanted(row):
-                    self._claim(row, SENDING, report)  # cancels it, held or not
+                    self._claim(row, OutboxState.SENDING, report)  # cancels it, held or not
                     continue
                 if self._refused(row, report):
                     continue
                 now = self.clock.now()
                 history = self.store.history(now)
                 held = self.refused or brake(now, history, self.settings.limits, kill_switch)
-                if held and (held.holds_notices or row.kind != "handover"):
+                if held and (held.holds_notices or row.kind is not MailKind.HANDOVER):
                     report.held += 1
                 elif self.dry_run:
                     self._pretend_sent(row, report)
-                elif row.kind != "handover" and not row.approved and self._needs_approval():
+                elif (
+                    row.kind is not MailKind.HANDOVER
+                    and not row.approved
+                    and self._needs_approval()
+                ):
                     await self._to_drafts(row, report)
                 else:
                     await self._send_row(row, report)
         held = self.refused or held
         self.hold = held if held and report.held else None
         shown = self.hold.reason if self.hold else ""
-        before = self.store.meta("brake") or ""
+        before = self.store.facts.brake
         if before != shown:  # logged once per change, not once per pass
             if self.hold:
                 until = self.hold.until.isoformat() if self.hold.until else "lifted"
@@ -172,7 +159,7 @@ class Outbox:
             else:
                 log.info("outbox.released", reason=before)
             with self.store.transaction():
-                self.store.set_meta("brake", shown)
+                self.store.facts.brake = shown
 
     def next_wake(self) -> datetime | None:
         """When the outbox next needs a pass: its next retry or send time; while a brake
@@ -187,15 +174,15 @@ class Outbox:
     def _unwanted(self, row: OutboxRow) -> str | None:
         """Why the invitation no longer calls for this mail, or None: an ask goes only
         while the invitation waits for it, a decline only while no answer came."""
-        if row.invitation_id is None or row.kind not in ("ask", "decline"):
+        if row.invitation_id is None or row.kind not in TO_INVITER:
             return None
         inv = self.store.invitation(row.invitation_id)
-        wanted = State.ASKED if row.kind == "ask" else State.DECLINED
+        wanted = State.ASKED if row.kind is MailKind.ASK else State.DECLINED
         if inv.state is wanted:
             return None
         return f"the invitation is {inv.state} ({inv.reason})"
 
-    def _claim(self, row: OutboxRow, state: str, report: Report, **fields: object) -> bool:
+    def _claim(self, row: OutboxRow, state: OutboxState, report: Report, **fields: object) -> bool:
         """Take the row for sending (or drafting) in one transaction that re-checks the
         invitation; a compare-and-set, so nothing else can have taken it meanwhile. The
         lease is checked in the same transaction (fencing): a replica that lost the account
@@ -205,7 +192,7 @@ class Outbox:
             why = self._unwanted(row)
             if why is None:
                 return self.store.claim(row.message_id, row.state, state, **fields)
-            cancelled = self.store.claim(row.message_id, row.state, CANCELLED)
+            cancelled = self.store.claim(row.message_id, row.state, OutboxState.CANCELLED)
         if cancelled:
             report.cancelled += 1
             log.info("outbox.not_sent", kind=row.kind, message_id=row.message_id, why=why)
@@ -226,7 +213,7 @@ class Outbox:
     def _pretend_sent(self, row: OutboxRow, report: Report) -> None:
         """--dry-run: record what would have gone out, and let the lifecycle go on."""
         now = self.clock.now()
-        if not self._claim(row, DRY_RUN, report, sent_at=now):
+        if not self._claim(row, OutboxState.DRY_RUN, report, sent_at=now):
             return
         with self.store.transaction():
             self._mark_sent(row, now)
@@ -242,7 +229,7 @@ class Outbox:
 
     def _mark_sent(self, row: OutboxRow, now: datetime) -> None:
         """An ask that left starts the wait for an answer (the caller holds the transaction)."""
-        if row.kind == "ask" and row.invitation_id is not None:
+        if row.kind is MailKind.ASK and row.invitation_id is not None:
             inv = self.store.invitation(row.invitation_id)
             self._apply(inv, AskSent(now, self.decline_due(now)))
 
@@ -254,11 +241,11 @@ class Outbox:
         if self.settings.mode == "approve":
             return True
         fingerprint = self.templates.fingerprint
-        if self.store.meta("templates_fingerprint") != fingerprint:
+        if self.store.facts.templates_fingerprint != fingerprint:
             with self.store.transaction():
-                self.store.set_meta("templates_fingerprint", fingerprint)
-                self.store.set_meta("approved_sends", "0")
-        return int(self.store.meta("approved_sends") or 0) < self.settings.approve_first
+                self.store.facts.templates_fingerprint = fingerprint
+                self.store.facts.approved_sends = 0
+        return self.store.facts.approved_sends < self.settings.approve_first
 
     async def _to_drafts(self, row: OutboxRow, report: Report) -> None:
         """File the mail as a draft; the owner approves by flagging it (or moving it to
@@ -267,7 +254,7 @@ class Outbox:
         try:
             await self.mailbox.ensure_folder(drafts)
             if self._unwanted(row):
-                self._claim(row, AWAITING, report)  # cancels it
+                self._claim(row, OutboxState.AWAITING, report)  # cancels it
                 return
             if await self.mailbox.look_up(drafts, row.message_id) is None:
                 flags = ["\\Draft", KW_DRAFT]
@@ -278,7 +265,7 @@ class Outbox:
             report.held += 1
             return
         with self.store.transaction():
-            if not self._claim(row, AWAITING, report):
+            if not self._claim(row, OutboxState.AWAITING, report):
                 return
             if row.invitation_id is not None:
                 inv = self.store.invitation(row.invitation_id)
@@ -295,13 +282,13 @@ class Outbox:
     async def review_drafts(self, report: Report) -> None:
         """Flagged (or moved) drafts are approved, with the owner's edits; deleted ones
         cancelled; withdrawn ones (the inviter answered first) taken out of Drafts."""
-        waiting = self.store.outbox((AWAITING, WITHDRAWN))
+        waiting = self.store.outbox((OutboxState.AWAITING, OutboxState.WITHDRAWN))
         if not waiting or self.dry_run:
             return
         drafts = await self.mailbox.drafts_folder()
         for row in waiting:
             in_drafts = await self._find_draft(drafts, row)
-            if row.state == WITHDRAWN:
+            if row.state is OutboxState.WITHDRAWN:
                 await self._withdraw(row, drafts, in_drafts)
                 continue
             if in_drafts is not None and "\\Flagged" not in in_drafts.flags:
@@ -319,7 +306,11 @@ class Outbox:
             text = as_approved(draft, row.message_id) if draft else row.raw
             with self.store.transaction():  # recorded first: a lost draft must not cancel it
                 self.store.set_outbox_state(
-                    row.message_id, PENDING, approved=1, next_attempt_at=self.clock.now(), raw=text
+                    row.message_id,
+                    OutboxState.PENDING,
+                    approved=1,
+                    next_attempt_at=self.clock.now(),
+                    raw=text,
                 )
             await self.mailbox.remove(folder, hit.uid)
             self._no_longer_awaiting(row)
@@ -345,14 +336,14 @@ class Outbox:
         (a draft leaves Drafts on the next review). What was withdrawn, for the notice;
         the caller holds the transaction."""
         said = []
-        for row in self.store.outbox((PENDING, AWAITING)):
-            if row.invitation_id != inv.id or row.kind not in ("ask", "decline"):
+        for row in self.store.outbox((OutboxState.PENDING, OutboxState.AWAITING)):
+            if row.invitation_id != inv.id or row.kind not in TO_INVITER:
                 continue
-            if row.state == AWAITING:
-                self.store.set_outbox_state(row.message_id, WITHDRAWN)
+            if row.state is OutboxState.AWAITING:
+                self.store.set_outbox_state(row.message_id, OutboxState.WITHDRAWN)
                 said.append(f"the {row.kind} waiting for your approval is withdrawn from Drafts")
             else:
-                self.store.set_outbox_state(row.message_id, CANCELLED)
+                self.store.set_outbox_state(row.message_id, OutboxState.CANCELLED)
                 said.append(f"the {row.kind} not yet sent is withdrawn")
         return "; ".join(said)
 
@@ -361,7 +352,7 @@ class Outbox:
         if hit is not None:
             await self.mailbox.remove(drafts, hit.uid)
         with self.store.transaction():
-            self.store.set_outbox_state(row.message_id, CANCELLED)
+            self.store.set_outbox_state(row.message_id, OutboxState.CANCELLED)
         self._no_longer_awaiting(row)
         log.info("outbox.withdrawn", kind=row.kind, to=row.recipient, message_id=row.message_id)
 
@@ -373,10 +364,9 @@ class Outbox:
 
     def _cancel(self, row: OutboxRow) -> None:
         with self.store.transaction():
-            self.store.set_outbox_state(row.message_id, CANCELLED)
-            if row.invitation_id is not None and row.kind in ("ask", "decline"):
-                kind: Literal["ask", "decline"] = "ask" if row.kind == "ask" else "decline"
-                self._apply(self.store.invitation(row.invitation_id), Cancelled(kind))
+            self.store.set_outbox_state(row.message_id, OutboxState.CANCELLED)
+            if row.invitation_id is not None and row.kind in TO_INVITER:
+                self._apply(self.store.invitation(row.invitation_id), Cancelled(row.kind))
         log.info("outbox.cancelled", kind=row.kind, to=row.recipient, message_id=row.message_id)
 
     async def _kill_switch(self) -> str | None:
@@ -392,7 +382,7 @@ class Outbox:
 
     async def _send_row(self, row: OutboxRow, report: Report) -> None:
         """Claim, send, record. The DATA mark is the point of no return (see `recover`)."""
-        if not self._claim(row, SENDING, report, attempts=row.attempts + 1):
+        if not self._claim(row, OutboxState.SENDING, report, attempts=row.attempts + 1):
             return
         envelope = Envelope(self.settings.owner.email, row.recipient, row.raw)
         try:
@@ -408,13 +398,12 @@ class Outbox:
             return
         now = self.clock.now()
         with self.store.transaction():
-            self.store.set_outbox_state(row.message_id, SENT, sent_at=now)
-            if self.store.meta(CONFIG_ERROR):  # the sender is accepted again
-                self.store.set_meta(CONFIG_ERROR, "")
+            self.store.set_outbox_state(row.message_id, OutboxState.SENT, sent_at=now)
+            if self.store.facts.config_error:  # the sender is accepted again
+                self.store.facts.config_error = ""
             self._mark_sent(row, now)
             if row.approved:
-                count = int(self.store.meta("approved_sends") or 0) + 1
-                self.store.set_meta("approved_sends", str(count))
+                self.store.facts.approved_sends += 1
         self.metrics.mails_sent.labels(row.kind).inc()
         report.sent += 1
         log.info("outbox.sent", kind=row.kind, to=row.recipient, message_id=row.message_id)
@@ -423,10 +412,10 @@ class Outbox:
         """The DATA mark, in one transaction with the lease check (fencing): a replica that
         lost the account raises `LeaseLost` here, before the body goes out."""
         with self.store.transaction():
-            self._fence(row, DATA)
-            self.store.set_outbox_state(row.message_id, DATA)
+            self._fence(row, OutboxState.DATA)
+            self.store.set_outbox_state(row.message_id, OutboxState.DATA)
 
-    def _fence(self, row: OutboxRow, state: str) -> None:
+    def _fence(self, row: OutboxRow, state: OutboxState) -> None:
         """Inside the claiming transaction: another replica may serve the account now."""
         if not self.store.holds_lease():
             log.warning("outbox.fenced", message_id=row.message_id, state=state)
@@ -441,9 +430,12 @@ class Outbox:
         self.refused = Brake(reason, holds_notices=True)
         with self.store.transaction():
             self.store.set_outbox_state(
-                row.message_id, PENDING, attempts=row.attempts, last_error=str(exc)[:500]
+                row.message_id,
+                OutboxState.PENDING,
+                attempts=row.attempts,
+                last_error=str(exc)[:500],
             )
-            self.store.set_meta(CONFIG_ERROR, reason)
+            self.store.facts.config_error = reason
         report.held += 1
         log.error("smtp.sender_refused", sender=owner, error=str(exc), message_id=row.message_id)
 
@@ -454,7 +446,9 @@ class Outbox:
             report.failed += 1
         log.error("outbox.uncertain", kind=row.kind, message_id=row.message_id, error=str(exc))
         with self.store.transaction():
-            self.store.set_outbox_state(row.message_id, UNCERTAIN, last_error=str(exc)[:500])
+            self.store.set_outbox_state(
+                row.message_id, OutboxState.UNCERTAIN, last_error=str(exc)[:500]
+            )
             if row.invitation_id is not None:
                 self._notify(
                     self.store.invitation(row.invitation_id),
@@ -470,7 +464,10 @@ class Outbox:
             report.retried += 1
             retry_at = now + RETRY_AFTER[attempts - 1]
             self.store.set_outbox_state(
-                row.message_id, PENDING, next_attempt_at=retry_at, last_error=str(exc)[:500]
+                row.message_id,
+                OutboxState.PENDING,
+                next_attempt_at=retry_at,
+                last_error=str(exc)[:500],
             )
             log.warning(
                 "outbox.retry",
@@ -484,11 +481,12 @@ class Outbox:
         self.metrics.mails_failed.labels(row.kind).inc()
         log.error("outbox.failed", kind=row.kind, message_id=row.message_id, error=str(exc))
         with self.store.transaction():
-            self.store.set_outbox_state(row.message_id, FAILED, last_error=str(exc)[:500])
-            if row.invitation_id is not None and row.kind in ("ask", "decline"):
+            self.store.set_outbox_state(
+                row.message_id, OutboxState.FAILED, last_error=str(exc)[:500]
+            )
+            if row.invitation_id is not None and row.kind in TO_INVITER:
                 inv = self.store.invitation(row.invitation_id)
-                kind: Literal["ask", "decline"] = "ask" if row.kind == "ask" else "decline"
-                self._apply(inv, SendFailed(kind, str(exc), hand_over=exc.hand_over))
+                self._apply(inv, SendFailed(row.kind, str(exc), hand_over=exc.hand_over))
 
     async def settle(self) -> None:
         """Set owed flags (one STORE per set of flags) and file owed Sent copies (MULTIAPPEND).
@@ -536,4 +534,4 @@ class Outbox:
             log.error("imap.refused", folder=exc.folder, what=what, error=str(exc))
         self.refused_folders[exc.folder] = problem
         with self.store.transaction():
-            self.store.set_meta(FOLDER_ERROR, problem)
+            self.store.facts.folder_error = problem

@@ -16,7 +16,6 @@ again. Everything else in the lookback window is new to askfirst and handled as 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime
@@ -27,14 +26,13 @@ from askfirst.config import Settings
 from askfirst.edges import Mailbox
 from askfirst.imap_folders import Headers
 from askfirst.lifecycle import KW_ANSWERED, KW_ASKED, KW_HANDOVER, Invitation, State
+from askfirst.mails import TO_INVITER, MailKind
 from askfirst.message import Mail, parse
 from askfirst.record import DecisionRecord
 from askfirst.render import LOOP_HEADER
-from askfirst.store import Store, mail_key
+from askfirst.store import RebuildNote, Store, mail_key
 
 log = logs.get()
-
-META_KEY = "rebuilt"  # JSON: when, and how many of each state were rebuilt
 
 
 @dataclass(frozen=True)
@@ -72,13 +70,13 @@ async def rebuild(
     now: datetime,
     decline_due: Callable[[datetime], datetime],
 ) -> Rebuilt:
-    """Read the traces, record what they say in one transaction, and note it (`META_KEY`)."""
+    """Read the traces, record what they say in one transaction, and note it (`Facts.rebuilt`)."""
     folder = settings.imap.folder
     sent_folder = await mailbox.sent_folder()
     sent = [
         t
         for t in map(_trace, await mailbox.headers_since(sent_folder, since))
-        if t.mail.header(LOOP_HEADER) in ("ask", "decline")
+        if t.mail.header(LOOP_HEADER) in TO_INVITER
     ]
     watched = [_trace(h) for h in await mailbox.headers_since(folder, since)]
     asked_sources = {t.mail.in_reply_to[0] for t in sent if t.mail.in_reply_to}
@@ -87,7 +85,7 @@ async def rebuild(
     done = Rebuilt()
     with store.transaction():
         _record(store, settings, sent, watched, full, mailbox.uidvalidity, now, decline_due, done)
-        store.set_meta(META_KEY, json.dumps({"at": now.isoformat(), **asdict(done)}))
+        store.facts.rebuilt = RebuildNote(now, **asdict(done))
     log.warning("state.rebuilt", since=since.isoformat(), **asdict(done))
     return done
 
@@ -113,7 +111,7 @@ def _record(
     declines = {
         t.mail.in_reply_to[0]: t
         for t in sent
-        if t.mail.header(LOOP_HEADER) == "decline" and t.mail.in_reply_to
+        if t.mail.header(LOOP_HEADER) == MailKind.DECLINE and t.mail.in_reply_to
     }
     folder = settings.imap.folder
 
@@ -122,7 +120,7 @@ def _record(
         store.mark_seen(folder, uidvalidity, t.uid, t.mail.message_id, outcome, now, key)
 
     handled: set[int] = set()
-    for ask in (t for t in sent if t.mail.header(LOOP_HEADER) == "ask"):
+    for ask in (t for t in sent if t.mail.header(LOOP_HEADER) == MailKind.ASK):
         parent = ask.mail.in_reply_to[0] if ask.mail.in_reply_to else ask.mail.message_id
         source = by_id.get(parent)
         decline = declines.get(ask.mail.message_id)
@@ -146,7 +144,7 @@ def _record(
         done.count(inv.state or State.ASKED)
         for mine in (ask, decline):
             if mine is not None:
-                kind = mine.mail.header(LOOP_HEADER)
+                kind = MailKind(mine.mail.header(LOOP_HEADER))
                 to = mine.mail.to[0] if mine.mail.to else inv.inviter_email
                 store.record_sent(mine.mail.message_id, saved.id or 0, kind, to, mine.raw, mine.at)
         if source is not None:

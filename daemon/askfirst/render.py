@@ -35,6 +35,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from askfirst.byhand import links
 from askfirst.lifecycle import Invitation
+from askfirst.mails import MailKind
 from askfirst.message import clean
 
 TEMPLATE_NAMES = ("ask", "decline", "handover", "byhand", "remind")
@@ -236,7 +237,7 @@ def compose(
     in_reply_to: str | None = None,
     references: tuple[str, ...] = (),
     auto_submitted: str = "auto-replied",
-    kind: str = "",
+    kind: MailKind | None = None,
 ) -> Outgoing:
     """A plain-text UTF-8 mail, 7-bit clean (quoted-printable), CRLF, every header one
     logical line. Built by hand: the email package's policy machinery costs ~1 ms a mail,
@@ -255,7 +256,7 @@ def compose(
         ("Auto-Submitted", auto_submitted),  # RFC 3834 §5
         ("X-Auto-Response-Suppress", "All"),  # keeps Exchange out-of-office replies away
     ]
-    if kind:
+    if kind is not None:
         headers.append((LOOP_HEADER, kind))  # another askfirst never takes this for an invitation
     headers += [
         ("MIME-Version", "1.0"),

@@ -8,7 +8,7 @@ from collections import Counter
 from datetime import datetime
 from typing import Any
 
-from askfirst.clock import SystemClock, from_epoch
+from askfirst.clock import SystemClock
 from askfirst.config import Settings, dry_run_path, health_limit
 from askfirst.config_loading import load_accounts
 from askfirst.exits import EXIT_OK, EXIT_UNREACHABLE
@@ -73,26 +73,26 @@ def status_text(store: Store, now: datetime, limit: int = 20) -> str:
     lines.append("")
     outbox = store.outbox_counts()
     lines.append("outbox: " + (", ".join(f"{n} {s}" for s, n in sorted(outbox.items())) or "empty"))
-    rebuilt = json.loads(store.meta("rebuilt") or "null")
-    if rebuilt:
+    facts = store.facts
+    if rebuilt := facts.rebuilt:
         lines.append(
-            f"rebuilt from the mailbox at {_when(datetime.fromisoformat(rebuilt['at']))}: "
-            f"{rebuilt['asked']} asked, {rebuilt['answered']} answered, "
-            f"{rebuilt['declined']} declined, {rebuilt['handed_over']} handed over"
+            f"rebuilt from the mailbox at {_when(rebuilt.at)}: "
+            f"{rebuilt.asked} asked, {rebuilt.answered} answered, "
+            f"{rebuilt.declined} declined, {rebuilt.handed_over} handed over"
         )
-    held = store.meta("brake") or ""
+    held = facts.brake
     lines.append(f"sending: held ({held})" if held else "sending: on")
-    if folder_error := store.meta("folder_error"):
+    if folder_error := facts.folder_error:
         lines.append(f"configuration: {folder_error}")
-    last = store.meta("last_pass_at")
-    connected = store.meta("imap_connected") == "1"
+    last = facts.last_pass_at
+    connected = facts.imap_connected
     lines.append(
-        f"last pass: {_when(_epoch(last))}"
-        + ("" if connected or not last else f" (IMAP not connected: {store.meta('last_error')})")
+        f"last pass: {_when(last)}"
+        + ("" if connected or not last else f" (IMAP not connected: {facts.last_error})")
     )
-    failed = int(store.meta("failed_passes") or 0)
+    failed = facts.failed_passes
     if failed:
-        lines.append(f"failing: the last {failed} passes failed: {store.meta('last_error')}")
+        lines.append(f"failing: the last {failed} passes failed: {facts.last_error}")
     problems = store.recent_problems()
     if problems:
         lines.append("recent problems:")
@@ -119,10 +119,6 @@ def _who(inv: Invitation) -> str:
 
 def _when(when: datetime | None) -> str:
     return when.strftime("%Y-%m-%d %H:%M") if when else "-"
-
-
-def _epoch(value: str | None) -> datetime | None:
-    return from_epoch(int(value)) if value else None
 
 
 def _age(delta: Any) -> str:
@@ -183,15 +179,16 @@ def health_of(settings: Settings) -> int:
         print(f"unhealthy: {exc}")
         return EXIT_UNREACHABLE
     try:
-        last = store.meta("last_pass_at")
-        connected = store.meta("imap_connected") == "1"
-        error = store.meta("last_error") or ""
-        config_error = store.meta("config_error") or store.meta("folder_error") or ""
-        failed = int(store.meta("failed_passes") or 0)
+        facts = store.facts
+        last = facts.last_pass_at
+        connected = facts.imap_connected
+        error = facts.last_error
+        config_error = facts.config_error or facts.folder_error
+        failed = facts.failed_passes
     finally:
         store.close()
     limit = health_limit(settings)
-    age = SystemClock().now().timestamp() - int(last) if last else None
+    age = SystemClock().now().timestamp() - last.timestamp() if last else None
     if age is None or age > limit:
         print(f"unhealthy: no completed pass for {'ever' if age is None else f'{age:.0f} s'}")
         return EXIT_UNREACHABLE
