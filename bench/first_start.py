@@ -55,7 +55,7 @@ FETCH_ITEMS = (
 # Stages of a pass, wherever this version keeps them: (attribute of App or "", method).
 PHASES = (
     ("", "_recover"),
-    ("", "_read_mail"),
+    ("intake", "read_mail"),
     ("", "_send_outbox"),
     ("", "_settle_mailbox"),
     ("outbox", "recover"),

@@ -45,7 +45,7 @@ async def test_send_window_holds_the_ask_until_it_opens(h: Harness, clock: FakeC
 async def test_jitter_delays_within_the_bound(h: Harness, clock: FakeClock) -> None:
     h.settings.lifecycle.send_jitter = timedelta(minutes=10)
     app = h.build()
-    app.rnd = random.Random(7)
+    app.effects.rnd = random.Random(7)
     h.invite(linkedin_2012("Alice Example", ALICE))
     await app.run_once()
     await app.mailbox.close()
