@@ -26,7 +26,7 @@ from askfirst.message import parse
 from askfirst.metrics import Metrics
 from askfirst.render import Templates
 from askfirst.schedule import decline_due
-from askfirst.smtp import Envelope, SenderRefused, SendError, SmtpSender
+from askfirst.smtp import Envelope, SenderRefused, SendError, SmtpSender, SmtpSession
 from askfirst.store import (
     AWAITING,
     CANCELLED,
@@ -129,37 +129,38 @@ class Outbox:
         )
 
     async def send_due(self, report: Report) -> None:
-        """Send what is due and not held by a brake; a notice queued by a failure in this
-        pass goes out in it too."""
+        """Send what is due and not held by a brake, over one SMTP session (connected at the
+        first mail that goes); a notice queued by a failure in this pass goes out in it too."""
         tried: set[str] = set()
         held: Brake | None = None
         kill_switch: str | None = None
         checked = False  # the kill switch costs a mailbox search: only when mail is due
-        while rows := [
-            r
-            for r in self.store.outbox((PENDING,), before=self.clock.now())
-            if r.message_id not in tried
-        ]:
-            if not checked:
-                kill_switch, checked = await self._kill_switch(), True
-            for row in rows:
-                tried.add(row.message_id)
-                if self._unwanted(row):
-                    self._claim(row, SENDING, report)  # cancels it, held or not
-                    continue
-                if self._refused(row, report):
-                    continue
-                now = self.clock.now()
-                history = self.store.history(now)
-                held = self.refused or brake(now, history, self.settings.limits, kill_switch)
-                if held and (held.holds_notices or row.kind != "handover"):
-                    report.held += 1
-                elif self.dry_run:
-                    self._pretend_sent(row, report)
-                elif row.kind != "handover" and not row.approved and self._needs_approval():
-                    await self._to_drafts(row, report)
-                else:
-                    await self._send_row(row, report)
+        async with self.sender.session() as smtp:
+            while rows := [
+                r
+                for r in self.store.outbox((PENDING,), before=self.clock.now())
+                if r.message_id not in tried
+            ]:
+                if not checked:
+                    kill_switch, checked = await self._kill_switch(), True
+                for row in rows:
+                    tried.add(row.message_id)
+                    if self._unwanted(row):
+                        self._claim(row, SENDING, report)  # cancels it, held or not
+                        continue
+                    if self._refused(row, report):
+                        continue
+                    now = self.clock.now()
+                    history = self.store.history(now)
+                    held = self.refused or brake(now, history, self.settings.limits, kill_switch)
+                    if held and (held.holds_notices or row.kind != "handover"):
+                        report.held += 1
+                    elif self.dry_run:
+                        self._pretend_sent(row, report)
+                    elif row.kind != "handover" and not row.approved and self._needs_approval():
+                        await self._to_drafts(row, report)
+                    else:
+                        await self._send_row(row, report, smtp)
         held = self.refused or held
         self.hold = held if held and report.held else None
         shown = self.hold.reason if self.hold else ""
@@ -396,13 +397,13 @@ class Outbox:
             return f"a mail in {self.settings.imap.folder} has the keyword {limits.kill_keyword}"
         return None
 
-    async def _send_row(self, row: OutboxRow, report: Report) -> None:
+    async def _send_row(self, row: OutboxRow, report: Report, smtp: SmtpSession) -> None:
         """Claim, send, record. The DATA mark is the point of no return (see `recover`)."""
         if not self._claim(row, SENDING, report, attempts=row.attempts + 1):
             return
         envelope = Envelope(self.settings.owner.email, row.recipient, row.raw)
         try:
-            await self.sender.send(envelope, before_data=lambda: self._mark_data(row))
+            await smtp.send(envelope, before_data=lambda: self._mark_data(row))
         except SenderRefused as exc:
             self._hold_for_sender(row, exc, report)
             return
