@@ -21,7 +21,7 @@ from askfirst.config import Settings
 from askfirst.drafts import as_approved, reply_criteria
 from askfirst.imap import ImapRefused, MailboxThread
 from askfirst.lifecycle import AskSent, Cancelled, Event, Invitation, SendFailed, State
-from askfirst.limits import Brake, brake
+from askfirst.limits import Brake, History, brake
 from askfirst.message import parse
 from askfirst.metrics import Metrics
 from askfirst.render import Templates
@@ -143,15 +143,18 @@ class Outbox:
             ]:
                 if not checked:
                     kill_switch, checked = await self._kill_switch(), True
+                history: History | None = None  # the store's, plus the sends since it was read
                 for row in rows:
                     tried.add(row.message_id)
                     if self._unwanted(row):
                         self._claim(row, SENDING, report)  # cancels it, held or not
                         continue
                     if self._refused(row, report):
+                        history = None  # a failure: the breaker may trip
                         continue
                     now = self.clock.now()
-                    history = self.store.history(now)
+                    if history is None:
+                        history = self.store.history(now)
                     held = self.refused or brake(now, history, self.settings.limits, kill_switch)
                     if held and (held.holds_notices or row.kind != "handover"):
                         report.held += 1
@@ -159,8 +162,10 @@ class Outbox:
                         self._pretend_sent(row, report)
                     elif row.kind != "handover" and not row.approved and self._needs_approval():
                         await self._to_drafts(row, report)
-                    else:
-                        await self._send_row(row, report, smtp)
+                    elif (sent_at := await self._send_row(row, report, smtp)) is None:
+                        history = None  # not sent: a failure may trip the breaker
+                    elif row.kind in ("ask", "decline"):  # what the caps count (Store.history)
+                        history = history.with_send(sent_at)
         held = self.refused or held
         self.hold = held if held and report.held else None
         shown = self.hold.reason if self.hold else ""
@@ -397,22 +402,23 @@ class Outbox:
             return f"a mail in {self.settings.imap.folder} has the keyword {limits.kill_keyword}"
         return None
 
-    async def _send_row(self, row: OutboxRow, report: Report, smtp: SmtpSession) -> None:
-        """Claim, send, record. The DATA mark is the point of no return (see `recover`)."""
+    async def _send_row(self, row: OutboxRow, report: Report, smtp: SmtpSession) -> datetime | None:
+        """Claim, send, record; when it was sent, or None. The DATA mark is the point of no
+        return (see `recover`)."""
         if not self._claim(row, SENDING, report, attempts=row.attempts + 1):
-            return
+            return None
         envelope = Envelope(self.settings.owner.email, row.recipient, row.raw)
         try:
             await smtp.send(envelope, before_data=lambda: self._mark_data(row))
         except SenderRefused as exc:
             self._hold_for_sender(row, exc, report)
-            return
+            return None
         except SendError as exc:
             if exc.uncertain:
                 self._uncertain(row, exc, report)
             else:
                 self._send_failed(row, row.attempts + 1, exc, report)
-            return
+            return None
         now = self.clock.now()
         with self.store.transaction():
             self.store.set_outbox_state(row.message_id, SENT, sent_at=now)
@@ -425,6 +431,7 @@ class Outbox:
         self.metrics.mails_sent.labels(row.kind).inc()
         report.sent += 1
         log.info("outbox.sent", kind=row.kind, to=row.recipient, message_id=row.message_id)
+        return now
 
     def _mark_data(self, row: OutboxRow) -> None:
         """The DATA mark, in one transaction with the lease check (fencing): a replica that
