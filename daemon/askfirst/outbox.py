@@ -6,6 +6,10 @@ Every outgoing mail is an outbox row before anything is sent. A row is claimed
 for it), marked `data` just before the SMTP DATA command (the point of no return), then
 `sent`; `recover` finishes what a killed process left, never sending twice. A connection
 lost after the body went out leaves the row `uncertain` for the owner to decide.
+
+The mail due in one pass goes over one SMTP session (`SmtpSender.session`), connected at
+the first mail that actually goes: held, drafted and dry-run rows open no connection. The
+brakes read the send history once per batch of due rows and count the pass's own sends.
 """
 
 from __future__ import annotations
