@@ -219,9 +219,10 @@ def _address_list(value: str) -> str:
 # no "?"), so both give the same text (tests/test_message.py checks it).
 _ATOM = r"[A-Za-z0-9!#$%&'*+/=^_`{|}~-]+"
 _ADDR = rf"{_ATOM}(?:\.{_ATOM})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*"
+_QUOTED = r'"(?P<quoted>[ !#->@-\[\]-~]*)"'  # printable ASCII but " ? and \
+_WORDS = rf"(?P<words>{_ATOM}(?:[ ]+{_ATOM})*)"
 _SIMPLE = re.compile(
-    rf'[ ]*(?:(?P<bare>{_ADDR})|(?:"(?P<quoted>[ !#->@-\[\]-~]*)"|(?P<words>{_ATOM}(?:[ ]+{_ATOM})*))?'
-    rf"[ ]*<(?P<angled>{_ADDR})>)[ ]*"
+    rf"[ ]*(?:(?P<bare>{_ADDR})|(?:{_QUOTED}|{_WORDS})?[ ]*<(?P<angled>{_ADDR})>)[ ]*"
 )
 
 
