@@ -7,11 +7,11 @@ point of no return (`before_data`) just before DATA: a crash before it means the
 was certainly not sent, after it means it almost certainly was.
 
 A `session()` connects at its first mail and keeps the connection for the next ones (a
-new one costs a TCP and TLS handshake, EHLO and a login: ~1.2 ms on loopback, far more over
-a network). A refused mail leaves the connection usable (RSET); a lost one is dropped, and
-the next mail connects again. A server may close a connection while it waits (a timeout,
-a 421): a kept connection found closed at MAIL FROM, before anything of the mail went out,
-is replaced once.
+new one costs a TCP handshake, EHLO, maybe TLS and a login: ~1.2 ms on loopback without
+TLS, far more over a network). A refused mail leaves the connection usable (RSET); a lost
+one is dropped, and the next mail connects again. A server may close a connection while
+it waits (a timeout, a 421): a kept connection found closed at MAIL FROM, before anything
+of the mail went out, is replaced once.
 """
 
 from __future__ import annotations
