@@ -7,6 +7,7 @@ time moves only through the fake clock.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import pytest
 from askfirst.clock import FakeClock
 from askfirst.lifecycle import State
 from askfirst.mails import MailKind, OutboxState
+from askfirst.smtp import Envelope, SmtpSession
 from harness import OWNER, Harness, askfirst, load
 from mails import (
     bounce,
@@ -227,17 +229,20 @@ async def test_every_step_by_a_new_daemon_sends_nothing_twice(h: Harness, clock:
     assert len(h.rig.accepted) == 5 + 1  # 3 asks, 2 declines, 1 handover notice
 
 
-async def test_crash_during_data_is_never_resent(h: Harness) -> None:
+async def test_crash_during_data_is_never_resent(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A process killed after DATA began: the server may have the mail; a restart must not
     resend it, and the owner is told (no copy in Sent shows that it arrived)."""
     h.invite(linkedin_2012("Alice Example", ALICE))
     app = h.build()
-    app.sender.send = _crash_after_data  # type: ignore[method-assign]
+    monkeypatch.setattr(SmtpSession, "send", _crash_after_data)
     with pytest.raises(_Killed):
         await app.run_once()
     await app.mailbox.close()
     app.store.close()
     assert h.build().store.outbox((OutboxState.DATA,))  # the row shows where it stopped
+    monkeypatch.undo()
 
     await h.step()
     await h.step()
@@ -250,15 +255,18 @@ async def test_crash_during_data_is_never_resent(h: Harness) -> None:
     app.store.close()
 
 
-async def test_crash_before_data_is_sent_once_after_restart(h: Harness) -> None:
+async def test_crash_before_data_is_sent_once_after_restart(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
     h.invite(linkedin_2012("Alice Example", ALICE))
     app = h.build()
-    app.sender.send = _crash_before_data  # type: ignore[method-assign]
+    monkeypatch.setattr(SmtpSession, "send", _crash_before_data)
     with pytest.raises(_Killed):
         await app.run_once()
     await app.mailbox.close()
     app.store.close()
     assert h.build().store.outbox((OutboxState.SENDING,))
+    monkeypatch.undo()
 
     await h.step()
     await h.step()
@@ -291,12 +299,16 @@ class _Killed(BaseException):
     """Stands in for SIGKILL: nothing after it runs."""
 
 
-async def _crash_after_data(envelope: object, before_data: object) -> None:
-    before_data()  # type: ignore[operator]
+async def _crash_after_data(
+    session: SmtpSession, envelope: Envelope, before_data: Callable[[], None]
+) -> None:
+    before_data()
     raise _Killed
 
 
-async def _crash_before_data(envelope: object, before_data: object) -> None:
+async def _crash_before_data(
+    session: SmtpSession, envelope: Envelope, before_data: Callable[[], None]
+) -> None:
     raise _Killed
 
 

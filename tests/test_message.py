@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from askfirst import message
 from askfirst.htmltext import html_to_text
 from askfirst.message import Mail, clean, parse
 from hypothesis import HealthCheck, given, settings
@@ -193,6 +194,41 @@ def test_a_quoted_name_with_a_comma_is_one_address() -> None:
 def test_an_apostrophe_in_the_local_part_is_an_address() -> None:
     mail = parse(raw_mail("From: Sean O'Brien <o'brien@example.ie>"))
     assert mail.from_addr == "o'brien@example.ie"
+
+
+# The plain single address skips the full parser (message._simple_address); whatever it
+# reads must come out exactly as the full parser's, and anything unusual must fall back.
+_NEAR_ADDRESSES = st.text(alphabet=" \"<>@.,;:()\\?=!#[]'aZ09-_\t", max_size=40)
+
+
+@settings(max_examples=500)
+@given(st.from_regex(message._SIMPLE, fullmatch=True))
+def test_a_plain_address_reads_as_the_full_parser_reads_it(value: str) -> None:
+    assert message._simple_address(value) == message._parsed_address_list(value)
+
+
+@settings(max_examples=1000)
+@given(_NEAR_ADDRESSES)
+def test_the_plain_address_shortcut_answers_only_what_it_reads_alike(value: str) -> None:
+    simple = message._simple_address(value)
+    assert simple is None or simple == message._parsed_address_list(value)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "a@b.example, c@d.example",  # a list
+        "=?utf-8?q?Bob?= <a@b.example>",  # an encoded word
+        '"a\\"b" <a@b.example>',  # an escape
+        "Pat (work) <a@b.example>",  # a comment
+        "Pat Q. <a@b.example>",  # an obsolete phrase
+        "a@[192.0.2.1]",  # a domain literal
+        "Jos\u00e9 <a@b.example>",  # not ASCII
+        "Pat\r\n <a@b.example>",  # folded
+    ],
+)
+def test_anything_unusual_goes_to_the_full_parser(value: str) -> None:
+    assert message._simple_address(value) is None
 
 
 @pytest.mark.parametrize("value", ["not-an-address", "a@b@c.example", "<>", "a b@c.example"])

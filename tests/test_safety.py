@@ -84,6 +84,22 @@ async def test_hourly_cap_holds_the_rest_until_the_hour_has_passed(
     assert all(len(h.inbox(f"inviter0{n}@example.test")) == 1 for n in range(1, 5))
 
 
+async def test_a_pass_counts_its_own_sends_against_both_caps(h: Harness, clock: FakeClock) -> None:
+    h.settings.limits.max_per_hour = 3
+    h.settings.limits.max_per_day = 4
+    inviters = [f"inviter0{n}@example.test" for n in range(1, 6)]
+    for n, inviter in enumerate(inviters, 1):
+        h.invite(linkedin_2012(f"Inviter Number{n}", inviter))
+    report = await h.step()
+    assert (report.sent, report.held) == (3, 2)  # the hourly cap
+    clock.advance(timedelta(minutes=61))
+    report = await h.step()
+    assert (report.sent, report.held) == (1, 1)  # the daily cap
+    clock.advance(timedelta(days=1))
+    assert (await h.step()).sent == 1
+    assert [len(h.inbox(i)) for i in inviters] == [1] * 5
+
+
 async def test_circuit_breaker_pauses_asks_after_failures_but_tells_the_owner(
     h: Harness, clock: FakeClock
 ) -> None:

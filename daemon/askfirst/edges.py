@@ -5,6 +5,7 @@ a test may hand `App` anything that fits."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Protocol
 
@@ -54,8 +55,15 @@ class Mailbox(Protocol):
     ) -> None: ...
 
 
-class Sender(Protocol):
-    """The outgoing mail server. `send` raises `smtp.SendError`; it calls `before_data`
-    just before the message body goes out (the point of no return)."""
+class Session(Protocol):
+    """One connection to the outgoing mail server, kept for a sending pass. `send` raises
+    `smtp.SendError`; it calls `before_data` just before the message body goes out (the
+    point of no return)."""
 
     async def send(self, envelope: Envelope, before_data: Callable[[], None]) -> None: ...
+
+
+class Sender(Protocol):
+    """The outgoing mail server: `async with sender.session() as session:` for a pass."""
+
+    def session(self) -> AbstractAsyncContextManager[Session]: ...

@@ -6,7 +6,7 @@ the brake lifts). The kill switch holds everything, notices to the owner include
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from askfirst.config import Limits
@@ -22,6 +22,18 @@ class History:
     oldest_sent_in_day: datetime | None = None
     failures_last_day: int = 0
     last_failure_at: datetime | None = None
+
+    def with_send(self, at: datetime) -> History:
+        """One more ask or decline, sent `at` (in whole seconds, as the store keeps it): a
+        sending pass counts its own sends rather than asking the store before every mail."""
+        at = at.replace(microsecond=0)
+        return replace(
+            self,
+            sent_last_hour=self.sent_last_hour + 1,
+            sent_last_day=self.sent_last_day + 1,
+            oldest_sent_in_hour=self.oldest_sent_in_hour or at,
+            oldest_sent_in_day=self.oldest_sent_in_day or at,
+        )
 
 
 @dataclass(frozen=True)

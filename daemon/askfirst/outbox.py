@@ -6,6 +6,10 @@ Every outgoing mail is an outbox row before anything is sent. A row is claimed
 for it), marked `data` just before the SMTP DATA command (the point of no return), then
 `sent`; `recover` finishes what a killed process left, never sending twice. A connection
 lost after the body went out leaves the row `uncertain` for the owner to decide.
+
+The mail due in one pass goes over one SMTP session (`SmtpSender.session`), connected at
+the first mail that actually goes: held, drafted and dry-run rows open no connection. The
+brakes read the send history once per batch of due rows and count the pass's own sends.
 """
 
 from __future__ import annotations
@@ -19,12 +23,12 @@ from askfirst.byhand import network_of
 from askfirst.clock import Clock
 from askfirst.config import Settings
 from askfirst.drafts import as_approved, reply_criteria
-from askfirst.edges import Mailbox, Sender
+from askfirst.edges import Mailbox, Sender, Session
 from askfirst.events import AskSent, Cancelled, Event, SendFailed
 from askfirst.imap import ImapRefused
 from askfirst.imap_folders import Hit
 from askfirst.lifecycle import Invitation, State
-from askfirst.limits import Brake, brake
+from askfirst.limits import Brake, History, brake
 from askfirst.mails import TO_INVITER, MailKind, OutboxState
 from askfirst.message import parse
 from askfirst.metrics import Metrics
@@ -113,41 +117,47 @@ class Outbox:
         )
 
     async def send_due(self, report: Report) -> None:
-        """Send what is due and not held by a brake; a notice queued by a failure in this
-        pass goes out in it too."""
+        """Send what is due and not held by a brake, over one SMTP session (connected at the
+        first mail that goes); a notice queued by a failure in this pass goes out in it too."""
         tried: set[str] = set()
         held: Brake | None = None
         kill_switch: str | None = None
         checked = False  # the kill switch costs a mailbox search: only when mail is due
-        while rows := [
-            r
-            for r in self.store.outbox((OutboxState.PENDING,), before=self.clock.now())
-            if r.message_id not in tried
-        ]:
-            if not checked:
-                kill_switch, checked = await self._kill_switch(), True
-            for row in rows:
-                tried.add(row.message_id)
-                if self._unwanted(row):
-                    self._claim(row, OutboxState.SENDING, report)  # cancels it, held or not
-                    continue
-                if self._refused(row, report):
-                    continue
-                now = self.clock.now()
-                history = self.store.history(now)
-                held = self.refused or brake(now, history, self.settings.limits, kill_switch)
-                if held and (held.holds_notices or row.kind is not MailKind.HANDOVER):
-                    report.held += 1
-                elif self.dry_run:
-                    self._pretend_sent(row, report)
-                elif (
-                    row.kind is not MailKind.HANDOVER
-                    and not row.approved
-                    and self._needs_approval()
-                ):
-                    await self._to_drafts(row, report)
-                else:
-                    await self._send_row(row, report)
+        async with self.sender.session() as smtp:
+            while rows := [
+                r
+                for r in self.store.outbox((OutboxState.PENDING,), before=self.clock.now())
+                if r.message_id not in tried
+            ]:
+                if not checked:
+                    kill_switch, checked = await self._kill_switch(), True
+                history: History | None = None  # the store's, plus the sends since it was read
+                for row in rows:
+                    tried.add(row.message_id)
+                    if self._unwanted(row):
+                        self._claim(row, OutboxState.SENDING, report)  # cancels it, held or not
+                        continue
+                    if self._refused(row, report):
+                        history = None  # a failure: the breaker may trip
+                        continue
+                    now = self.clock.now()
+                    if history is None:
+                        history = self.store.history(now)
+                    held = self.refused or brake(now, history, self.settings.limits, kill_switch)
+                    if held and (held.holds_notices or row.kind is not MailKind.HANDOVER):
+                        report.held += 1
+                    elif self.dry_run:
+                        self._pretend_sent(row, report)
+                    elif (
+                        row.kind is not MailKind.HANDOVER
+                        and not row.approved
+                        and self._needs_approval()
+                    ):
+                        await self._to_drafts(row, report)
+                    elif (sent_at := await self._send_row(row, report, smtp)) is None:
+                        history = None  # not sent: a failure may trip the breaker
+                    elif row.kind in TO_INVITER:  # what the caps count (Store.history)
+                        history = history.with_send(sent_at)
         held = self.refused or held
         self.hold = held if held and report.held else None
         shown = self.hold.reason if self.hold else ""
@@ -234,6 +244,10 @@ class Outbox:
             self._apply(inv, AskSent(now, self.decline_due(now)))
 
     # -- approval through the Drafts folder --------------------------------------------------
+
+    def _for_approval(self, row: OutboxRow) -> bool:
+        """An ask or decline the owner has not approved, while approval is asked for."""
+        return row.kind is not MailKind.HANDOVER and not row.approved and self._needs_approval()
 
     def _needs_approval(self) -> bool:
         """Approve mode, or one of the first `approve_first` sends since install or since the
@@ -380,22 +394,23 @@ class Outbox:
             return f"a mail in {self.settings.imap.folder} has the keyword {limits.kill_keyword}"
         return None
 
-    async def _send_row(self, row: OutboxRow, report: Report) -> None:
-        """Claim, send, record. The DATA mark is the point of no return (see `recover`)."""
+    async def _send_row(self, row: OutboxRow, report: Report, smtp: Session) -> datetime | None:
+        """Claim, send, record; when it was sent, or None. The DATA mark is the point of no
+        return (see `recover`)."""
         if not self._claim(row, OutboxState.SENDING, report, attempts=row.attempts + 1):
-            return
+            return None
         envelope = Envelope(self.settings.owner.email, row.recipient, row.raw)
         try:
-            await self.sender.send(envelope, before_data=lambda: self._mark_data(row))
+            await smtp.send(envelope, before_data=lambda: self._mark_data(row))
         except SenderRefused as exc:
             self._hold_for_sender(row, exc, report)
-            return
+            return None
         except SendError as exc:
             if exc.uncertain:
                 self._uncertain(row, exc, report)
             else:
                 self._send_failed(row, row.attempts + 1, exc, report)
-            return
+            return None
         now = self.clock.now()
         with self.store.transaction():
             self.store.set_outbox_state(row.message_id, OutboxState.SENT, sent_at=now)
@@ -407,6 +422,7 @@ class Outbox:
         self.metrics.mails_sent.labels(row.kind).inc()
         report.sent += 1
         log.info("outbox.sent", kind=row.kind, to=row.recipient, message_id=row.message_id)
+        return now
 
     def _mark_data(self, row: OutboxRow) -> None:
         """The DATA mark, in one transaction with the lease check (fencing): a replica that

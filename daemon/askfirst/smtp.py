@@ -1,17 +1,26 @@
-"""Send one message over SMTP, and say clearly whether a failure is worth retrying.
+"""Send mail over SMTP, one connection for the mails of a sending pass, and say clearly
+whether a failure is worth retrying.
 
 TLS is explicit: `ssl` (implicit TLS), `starttls` (required, never a silent plaintext
 fallback) or `none`. The transaction is driven step by step so the caller can record the
 point of no return (`before_data`) just before DATA: a crash before it means the message
 was certainly not sent, after it means it almost certainly was.
+
+A `session()` connects at its first mail and keeps the connection for the next ones (a
+new one costs a TCP handshake, EHLO, maybe TLS and a login: ~1.2 ms on loopback without
+TLS, far more over a network). A refused mail leaves the connection usable (RSET); a lost
+one is dropped, and the next mail connects again. A server may close a connection while
+it waits (a timeout, a 421): a kept connection found closed at MAIL FROM, before anything
+of the mail went out, is replaced once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import ssl
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 import aiosmtplib
@@ -19,6 +28,8 @@ import aiosmtplib
 from askfirst import logs
 from askfirst.config import Smtp
 from askfirst.credentials import access_token
+
+log = logs.get()
 
 
 class SendError(Exception):
@@ -109,23 +120,38 @@ class SmtpSender:
         finally:
             await _quit(client)
 
+    @contextlib.asynccontextmanager
+    async def session(self) -> AsyncIterator[SmtpSession]:
+        """A session for the mails of one pass: nothing is opened until its first mail;
+        QUIT at the end (a pass ended by an exception just drops the connection)."""
+        session = SmtpSession(self._open)
+        try:
+            yield session
+        except BaseException:
+            session.drop()
+            raise
+        await session.close()
+
+
+class SmtpSession:
+    """One SMTP connection, opened at the first mail and reused for the next ones."""
+
+    def __init__(self, connect: Callable[[], Awaitable[aiosmtplib.SMTP]]) -> None:
+        self._connect = connect
+        self._client: aiosmtplib.SMTP | None = None
+
     async def send(self, envelope: Envelope, before_data: Callable[[], None]) -> None:
         """Deliver one message to one recipient, or raise `SendError`."""
-        try:
-            client = await self._open()
-        except (aiosmtplib.SMTPException, OSError) as exc:
-            raise _as_send_error(exc) from exc
         on_the_wire = False
         try:
-            options = await _utf8_options(client, envelope)
-            encoding = "utf-8" if options else "ascii"
-            await _mail_from(client, envelope.sender, options, encoding)
+            client, encoding = await self._start(envelope)
             # raises on refusal: nothing is silently dropped
             await client.rcpt(envelope.recipient, encoding=encoding)
             before_data()
             on_the_wire = True
             await client.data(envelope.raw)
         except (aiosmtplib.SMTPException, OSError) as exc:
+            await self._after_failure(exc)
             if on_the_wire and not isinstance(exc, aiosmtplib.SMTPResponseException):
                 raise SendError(
                     f"no reply after the message was sent ({type(exc).__name__}: {exc})",
@@ -133,8 +159,60 @@ class SmtpSender:
                     uncertain=True,
                 ) from exc
             raise _as_send_error(exc) from exc
-        finally:
+        except SendError:
+            raise  # no transaction is open: MAIL FROM was refused, or never sent
+        except BaseException:
+            self.drop()  # stopped midway (a lost lease, a cancel): the state is unknown
+            raise
+
+    async def _start(self, envelope: Envelope) -> tuple[aiosmtplib.SMTP, str]:
+        """MAIL FROM on the kept connection, or on a new one. A kept connection the server
+        closed while it waited is replaced once: nothing of this mail has gone out yet."""
+        client = self._client
+        if client is not None and client.is_connected:
+            try:
+                return client, await _begin(client, envelope)
+            except (aiosmtplib.SMTPServerDisconnected, OSError) as exc:
+                log.info("smtp.reconnect", error=f"{type(exc).__name__}: {exc}")
+            except aiosmtplib.SMTPResponseException as exc:
+                if exc.code != 421:
+                    raise
+                log.info("smtp.reconnect", error=f"SMTP {exc.code}: {exc.message}")
+        self.drop()
+        self._client = client = await self._connect()
+        return client, await _begin(client, envelope)
+
+    async def _after_failure(self, exc: BaseException) -> None:
+        """After a refusal the connection serves the next mail once RSET; a connection
+        lost (or unsure) is dropped, and the next mail opens a new one."""
+        client = self._client
+        if client is None:
+            return
+        if isinstance(exc, aiosmtplib.SMTPResponseException) and client.is_connected:
+            with contextlib.suppress(aiosmtplib.SMTPException, OSError):
+                await client.rset()
+                return
+        self.drop()
+
+    def drop(self) -> None:
+        """Close the connection without QUIT."""
+        client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
+    async def close(self) -> None:
+        """QUIT, if a connection is open."""
+        client, self._client = self._client, None
+        if client is not None:
             await _quit(client)
+
+
+async def _begin(client: aiosmtplib.SMTP, envelope: Envelope) -> str:
+    """MAIL FROM for `envelope` (with SMTPUTF8 when it needs it); the address encoding."""
+    options = await _utf8_options(client, envelope)
+    encoding = "utf-8" if options else "ascii"
+    await _mail_from(client, envelope.sender, options, encoding)
+    return encoding
 
 
 async def _mail_from(

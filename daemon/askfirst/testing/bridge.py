@@ -13,6 +13,7 @@ from base64 import b64decode
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, Session
 
 from askfirst.testing.oauth import OAuthTokens
@@ -25,6 +26,7 @@ class _Fault:
     code: int
     message: str
     times: int
+    after: int
 
 
 class SmtpFaults:
@@ -37,12 +39,20 @@ class SmtpFaults:
         self._lock = threading.Lock()
         self._queue: list[_Fault] = []
         self._drops = 0
+        self._hang_ups: list[bool] = []  # each: say 421 first?
 
     def drop_after_data(self, times: int = 1) -> None:
         """Take the next message, deliver it, then drop the connection without a reply:
         the client cannot know whether it was accepted."""
         with self._lock:
             self._drops += times
+
+    def hang_up_after_data(self, times: int = 1, *, say_421: bool = True) -> None:
+        """Take the next message and answer it, then close the connection (after a `421`,
+        or without a word), as a server ending a connection that waits too long does: the
+        next mail finds it closed."""
+        with self._lock:
+            self._hang_ups += [say_421] * times
 
     def take_drop(self) -> bool:
         with self._lock:
@@ -51,29 +61,44 @@ class SmtpFaults:
             self._drops -= 1
             return True
 
+    def take_hang_up(self) -> bool | None:
+        """None: no hang-up pending; else whether to say 421 first."""
+        with self._lock:
+            return self._hang_ups.pop(0) if self._hang_ups else None
+
     def fail_next(
-        self, code: int, message: str = "injected fault", times: int = 1, stage: str = "DATA"
+        self,
+        code: int,
+        message: str = "injected fault",
+        times: int = 1,
+        stage: str = "DATA",
+        after: int = 0,
     ) -> None:
-        """Answer the next `times` commands of `stage` with `code message`."""
+        """Answer the next `times` commands of `stage` with `code message`, once `after`
+        more of them have passed."""
         stage = stage.upper()
         if stage not in self.STAGES:
             raise ValueError(f"stage must be one of {self.STAGES}, not {stage!r}")
         if not 400 <= code <= 599:
             raise ValueError(f"fault code must be 4xx/5xx, not {code}")
         with self._lock:
-            self._queue.append(_Fault(stage, code, message, times))
+            self._queue.append(_Fault(stage, code, message, times, after))
 
     def clear(self) -> None:
         """Drop all pending faults."""
         with self._lock:
             self._queue.clear()
             self._drops = 0
+            self._hang_ups.clear()
 
     def take(self, stage: str) -> str | None:
         """Consume one pending fault for `stage`; the SMTP reply line, or None."""
         with self._lock:
             for fault in self._queue:
                 if fault.stage == stage:
+                    if fault.after > 0:
+                        fault.after -= 1
+                        return None
                     fault.times -= 1
                     if fault.times <= 0:
                         self._queue.remove(fault)
@@ -193,9 +218,31 @@ class LmtpRelayHandler:
         if len(refused) == len(rcpts):
             return f"550 5.1.1 no recipient accepted: {refused!r}"
         self.accepted.append((mail_from, rcpts, data))
-        if self.faults.take_drop() and isinstance(server.transport, asyncio.Transport):
-            server.transport.abort()  # delivered, and the reply never comes
+        transport = server.transport
+        if not isinstance(transport, asyncio.Transport):
+            return "250 OK delivered"
+        if self.faults.take_drop():
+            transport.abort()  # delivered, and the reply never comes
+        elif (say_421 := self.faults.take_hang_up()) is not None:
+            server.loop.call_soon(_hang_up, transport, say_421)  # after the reply below
         return "250 OK delivered"
+
+
+def _hang_up(transport: asyncio.Transport, say_421: bool) -> None:
+    if say_421:
+        transport.write(b"421 4.4.2 mail.example.test closing: idle too long\r\n")
+    transport.close()
+
+
+class BridgeController(Controller):
+    """The bridge's aiosmtpd server, counting the connections it accepts (its own start-up
+    check among them)."""
+
+    connections = 0
+
+    def factory(self) -> SMTP:
+        self.connections += 1
+        return SMTP(self.handler, **self.SMTP_kwargs)  # what Controller.factory does
 
 
 def _xoauth2_fields(blob: bytes) -> tuple[str, str] | None:

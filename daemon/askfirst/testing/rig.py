@@ -27,11 +27,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from aiosmtpd.controller import Controller
 from imapclient import IMAPClient
 
 from askfirst.testing import rigmail
-from askfirst.testing.bridge import LmtpRelayHandler, SmtpFaults, lmtp_deliver, smtp_auth_ok
+from askfirst.testing.bridge import (
+    BridgeController,
+    LmtpRelayHandler,
+    SmtpFaults,
+    lmtp_deliver,
+    smtp_auth_ok,
+)
 from askfirst.testing.dovecot import Dovecot, free_ports
 from askfirst.testing.oauth import OAUTH2_CONF, OAuthTokens, TokenServer
 from askfirst.testing.rigmail import RigMessage
@@ -53,7 +58,7 @@ class MailRig:
     accepted: list[tuple[str, list[str], bytes]] = field(default_factory=list)
     tokens: OAuthTokens = field(default_factory=OAuthTokens)
     dovecot: Dovecot = field(init=False, repr=False)
-    _controller: Controller | None = field(default=None, repr=False)
+    _controller: BridgeController | None = field(default=None, repr=False)
     _token_server: TokenServer | None = field(default=None, repr=False)
 
     # -- paths -------------------------------------------------------------------------
@@ -104,7 +109,7 @@ class MailRig:
 
     def _start_smtp(self) -> None:
         handler = LmtpRelayHandler(self.lmtp_port, self.faults, self.accepted, self.tokens)
-        controller = Controller(
+        controller = BridgeController(
             handler,
             hostname="127.0.0.1",
             port=self.smtp_port,
@@ -189,6 +194,11 @@ class MailRig:
             raise
         return client
 
+    @property
+    def smtp_connections(self) -> int:
+        """How many connections the SMTP bridge accepted since the last `reset`."""
+        return self._controller.connections if self._controller is not None else 0
+
     def offer_smtputf8(self, offered: bool) -> None:
         """Whether the SMTP bridge offers SMTPUTF8 (RFC 6531) to new connections."""
         if self._controller is not None:
@@ -229,6 +239,8 @@ class MailRig:
         """Empty every folder of every user, delete extra folders, clear faults/accepted,
         forget every OAuth2 token."""
         self.faults.clear()
+        if self._controller is not None:
+            self._controller.connections = 0
         self.offer_smtputf8(True)
         self.accepted.clear()
         self.tokens.clear()
