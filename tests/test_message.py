@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 
 import pytest
-from askfirst import message
+from askfirst import headerfields
+from askfirst.headerfields import clean
 from askfirst.htmltext import html_to_text
-from askfirst.message import Mail, clean, parse
+from askfirst.message import Mail, parse
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -196,22 +197,22 @@ def test_an_apostrophe_in_the_local_part_is_an_address() -> None:
     assert mail.from_addr == "o'brien@example.ie"
 
 
-# The plain single address skips the full parser (message._simple_address); whatever it
+# The plain single address skips the full parser (headerfields.simple_address); whatever it
 # reads must come out exactly as the full parser's, and anything unusual must fall back.
 _NEAR_ADDRESSES = st.text(alphabet=" \"<>@.,;:()\\?=!#[]'aZ09-_\t", max_size=40)
 
 
 @settings(max_examples=500)
-@given(st.from_regex(message._SIMPLE, fullmatch=True))
+@given(st.from_regex(headerfields._SIMPLE, fullmatch=True))
 def test_a_plain_address_reads_as_the_full_parser_reads_it(value: str) -> None:
-    assert message._simple_address(value) == message._parsed_address_list(value)
+    assert headerfields.simple_address(value) == headerfields.parsed_address_list(value)
 
 
 @settings(max_examples=1000)
 @given(_NEAR_ADDRESSES)
 def test_the_plain_address_shortcut_answers_only_what_it_reads_alike(value: str) -> None:
-    simple = message._simple_address(value)
-    assert simple is None or simple == message._parsed_address_list(value)
+    simple = headerfields.simple_address(value)
+    assert simple is None or simple == headerfields.parsed_address_list(value)
 
 
 @pytest.mark.parametrize(
@@ -228,7 +229,7 @@ def test_the_plain_address_shortcut_answers_only_what_it_reads_alike(value: str)
     ],
 )
 def test_anything_unusual_goes_to_the_full_parser(value: str) -> None:
-    assert message._simple_address(value) is None
+    assert headerfields.simple_address(value) is None
 
 
 @pytest.mark.parametrize("value", ["not-an-address", "a@b@c.example", "<>", "a b@c.example"])

@@ -19,11 +19,11 @@ from askfirst import logs
 from askfirst.clock import Clock
 from askfirst.config import Settings
 from askfirst.events import Event, Flag, Notify, Send, Unflag
+from askfirst.headerfields import clean
 from askfirst.imap import Fetched
 from askfirst.judgement import choose_template
 from askfirst.lifecycle import Invitation, State, transition
 from askfirst.mails import MailKind
-from askfirst.message import clean
 from askfirst.outbox import UNFLAG
 from askfirst.render import Templates, compose, context_for, new_message_id, why_told
 from askfirst.schedule import jittered, next_send_time

@@ -12,12 +12,10 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from email import message_from_bytes
-from email._header_value_parser import get_address_list
-from email.header import decode_header, make_header
 from email.message import Message
-from email.utils import getaddresses
 
 from askfirst.dsn import DeliveryReport, read_report
+from askfirst.headerfields import clean, decode_words, mailboxes
 from askfirst.htmltext import html_to_text
 
 _MSGID = re.compile(r"<[^<>\s]+>")
@@ -26,7 +24,6 @@ _MSGID = re.compile(r"<[^<>\s]+>")
 # parsing, at a larger size, since markup shrinks to text).
 MAX_TEXT = 100_000
 MAX_HTML = 4 * MAX_TEXT
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 HTML_LIMIT = 500_000  # characters of an HTML part kept for its links
 # RFC 2369 and RFC 2919: any of these marks a list post, whatever its value.
 LIST_HEADERS = tuple(
@@ -49,11 +46,6 @@ KEPT_HEADERS = (
     "content-type",
     "x-askfirst",
 )
-
-
-def clean(text: str, limit: int = 1000) -> str:
-    """One line of text that is safe to put into a header or a log: no CR, LF or controls."""
-    return " ".join(_CONTROL.sub(" ", text).split())[:limit]
 
 
 @dataclass(frozen=True)
@@ -102,7 +94,7 @@ class Mail:
         None when the delivering server wrote no Return-Path."""
         if "return-path" not in self.headers:
             return None
-        found = _addresses(_address_list(self.headers["return-path"]))
+        found = mailboxes(self.headers["return-path"])
         return next((a for _, a in found if a), "")
 
     @property
@@ -117,7 +109,7 @@ def parse(raw: bytes) -> Mail:
 
     The email package parses the structure (compat32: headers stay raw strings, which is
     several times faster than its header registry); headers are decoded here, and address
-    lists are split before their names are decoded (see `_address_list`)."""
+    lists are split before their names are decoded (see `headerfields.address_list`)."""
     defects: list[str] = []
     try:
         msg: Message = message_from_bytes(raw)
@@ -131,14 +123,14 @@ def parse(raw: bytes) -> Mail:
         every.setdefault(key.lower(), []).append(_utf8(str(value)))
 
     def plain(name: str, limit: int = 1000) -> str:
-        return clean(_decode_words(first[name]), limit) if name in first else ""
+        return clean(decode_words(first[name]), limit) if name in first else ""
 
     def addresses(name: str) -> list[tuple[str, str]]:
-        return _addresses(_address_list(first[name])) if name in first else []
+        return mailboxes(first[name]) if name in first else []
 
     def every_address(*names: str) -> tuple[str, ...]:
         values = (v for name in names for v in every.get(name, ())[:20])
-        return tuple(a for v in values for _, a in _addresses(_address_list(v)) if a)
+        return tuple(a for v in values for _, a in mailboxes(v) if a)
 
     from_name, from_addr = next(iter(addresses("from")), ("", ""))
     ids = _MSGID.findall(plain("message-id"))
@@ -161,7 +153,7 @@ def parse(raw: bytes) -> Mail:
         auth_results=_all(msg, "authentication-results"),
         defects=tuple(defects),
         copies={
-            name: tuple(clean(_decode_words(v)) for v in every[name][:20])
+            name: tuple(clean(decode_words(v)) for v in every[name][:20])
             for name in KEPT_HEADERS
             if len(every.get(name, ())) > 1
         },
@@ -204,69 +196,6 @@ def _delivery(msg: Message, defects: list[str]) -> DeliveryReport | None:
 def _synthetic_id(raw: bytes) -> str:
     """A stable stand-in for a missing Message-ID, so dedupe still works."""
     return f"<{hashlib.sha256(raw[:65536]).hexdigest()[:32]}@missing-id.askfirst.invalid>"
-
-
-def _address_list(value: str) -> str:
-    """Split the addresses first, then decode each name: decoding the whole header first
-    would let an encoded name (CR/LF, '<', ',' inside =?...?=) add or replace an address.
-    The common single plain address skips the email package's parser (~0.1 ms a header)."""
-    simple = _simple_address(value)
-    return simple if simple is not None else _parsed_address_list(value)
-
-
-# One ASCII address, bare or angled, with an optional plain or quoted name: nothing the full
-# parser treats specially (no comments, groups, escapes, domain literals, encoded words:
-# no "?"), so both give the same text (tests/test_message.py checks it).
-_ATOM = r"[A-Za-z0-9!#$%&'*+/=^_`{|}~-]+"
-_ADDR = rf"{_ATOM}(?:\.{_ATOM})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*"
-_QUOTED = r'"(?P<quoted>[ !#->@-\[\]-~]*)"'  # printable ASCII but " ? and \
-_WORDS = rf"(?P<words>{_ATOM}(?:[ ]+{_ATOM})*)"
-_SIMPLE = re.compile(
-    rf"[ ]*(?:(?P<bare>{_ADDR})|(?:{_QUOTED}|{_WORDS})?[ ]*<(?P<angled>{_ADDR})>)[ ]*"
-)
-
-
-def _simple_address(value: str) -> str | None:
-    """`_address_list` of a plain single address, or None when the full parser must read it."""
-    found = _SIMPLE.fullmatch(value) if value.isascii() else None
-    if found is None:
-        return None
-    if found["bare"]:
-        return found["bare"]
-    name = clean(found["quoted"] or found["words"] or "", 200)
-    return f'"{name}" <{found["angled"]}>' if name else found["angled"]
-
-
-def _parsed_address_list(value: str) -> str:
-    quoted = []
-    try:
-        for box in get_address_list(value)[0].all_mailboxes:
-            if not box.addr_spec:
-                continue
-            name = clean(box.display_name or "", 200).replace("\\", "\\\\").replace('"', '\\"')
-            quoted.append(f'"{name}" <{box.addr_spec}>' if name else box.addr_spec)
-    except Exception:  # the token tree computes parts lazily; a broken one raises late
-        return ""
-    return ", ".join(quoted)
-
-
-def _decode_words(value: str) -> str:
-    try:
-        return str(make_header(decode_header(value)))
-    except Exception:
-        return value
-
-
-def _addresses(value: str) -> list[tuple[str, str]]:
-    pairs = []
-    for name, addr in getaddresses([value]):
-        addr = addr.strip().lower()
-        domain = addr.partition("@")[2]  # an apostrophe is fine before it: o'brien@example.ie
-        bad = any(c in addr for c in ' <>"(),;:') or "'" in domain or _CONTROL.search(addr)
-        if addr.count("@") != 1 or bad:
-            addr = ""
-        pairs.append((clean(name, 200), addr))
-    return pairs
 
 
 def _body_text(msg: Message, defects: list[str]) -> tuple[str, str, str]:

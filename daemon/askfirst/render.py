@@ -34,9 +34,9 @@ from jinja2 import (
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from askfirst.byhand import links
+from askfirst.headerfields import clean
 from askfirst.lifecycle import Invitation
 from askfirst.mails import MailKind
-from askfirst.message import clean
 
 TEMPLATE_NAMES = ("ask", "decline", "handover", "byhand", "remind")
 NETWORK_NAMES = {"linkedin": "LinkedIn", "facebook": "Facebook", "xing": "XING", "email": "e-mail"}
