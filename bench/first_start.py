@@ -59,9 +59,9 @@ PHASES = (
     ("", "_send_outbox"),
     ("", "_settle_mailbox"),
     ("outbox", "recover"),
-    ("outbox", "review_drafts"),
+    ("approval", "review"),
     ("outbox", "send_due"),
-    ("outbox", "settle"),
+    ("settler", "settle"),
 )
 
 

@@ -23,12 +23,15 @@ from typing import Self
 import structlog
 
 from askfirst import logs, rebuild
+from askfirst.approval import Approval
 from askfirst.byhand_watch import ByHandWatch
-from askfirst.clock import Clock, SystemClock, from_epoch, to_epoch
+from askfirst.claims import Claims
+from askfirst.clock import Clock, JumpWatch, SystemClock, from_epoch, to_epoch
 from askfirst.config import Settings, health_limit
 from askfirst.edges import Mailbox, Sender
 from askfirst.effects import Effects
-from askfirst.events import DeadlinePassed, Event, Notify, ReminderDue
+from askfirst.events import DeadlinePassed, Event, ReminderDue
+from askfirst.failures import Failures
 from askfirst.intake import Intake
 from askfirst.lifecycle import Invitation, State
 from askfirst.mailbox import ImapMailbox
@@ -36,12 +39,11 @@ from askfirst.metrics import Metrics
 from askfirst.outbox import Outbox
 from askfirst.render import Templates
 from askfirst.report import Report
+from askfirst.settle import Settler
 from askfirst.smtp import SmtpSender
 from askfirst.store import StateBusy, Store
 
 log = logs.get()
-
-CLOCK_JUMP_SECONDS = 300.0  # wall time moving this much more or less than elapsed time
 
 
 def build_app(
@@ -98,16 +100,31 @@ class App:
             templates=templates,
             rnd=rnd or random.Random(),  # noqa: S311 - jitter, not cryptography
         )
+        self.settler = Settler(settings=settings, store=store, clock=clock, mailbox=mailbox)
+        claims = Claims(store=store, effects=self.effects)
+        self.approval = Approval(
+            settings=settings,
+            store=store,
+            clock=clock,
+            mailbox=mailbox,
+            templates=templates,
+            claims=claims,
+            settler=self.settler,
+            effects=self.effects,
+        )
+        failures = Failures(
+            settings=settings, store=store, clock=clock, metrics=self.metrics, effects=self.effects
+        )
         self.outbox = Outbox(
             settings=settings,
             store=store,
             clock=clock,
             sender=sender,
             mailbox=mailbox,
-            templates=templates,
             metrics=self.metrics,
-            apply=self.effects.apply,
-            notify=lambda inv, reason: self.effects.notice(inv, Notify(reason)),
+            claims=claims,
+            failures=failures,
+            approval=self.approval,
             dry_run=dry_run,
         )
         self.by_hand = ByHandWatch(
@@ -125,13 +142,13 @@ class App:
             mailbox=mailbox,
             metrics=self.metrics,
             effects=self.effects,
-            outbox=self.outbox,
+            approval=self.approval,
             by_hand=self.by_hand,
             not_before=self._not_before,
         )
         self._lock = asyncio.Lock()
         self._floor: datetime | None = None
-        self._last_look: tuple[datetime, float] | None = None  # wall and monotonic time
+        self._jumps = JumpWatch(clock)
 
     async def __aenter__(self) -> Self:
         return self
@@ -151,21 +168,22 @@ class App:
         report = Report()
         structlog.contextvars.bind_contextvars(account=self.account)
         async with self._lock:
-            self._watch_clock()
+            self._jumps.look(self.store.facts.last_pass_at)
             await self.mailbox.ensure_connected()
             await self.outbox.recover()
             if self.store.cursor(self.settings.imap.folder) is None:
                 await self._rebuild()
-            await self.intake.read_mail(report)
+            await self.intake.read_mail(report, dry_run=self.dry_run)
             if not self.dry_run:  # nothing was flagged: nothing can have been unflagged
                 await self.by_hand.stepped_out(report)
             started = time.monotonic()
             self._sweep(report)
             self.metrics.sweep_seconds.set(time.monotonic() - started)
-            await self.outbox.review_drafts(report)
+            if not self.dry_run:
+                await self.approval.review(report)
             await self.outbox.send_due(report)
             if not self.dry_run:
-                await self.outbox.settle()
+                await self.settler.settle()
             self.heartbeat(connected=True)
         self.metrics.messages_seen.inc(report.fetched)
         if self.metrics.serving:  # a GROUP BY over every invitation: only when scraped
@@ -174,31 +192,6 @@ class App:
         self.metrics.held.set(1 if report.held else 0)
         self.metrics.pass_completed()
         return report
-
-    def _watch_clock(self) -> None:
-        """Log a jump of the wall clock (forward or back) between passes. Nothing else
-        changes: deadlines stay data, and the sends a jump makes due still wait for the
-        hourly and daily caps (limits.py) like any other."""
-        now, ticks = self.clock.now(), time.monotonic()
-        last_pass = self.store.facts.last_pass_at if self._last_look is None else None
-        if last_pass and to_epoch(now) < to_epoch(last_pass) - CLOCK_JUMP_SECONDS:
-            log.warning(  # at start: the clock is behind the last pass an earlier run saw
-                "clock.jumped",
-                direction="back",
-                seconds=to_epoch(now) - to_epoch(last_pass),
-                now=now.isoformat(),
-            )
-        if self._last_look is not None:
-            then, then_ticks = self._last_look
-            drift = (now - then).total_seconds() - (ticks - then_ticks)
-            if abs(drift) > CLOCK_JUMP_SECONDS:
-                log.warning(
-                    "clock.jumped",
-                    direction="forward" if drift > 0 else "back",
-                    seconds=round(drift),
-                    now=now.isoformat(),
-                )
-        self._last_look = (now, ticks)
 
     def heartbeat(self, *, connected: bool, error: str = "") -> None:
         """What `askfirst health` and `status` read: when the last pass ended, and how."""
@@ -243,7 +236,7 @@ class App:
             settings=self.settings,
             since=self._not_before() - self.settings.lifecycle.decline_after,
             now=self.clock.now(),
-            decline_due=self.outbox.decline_due,
+            decline_due=self.effects.decline_due,
         )
 
     def _not_before(self) -> datetime:

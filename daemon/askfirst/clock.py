@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
+
+from askfirst import logs
+
+log = logs.get()
+JUMP_SECONDS = 300.0  # wall time moving this much more or less than elapsed time
 
 
 class Clock(Protocol):
@@ -44,3 +50,40 @@ def to_epoch(when: datetime) -> int:
 
 def from_epoch(seconds: int) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
+
+
+class JumpWatch:
+    """Notices the wall clock jumping between passes (a suspended VM, a fixed NTP drift)."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self._last_look: tuple[datetime, float] | None = None  # wall and monotonic time
+
+    def look(self, last_pass: datetime | None) -> None:
+        """Log a jump of the wall clock (forward or back) since the last look, or, at the
+        first look, behind `last_pass` (the end of the last pass an earlier run saw).
+        Nothing else changes: deadlines stay data, and the sends a jump makes due still
+        wait for the hourly and daily caps (limits.py) like any other."""
+        now, ticks = self.clock.now(), time.monotonic()
+        if (
+            self._last_look is None
+            and last_pass
+            and to_epoch(now) < to_epoch(last_pass) - JUMP_SECONDS
+        ):
+            log.warning(  # at start: the clock is behind the last pass an earlier run saw
+                "clock.jumped",
+                direction="back",
+                seconds=to_epoch(now) - to_epoch(last_pass),
+                now=now.isoformat(),
+            )
+        if self._last_look is not None:
+            then, then_ticks = self._last_look
+            drift = (now - then).total_seconds() - (ticks - then_ticks)
+            if abs(drift) > JUMP_SECONDS:
+                log.warning(
+                    "clock.jumped",
+                    direction="forward" if drift > 0 else "back",
+                    seconds=round(drift),
+                    now=now.isoformat(),
+                )
+        self._last_look = (now, ticks)

@@ -24,9 +24,9 @@ from askfirst.imap import Fetched
 from askfirst.judgement import choose_template
 from askfirst.lifecycle import Invitation, State, transition
 from askfirst.mails import MailKind
-from askfirst.outbox import UNFLAG
 from askfirst.render import Templates, compose, context_for, new_message_id, why_told
-from askfirst.schedule import jittered, next_send_time
+from askfirst.schedule import decline_due, jittered, next_send_time
+from askfirst.settle import UNFLAG
 from askfirst.store import Store
 
 log = logs.get()
@@ -50,6 +50,13 @@ class Effects:
         self.clock = clock
         self.templates = templates
         self.rnd = rnd  # the send jitter
+
+    def decline_due(self, asked_at: datetime) -> datetime:
+        """When the decline falls due for an ask that left at `asked_at`."""
+        lifecycle = self.settings.lifecycle
+        return decline_due(
+            asked_at, lifecycle.decline_after, lifecycle.deadline, self.settings.owner.zone
+        )
 
     def apply(self, inv: Invitation, event: Event) -> Invitation:
         """Run the pure transition and record its effects; the caller holds the transaction."""

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 from askfirst import logs
 from askfirst.answer import AnswerKind, answer_kind, not_the_inviter
+from askfirst.approval import Approval
 from askfirst.budget import OverBudget, deadline
 from askfirst.byhand import starts_by_hand
 from askfirst.byhand_watch import ByHandWatch
@@ -30,7 +31,6 @@ from askfirst.message import Mail, parse
 from askfirst.metrics import Metrics
 from askfirst.notifications import invitation_slug
 from askfirst.ooo import return_date
-from askfirst.outbox import Outbox
 from askfirst.record import DecisionRecord
 from askfirst.render import Templates
 from askfirst.report import Report
@@ -68,7 +68,7 @@ class Intake:
         mailbox: Mailbox,
         metrics: Metrics,
         effects: Effects,
-        outbox: Outbox,
+        approval: Approval,
         by_hand: ByHandWatch,
         not_before: Callable[[], datetime],
     ) -> None:
@@ -79,16 +79,17 @@ class Intake:
         self.mailbox = mailbox
         self.metrics = metrics
         self.effects = effects
-        self.outbox = outbox
+        self.approval = approval
         self.by_hand = by_hand
         self.not_before = not_before  # the lookback floor (`App._not_before`)
 
-    async def read_mail(self, report: Report) -> None:
-        """Every new mail in the watched folder, in batches, each acted on once."""
+    async def read_mail(self, report: Report, *, dry_run: bool) -> None:
+        """Every new mail in the watched folder, in batches, each acted on once (with
+        `dry_run`, a mail set aside is not tagged)."""
         uids = await self._new_uids()
         for start in range(0, len(uids), BATCH):
             for fetched in await self.mailbox.fetch(uids[start : start + BATCH]):
-                if not self._handle_safely(fetched, report) and not self.outbox.dry_run:
+                if not self._handle_safely(fetched, report) and not dry_run:
                     await self.mailbox.add_flags([fetched.uid], [KW_QUARANTINE])
 
     def _handle_safely(self, fetched: Fetched, report: Report) -> bool:
@@ -209,7 +210,7 @@ class Intake:
                 kind, why = "stranger", other
             back_at = reading.back_at if kind == "automatic" and not other else None
             facts.update(answer=kind, invitation=related.id, state_before=str(related.state))
-            withdrawn = self.outbox.withdraw_unsent(related) if kind == "genuine" else ""
+            withdrawn = self.approval.withdraw_unsent(related) if kind == "genuine" else ""
             answered = Answered(mail.message_id, kind, why, back_at, withdrawn)
             after = self.effects.apply(related, answered)
             if kind == "stranger":
@@ -255,7 +256,7 @@ class Intake:
             ),
         )
         by_hand = starts_by_hand(verdict, decision, self.settings.lifecycle.by_hand)
-        due = self.outbox.decline_due(self.clock.now())
+        due = self.effects.decline_due(self.clock.now())
         event = ByHandStarted(decision, due) if by_hand else Detected(decision)
         after = self.effects.apply(inv, event)
         return f"invitation {after.id}: {after.state} ({decision.rule})"
