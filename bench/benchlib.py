@@ -27,6 +27,7 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
+
 from askfirst.app import App
 from askfirst.app import build_app as app_for
 from askfirst.clock import Clock

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from askfirst.clock import FakeClock, SystemClock
 from askfirst.testing.cyrus import find_cyrus, start_cyrus_rig
 from askfirst.testing.dovecot import find_dovecot

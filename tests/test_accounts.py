@@ -8,6 +8,7 @@ import signal
 from pathlib import Path
 
 import pytest
+
 from askfirst.config import ConfigError
 from askfirst.config_loading import load_accounts
 from askfirst.testing.rig import MailRig

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from askfirst.config import ConfigError
 from askfirst.config_loading import load_accounts
 from askfirst.testing.rig import MailRig

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from askfirst.answer import answer_kind, not_the_inviter
 from askfirst.message import parse
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
 from askfirst.authenticity import aligned, judge, trusted_block
 from askfirst.authresults import read
 from askfirst.posing import skeleton
-from hypothesis import given
-from hypothesis import strategies as st
 
 OURS = "mx.example.test"
 

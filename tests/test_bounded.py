@@ -8,6 +8,9 @@ from datetime import timedelta
 from email.message import EmailMessage
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from askfirst.budget import OverBudget, deadline
 from askfirst.classify import classify
 from askfirst.config import NetworkRule
@@ -16,8 +19,6 @@ from askfirst.networks import invitation_key
 from askfirst.status import status_text
 from askfirst.store import Store
 from harness import OWNER, Harness, load
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 from mails import linkedin_2012
 
 LIMIT = 2.0  # seconds per mail, generous for two shared cores

@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+
 from askfirst.clock import FakeClock
 from askfirst.config_loading import load_settings
 from askfirst.lifecycle import State

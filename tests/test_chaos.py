@@ -21,6 +21,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
+
 from askfirst.testing.rig import MailRig
 from askfirst.testing.users import password_of
 from harness import OWNER, spawn_daemon, write_config

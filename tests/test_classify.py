@@ -8,13 +8,14 @@ from importlib import resources
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from askfirst.addresses import is_system_address
 from askfirst.classify import Verdict, classify
 from askfirst.config import Classify
 from askfirst.message import Mail, parse
 from askfirst.notes import normalise, strip_boilerplate
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 
 def _default_sentences() -> list[tuple[str, str]]:

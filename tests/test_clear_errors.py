@@ -12,6 +12,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
 from askfirst import check_command, cli, logs
 from askfirst.clock import from_epoch
 from askfirst.config import ConfigError

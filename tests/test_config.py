@@ -8,10 +8,11 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from pydantic import BaseModel
+
 from askfirst.config import ConfigError, Settings
 from askfirst.config_loading import load_settings
 from askfirst.durations import parse_duration
-from pydantic import BaseModel
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "config.example.toml"
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from askfirst.classify import classify
 from askfirst.message import parse
 from askfirst.rules import Context, Decision, decide

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from askfirst import __version__
 from askfirst.testing.rig import MailRig
 from harness import OWNER, load, write_config

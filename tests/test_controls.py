@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+
 from askfirst.clock import FakeClock
 from askfirst.lifecycle import State
 from askfirst.testing.rig import MailRig

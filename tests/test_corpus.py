@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from askfirst.classify import Verdict, classify
 from askfirst.config import Classify
 from askfirst.message import parse

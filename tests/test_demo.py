@@ -8,8 +8,9 @@ import re
 import time
 from pathlib import Path
 
-import askfirst.testing.dovecot
 import pytest
+
+import askfirst.testing.dovecot
 from askfirst.testing.demo import run_demo
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from askfirst.answer import answer_kind
 from askfirst.dsn import DeliveryReport, RecipientStatus
 from askfirst.message import parse

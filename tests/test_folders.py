@@ -7,6 +7,7 @@ from collections import namedtuple
 from pathlib import Path
 
 import pytest
+
 from askfirst.clock import SystemClock
 from askfirst.folders import Personal, personal_of
 from askfirst.mailbox import ImapMailbox

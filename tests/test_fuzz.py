@@ -9,12 +9,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from askfirst.answer import answer_kind
 from askfirst.classify import classify
 from askfirst.message import parse
 from askfirst.rules import Context, decide
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 from mails import bounce, direct_invite, linkedin_2012, out_of_office, plain
 
 CORPUS = Path(__file__).parent / "corpus"

@@ -4,6 +4,7 @@ the Pigeonhole-derived table)."""
 from __future__ import annotations
 
 import pytest
+
 from askfirst.addresses import organisational_domain, role_address, system_sender
 from askfirst.classify import classify
 from askfirst.config import Classify

@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from scoring import Score, score
 
 HELDOUT = Path(__file__).parent / "heldout"

@@ -8,6 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import structlog
+
 from askfirst.app import App
 from askfirst.clock import FakeClock, SystemClock
 from askfirst.loop import _seconds_to_next_due

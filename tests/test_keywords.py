@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+
 from askfirst.clock import FakeClock
 from askfirst.lifecycle import State
 from harness import OWNER, Harness

@@ -8,6 +8,7 @@ import inspect
 from pathlib import Path
 
 import pytest
+
 from askfirst.edges import Mailbox, Sender
 from askfirst.mailbox import ImapMailbox
 from askfirst.smtp import SmtpSender

@@ -12,6 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+
 from askfirst.clock import FakeClock
 from askfirst.lifecycle import State
 from askfirst.mails import MailKind, OutboxState

@@ -5,12 +5,13 @@ from __future__ import annotations
 import re
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from askfirst import headerfields
 from askfirst.headerfields import clean
 from askfirst.htmltext import html_to_text
 from askfirst.message import Mail, parse
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 SYNTHETIC_ID = re.compile(r"<[0-9a-f]{32}@missing-id\.askfirst\.invalid>")
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from askfirst.byhand import links, match, network_of, starts_by_hand
 from askfirst.classify import classify
 from askfirst.config import Classify, NetworkRule

@@ -25,10 +25,11 @@ from pathlib import Path
 
 import aiosmtplib
 import pytest
-from askfirst.testing.rig import MailRig
-from harness import OWNER, REPO
 from imapclient import IMAPClient
 from imapclient.exceptions import LoginError
+
+from askfirst.testing.rig import MailRig
+from harness import OWNER, REPO
 from mails import linkedin_2012
 
 pytestmark = pytest.mark.rig

@@ -11,6 +11,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+
 from askfirst.clock import FakeClock
 from askfirst.config_loading import load_settings
 from askfirst.explain import explain_command, preview_command

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from askfirst.ooo import return_date
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from askfirst.ooo import return_date
 
 RECEIVED = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)  # a Friday
 DEC_7 = date(2026, 12, 7)  # a Monday

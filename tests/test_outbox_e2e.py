@@ -7,6 +7,7 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
+
 from askfirst.clock import FakeClock
 from askfirst.lifecycle import State
 from askfirst.mails import MailKind, OutboxState

@@ -13,6 +13,7 @@ import venv
 from pathlib import Path
 
 import pytest
+
 from askfirst.testing.dovecot import find_dovecot
 
 REPO = Path(__file__).resolve().parent.parent

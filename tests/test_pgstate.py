@@ -11,6 +11,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+
 from askfirst import pgdialect, pgstate
 from askfirst.app import App, build_app
 from askfirst.clock import FakeClock, SystemClock

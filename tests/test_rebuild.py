@@ -7,6 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+
 from askfirst.clock import FakeClock, SystemClock
 from askfirst.lifecycle import State
 from askfirst.status import status_text

@@ -12,6 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+
 from askfirst import logs, loop
 from askfirst.app import App
 from askfirst.clock import FakeClock

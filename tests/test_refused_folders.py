@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from askfirst.clock import FakeClock
 from askfirst.lifecycle import State
 from askfirst.testing.cyrus import CyrusRig

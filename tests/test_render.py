@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from jinja2.exceptions import SecurityError
+
 from askfirst.lifecycle import Invitation
 from askfirst.record import DecisionRecord
 from askfirst.render import (
@@ -28,7 +30,6 @@ from askfirst.render import (
     thread_subject,
     why_told,
 )
-from jinja2.exceptions import SecurityError
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates"
 WHEN = datetime(2024, 5, 1, 12, 30, tzinfo=UTC)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+
 from askfirst.pgstate import ACCOUNT_LOCK
 from askfirst.testing.rig import MailRig
 from harness import REPO, askfirst, spawn_daemon

@@ -8,6 +8,7 @@ from email.message import EmailMessage
 
 import aiosmtplib
 import pytest
+
 from askfirst.testing.rig import MailRig
 from askfirst.testing.users import USERS
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+
 from askfirst.classify import Verdict, classify
 from askfirst.message import Mail, parse
 from askfirst.rules import RULES, Context, Decision, decide

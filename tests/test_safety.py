@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+
 from askfirst import judgement as stage  # where the daemon classifies
 from askfirst.classify import Verdict, classify
 from askfirst.clock import FakeClock

@@ -7,6 +7,9 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from askfirst.schedule import (
     ALWAYS,
     Window,
@@ -15,8 +18,6 @@ from askfirst.schedule import (
     next_send_time,
     parse_window,
 )
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NEW_YORK = ZoneInfo("America/New_York")

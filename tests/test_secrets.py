@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from askfirst.config import ConfigError
 from askfirst.config_loading import load_settings
 from askfirst.credentials import access_token

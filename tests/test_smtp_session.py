@@ -5,6 +5,7 @@ it, a refused mail does not end it, a connection the server closed or lost is re
 from __future__ import annotations
 
 import pytest
+
 from askfirst.lifecycle import State
 from askfirst.mails import OutboxState
 from askfirst.store import Store

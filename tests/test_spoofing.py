@@ -4,6 +4,7 @@ a comment that hides a domain, a forged block under the real one, look-alike nam
 from __future__ import annotations
 
 import pytest
+
 from askfirst.classify import Verdict, classify
 from askfirst.config import Classify
 from askfirst.message import parse

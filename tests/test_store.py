@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+
 from askfirst.lifecycle import Invitation, State
 from askfirst.mails import MailKind, OutboxState
 from askfirst.record import DecisionRecord
