@@ -3,10 +3,10 @@
 A pass: on a first start (no cursor), read back from the mailbox what askfirst already did
 (`rebuild.py`); read new mail in the watched folder and act on each message (`intake.py`,
 one transaction per message), then turn due deadlines into declines, then look at drafts
-awaiting approval, then send what the outbox holds, then set the flags and file the Sent
-copies still owed (those three in `outbox.py`). Decisions are recorded with what they call
-for by `effects.py`. Each stage only reads what the previous stages committed, so a crash
-anywhere leaves a state the next pass completes.
+awaiting approval (`approval.py`), then send what the outbox holds (`outbox.py`), then set
+the flags and file the Sent copies still owed (`settle.py`). Decisions are recorded with
+what they call for by `effects.py`. Each stage only reads what the previous stages
+committed, so a crash anywhere leaves a state the next pass completes.
 
 `build_app` wires an App to the real edges; App owns them (`async with app:` closes them).
 """

@@ -32,7 +32,7 @@ class ByHandWatch:
         self.settings = settings
         self.store = store
         self.mailbox = mailbox
-        self._apply = apply  # the lifecycle transition, recorded (App._apply)
+        self._apply = apply  # the lifecycle transition, recorded (`Effects.apply`)
         self._notify = notify  # a notice to the owner outside any transition
 
     def network_message(self, mail: Mail, report: Report, facts: dict[str, object]) -> str:

@@ -77,7 +77,7 @@ class Effects:
                 after = replace(after, asked_message_id=mid)
         with self.store.transaction():
             after = self.store.save(after, now)
-            if after.state is not inv.state and after.id is not None:
+            if after.state is not inv.state and inv.id is not None:  # a new one has no mail
                 self._cancel_unwanted(after)
             for send, mid in sends:
                 self._enqueue_reply(after, send, mid)
