@@ -19,11 +19,9 @@ from askfirst.config_loading import load_settings
 from askfirst.exits import EXIT_CONFIG, EXIT_OK, EXIT_UNREACHABLE
 from askfirst.imap import ImapError
 from askfirst.judgement import choose_template, judge
-from askfirst.lifecycle import Invitation
 from askfirst.mailbox import ImapMailbox
 from askfirst.message import Mail, parse
-from askfirst.notifications import NetworkNotification, invitation_slug, recognise
-from askfirst.record import DecisionRecord
+from askfirst.notifications import NetworkNotification, recognise
 from askfirst.render import (
     NETWORK_NAMES,
     TemplateProblem,
@@ -51,19 +49,7 @@ def preview_command(args: argparse.Namespace) -> int:
             return EXIT_CONFIG
         judgement = judge(mail, settings, templates)
         verdict = judgement.verdict
-        inv = Invitation(
-            source_message_id=mail.message_id,
-            network=verdict.network or "email",
-            inviter_name=verdict.inviter_name,
-            subject=mail.subject,
-            inviter_email=judgement.inviter_email,
-            decision=DecisionRecord(
-                note=verdict.personal_note,
-                language=verdict.language,
-                profile_url=verdict.profile_url,
-                profile_slug=invitation_slug(mail, verdict.network or ""),
-            ),
-        )
+        inv = judgement.invitation(mail)
         owner = (str(context["owner"]["name"]), str(context["owner"]["email"]))
         wait = settings.lifecycle.decline_after if settings else timedelta(days=7)
         context = context_for(inv, owner, wait) | {"reason": context["reason"]}

@@ -26,12 +26,10 @@ from askfirst.effects import Effects
 from askfirst.events import Answered, ByHandStarted, Detected
 from askfirst.imap import Fetched
 from askfirst.judgement import Judgement, judge
-from askfirst.lifecycle import Invitation, State, keywords
+from askfirst.lifecycle import State, keywords
 from askfirst.message import Mail, parse
 from askfirst.metrics import Metrics
-from askfirst.notifications import invitation_slug
 from askfirst.ooo import return_date
-from askfirst.record import DecisionRecord
 from askfirst.render import Templates
 from askfirst.report import Report
 from askfirst.rules import records_invitation
@@ -234,27 +232,7 @@ class Intake:
         if earlier:
             return f"ignored: a repeat of invitation {earlier.id} (same invitation id)"
         report.invitations += 1
-        inv = Invitation(
-            source_message_id=mail.message_id,
-            network=verdict.network or "email",
-            inviter_name=verdict.inviter_name,
-            inviter_email=judgement.inviter_email,
-            subject=mail.subject,
-            references=(*mail.references, mail.message_id)[-20:],
-            invitation_key=verdict.invitation_key,
-            decision=DecisionRecord(
-                action=decision.action,
-                rule=decision.rule,
-                reasons=judgement.reasons,
-                template=judgement.template,
-                note=verdict.personal_note[:2000],
-                language=verdict.language,
-                authenticated=verdict.authenticated,
-                phishing_suspect=verdict.phishing_suspect,
-                profile_url=verdict.profile_url,
-                profile_slug=invitation_slug(mail, verdict.network or ""),
-            ),
-        )
+        inv = judgement.invitation(mail)
         by_hand = starts_by_hand(verdict, decision, self.settings.lifecycle.by_hand)
         due = self.effects.decline_due(self.clock.now())
         event = ByHandStarted(decision, due) if by_hand else Detected(decision)

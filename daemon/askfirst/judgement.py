@@ -14,7 +14,10 @@ from dataclasses import dataclass
 
 from askfirst.classify import Verdict, classify
 from askfirst.config import Classify, Settings
+from askfirst.lifecycle import Invitation
 from askfirst.message import Mail
+from askfirst.notifications import invitation_slug
+from askfirst.record import DecisionRecord
 from askfirst.render import Templates
 from askfirst.rules import Action, Context, Decision, decide, template_set
 
@@ -42,6 +45,31 @@ class Judgement:
     @property
     def reasons(self) -> tuple[str, ...]:
         return (*self.verdict.reasons, *self.decision.reasons)
+
+    def invitation(self, mail: Mail) -> Invitation:
+        """The invitation this mail is, as the daemon records it (and `preview` shows it)."""
+        verdict, decision = self.verdict, self.decision
+        return Invitation(
+            source_message_id=mail.message_id,
+            network=verdict.network or "email",
+            inviter_name=verdict.inviter_name,
+            inviter_email=self.inviter_email,
+            subject=mail.subject,
+            references=(*mail.references, mail.message_id)[-20:],
+            invitation_key=verdict.invitation_key,
+            decision=DecisionRecord(
+                action=decision.action,
+                rule=decision.rule,
+                reasons=self.reasons,
+                template=self.template,
+                note=verdict.personal_note[:2000],
+                language=verdict.language,
+                authenticated=verdict.authenticated,
+                phishing_suspect=verdict.phishing_suspect,
+                profile_url=verdict.profile_url,
+                profile_slug=invitation_slug(mail, verdict.network or ""),
+            ),
+        )
 
 
 def choose_template(
