@@ -86,6 +86,39 @@ def test_a_pathological_mail_is_read_quickly(raw: bytes) -> None:
     assert seconds_to_read(raw) < LIMIT
 
 
+def raw_mail(**headers: str) -> bytes:
+    """A mail with these headers exactly as given (EmailMessage would refold them)."""
+    fields = {"From": "sam@example.net", "To": OWNER, "Subject": "hi"} | headers
+    head = "".join(f"{name.replace('_', '-')}: {value}\r\n" for name, value in fields.items())
+    return (head + "Message-ID: <hostile@example.net>\r\n\r\nhi\r\n").encode()
+
+
+@pytest.mark.parametrize("value", ["a " * 50_000, "a." * 50_000, '"' + "a " * 50_000])
+def test_hostile_address_headers_are_read_quickly_and_give_no_address(value: str) -> None:
+    """The email package's address parser takes 17 s on the first of these alone."""
+    raw = raw_mail(
+        From=value,
+        Reply_To=value,
+        To=value,
+        Cc=value,
+        Return_Path=value,
+        Bcc=value,
+        Resent_To=value,
+    )
+    raw += b"".join(f"Delivered-To: {value}\r\n".encode() for _ in range(30))
+    assert seconds_to_read(raw) < LIMIT
+    parsed = parse(raw)
+    assert (parsed.from_addr, parsed.to, parsed.cc, parsed.reply_to) == ("", (), (), ())
+    assert "from header longer than 2000 characters: not read" in parsed.defects
+
+
+def test_a_long_but_ordinary_address_list_is_still_read() -> None:
+    many = ", ".join(f"Person {n} <p{n}@example.org>" for n in range(40))
+    assert len(many) < 2_000
+    parsed = parse(raw_mail(Cc=many))
+    assert len(parsed.cc) == 40 and parsed.cc[-1] == "p39@example.org"
+
+
 def test_the_text_a_pattern_sees_is_capped() -> None:
     parsed = parse(mail("word " * 100_000))
     assert len(parsed.text) == MAX_TEXT

@@ -13,6 +13,10 @@ from email.header import decode_header, make_header
 from email.utils import getaddresses
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+# An address header longer than this is not read: the email package's parser takes time
+# that grows faster than the text (0.03 s at 2,000 characters, 17 s at 100,000), and no
+# header an invitation or an answer needs is anywhere near as long (about 40 addresses).
+MAX_ADDRESS_HEADER = 2_000
 
 
 def clean(text: str, limit: int = 1000) -> str:
@@ -29,7 +33,10 @@ def mailboxes(value: str) -> list[tuple[str, str]]:
 def address_list(value: str) -> str:
     """Split the addresses first, then decode each name: decoding the whole header first
     would let an encoded name (CR/LF, '<', ',' inside =?...?=) add or replace an address.
-    The common single plain address skips the email package's parser (~0.1 ms a header)."""
+    The common single plain address skips the email package's parser (~0.1 ms a header);
+    a header over `MAX_ADDRESS_HEADER` characters gives no address at all."""
+    if len(value) > MAX_ADDRESS_HEADER:
+        return ""
     simple = simple_address(value)
     return simple if simple is not None else parsed_address_list(value)
 

@@ -15,7 +15,7 @@ from email import message_from_bytes
 from email.message import Message
 
 from askfirst.dsn import DeliveryReport, read_report
-from askfirst.headerfields import clean, decode_words, mailboxes
+from askfirst.headerfields import MAX_ADDRESS_HEADER, clean, decode_words, mailboxes
 from askfirst.htmltext import html_to_text
 
 _MSGID = re.compile(r"<[^<>\s]+>")
@@ -23,6 +23,11 @@ _MSGID = re.compile(r"<[^<>\s]+>")
 # bounds the work every classifier pattern does on a hostile mail (HTML is cut before
 # parsing, at a larger size, since markup shrinks to text).
 MAX_TEXT = 100_000
+ADDRESS_COPIES = 10  # headers read for a field gathered from several (Bcc, Resent-*, ...)
+ADDRESS_HEADERS = (
+    *("from", "reply-to", "to", "cc", "bcc", "return-path"),
+    *("resent-to", "resent-cc", "resent-bcc", "delivered-to", "x-original-to"),
+)
 MAX_HTML = 4 * MAX_TEXT
 HTML_LIMIT = 500_000  # characters of an HTML part kept for its links
 # RFC 2369 and RFC 2919: any of these marks a list post, whatever its value.
@@ -129,8 +134,12 @@ def parse(raw: bytes) -> Mail:
         return mailboxes(first[name]) if name in first else []
 
     def every_address(*names: str) -> tuple[str, ...]:
-        values = (v for name in names for v in every.get(name, ())[:20])
+        values = [v for name in names for v in every.get(name, ())][:ADDRESS_COPIES]
         return tuple(a for v in values for _, a in mailboxes(v) if a)
+
+    for name in ADDRESS_HEADERS:  # longer ones are not read (`headerfields.address_list`)
+        if any(len(v) > MAX_ADDRESS_HEADER for v in every.get(name, ())):
+            defects.append(f"{name} header longer than {MAX_ADDRESS_HEADER} characters: not read")
 
     from_name, from_addr = next(iter(addresses("from")), ("", ""))
     ids = _MSGID.findall(plain("message-id"))
