@@ -17,7 +17,6 @@ import asyncio
 import random
 import sqlite3
 import time
-from datetime import datetime
 from typing import Self
 
 import structlog
@@ -26,7 +25,7 @@ from askfirst import logs, rebuild
 from askfirst.approval import Approval
 from askfirst.byhand_watch import ByHandWatch
 from askfirst.claims import Claims
-from askfirst.clock import Clock, JumpWatch, SystemClock, from_epoch, to_epoch
+from askfirst.clock import Clock, JumpWatch, SystemClock
 from askfirst.config import Settings, health_limit
 from askfirst.edges import Mailbox, Sender
 from askfirst.effects import Effects
@@ -144,10 +143,8 @@ class App:
             effects=self.effects,
             approval=self.approval,
             by_hand=self.by_hand,
-            not_before=self._not_before,
         )
         self._lock = asyncio.Lock()
-        self._floor: datetime | None = None
         self._jumps = JumpWatch(clock)
 
     async def __aenter__(self) -> Self:
@@ -168,7 +165,7 @@ class App:
         report = Report()
         structlog.contextvars.bind_contextvars(account=self.account)
         async with self._lock:
-            self._jumps.look(self.store.facts.last_pass_at)
+            self._jumps.look(lambda: self.store.facts.last_pass_at)
             await self.mailbox.ensure_connected()
             await self.outbox.recover()
             if self.store.cursor(self.settings.imap.folder) is None:
@@ -234,32 +231,10 @@ class App:
             store=self.store,
             mailbox=self.mailbox,
             settings=self.settings,
-            since=self._not_before() - self.settings.lifecycle.decline_after,
+            since=self.intake.not_before() - self.settings.lifecycle.decline_after,
             now=self.clock.now(),
             decline_due=self.effects.decline_due,
         )
-
-    def _not_before(self) -> datetime:
-        """Mail older than this is never acted on: fixed on the first start, kept after
-        (so it is read from the store once, not once per message)."""
-        if self._floor is None:
-            floor = self.store.facts.not_before
-            fresh = from_epoch(to_epoch(self.clock.now() - self.settings.lifecycle.lookback))
-            if floor is not None and floor > fresh:
-                # Fixed while the clock ran ahead: kept, it would hide every mail until
-                # the clock caught up with it. Start the window from today's clock.
-                log.warning(
-                    "clock.floor_in_future",
-                    stored=floor.isoformat(),
-                    now=self.clock.now().isoformat(),
-                )
-                floor = None
-            if floor is None:
-                floor = fresh
-                with self.store.transaction():
-                    self.store.facts.not_before = floor
-            self._floor = floor
-        return self._floor
 
     # -- deadlines -------------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ from datetime import datetime
 from askfirst import logs
 from askfirst.effects import Effects
 from askfirst.events import AskSent
-from askfirst.lifecycle import State
+from askfirst.lifecycle import SENT_IN
 from askfirst.mails import TO_INVITER, MailKind, OutboxState
 from askfirst.report import Report
 from askfirst.store import LeaseLost, OutboxRow, Store
@@ -34,8 +34,7 @@ class Claims:
         if row.invitation_id is None or row.kind not in TO_INVITER:
             return None
         inv = self.store.invitation(row.invitation_id)
-        wanted = State.ASKED if row.kind is MailKind.ASK else State.DECLINED
-        if inv.state is wanted:
+        if inv.state is SENT_IN[row.kind]:
             return None
         return f"the invitation is {inv.state} ({inv.reason})"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -59,21 +60,18 @@ class JumpWatch:
         self.clock = clock
         self._last_look: tuple[datetime, float] | None = None  # wall and monotonic time
 
-    def look(self, last_pass: datetime | None) -> None:
+    def look(self, last_pass: Callable[[], datetime | None]) -> None:
         """Log a jump of the wall clock (forward or back) since the last look, or, at the
         first look, behind `last_pass` (the end of the last pass an earlier run saw).
         Nothing else changes: deadlines stay data, and the sends a jump makes due still
         wait for the hourly and daily caps (limits.py) like any other."""
         now, ticks = self.clock.now(), time.monotonic()
-        if (
-            self._last_look is None
-            and last_pass
-            and to_epoch(now) < to_epoch(last_pass) - JUMP_SECONDS
-        ):
+        earlier = last_pass() if self._last_look is None else None  # read at the first look
+        if earlier is not None and to_epoch(now) < to_epoch(earlier) - JUMP_SECONDS:
             log.warning(  # at start: the clock is behind the last pass an earlier run saw
                 "clock.jumped",
                 direction="back",
-                seconds=to_epoch(now) - to_epoch(last_pass),
+                seconds=to_epoch(now) - to_epoch(earlier),
                 now=now.isoformat(),
             )
         if self._last_look is not None:

@@ -22,7 +22,7 @@ from askfirst.events import Event, Flag, Notify, Send, Unflag
 from askfirst.headerfields import clean
 from askfirst.imap import Fetched
 from askfirst.judgement import choose_template
-from askfirst.lifecycle import Invitation, State, transition
+from askfirst.lifecycle import SENT_IN, Invitation, State, transition
 from askfirst.mails import MailKind
 from askfirst.render import Templates, compose, context_for, new_message_id, why_told
 from askfirst.schedule import decline_due, jittered, next_send_time
@@ -103,7 +103,7 @@ class Effects:
     def _cancel_unwanted(self, inv: Invitation) -> None:
         """Held mail the invitation no longer calls for (the inviter wrote first, or the
         ask failed) never leaves; `Outbox` checks again when it claims a row."""
-        for kind, wanted in ((MailKind.ASK, State.ASKED), (MailKind.DECLINE, State.DECLINED)):
+        for kind, wanted in SENT_IN.items():
             if inv.state is not wanted:
                 for mid in self.store.cancel_open(inv.id or 0, kind):
                     log.info("outbox.not_sent", kind=kind, message_id=mid, why=inv.reason)

@@ -9,7 +9,6 @@ handled is set aside (`$askfirst-error`, a notice to the owner) and the pass goe
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -19,7 +18,7 @@ from askfirst.approval import Approval
 from askfirst.budget import OverBudget, deadline
 from askfirst.byhand import starts_by_hand
 from askfirst.byhand_watch import ByHandWatch
-from askfirst.clock import Clock
+from askfirst.clock import Clock, from_epoch, to_epoch
 from askfirst.config import Settings
 from askfirst.edges import Mailbox
 from askfirst.effects import Effects
@@ -68,7 +67,6 @@ class Intake:
         effects: Effects,
         approval: Approval,
         by_hand: ByHandWatch,
-        not_before: Callable[[], datetime],
     ) -> None:
         self.settings = settings
         self.store = store
@@ -79,7 +77,29 @@ class Intake:
         self.effects = effects
         self.approval = approval
         self.by_hand = by_hand
-        self.not_before = not_before  # the lookback floor (`App._not_before`)
+        self._floor: datetime | None = None  # the lookback floor, once read
+
+    def not_before(self) -> datetime:
+        """Mail older than this is never acted on: fixed on the first start, kept after
+        (so it is read from the store once, not once per message)."""
+        if self._floor is None:
+            floor = self.store.facts.not_before
+            fresh = from_epoch(to_epoch(self.clock.now() - self.settings.lifecycle.lookback))
+            if floor is not None and floor > fresh:
+                # Fixed while the clock ran ahead: kept, it would hide every mail until
+                # the clock caught up with it. Start the window from today's clock.
+                log.warning(
+                    "clock.floor_in_future",
+                    stored=floor.isoformat(),
+                    now=self.clock.now().isoformat(),
+                )
+                floor = None
+            if floor is None:
+                floor = fresh
+                with self.store.transaction():
+                    self.store.facts.not_before = floor
+            self._floor = floor
+        return self._floor
 
     async def read_mail(self, report: Report, *, dry_run: bool) -> None:
         """Every new mail in the watched folder, in batches, each acted on once (with

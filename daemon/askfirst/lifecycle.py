@@ -50,7 +50,7 @@ from askfirst.events import (
     SendFailed,
     Unflag,
 )
-from askfirst.mails import MailKind
+from askfirst.mails import MailKind, ToInviter
 from askfirst.record import DecisionRecord
 
 FLAGGED = "\\Flagged"
@@ -73,6 +73,11 @@ class State(StrEnum):
     CANCELLED = "cancelled"  # the owner deleted the draft (approve mode) or stepped out (by hand)
     BY_HAND = "by_hand"  # no reply address: the owner asks inside the network, askfirst waits
     REMINDED = "reminded"  # by hand, no answer in time: the owner was reminded to decline
+
+
+# The one state in which each mail to the inviter may still leave: held mail whose
+# invitation moved on is cancelled (`Effects`), and never claimed for sending (`Claims`).
+SENT_IN: dict[ToInviter, State] = {MailKind.ASK: State.ASKED, MailKind.DECLINE: State.DECLINED}
 
 
 @dataclass(frozen=True)
