@@ -47,3 +47,19 @@ async def test_idle_survives_a_kicked_connection(rig: MailRig, tmp_path: Path) -
     await wait_for_mail(rig, ALICE, 1, timeout=15)
     stop.set()
     await asyncio.wait_for(task, 10)
+
+
+async def test_mail_that_lands_after_the_passs_last_command_is_news(
+    rig: MailRig, tmp_path: Path
+) -> None:
+    """Between a pass and its IDLE, nothing would tell of it: Dovecot's IDLE only reports
+    what it notices once idling (or at its 30 s check), so the loop asks before it idles."""
+    h = make_harness(rig, tmp_path, SystemClock(), poll_interval="1h", sweep_interval="1h")
+    async with h.build() as app:
+        await app.run_once()
+        assert not await app.mailbox.take_news()
+        rig.deliver(linkedin_2012("Alice Example", ALICE), OWNER)
+        assert await app.mailbox.take_news()
+        assert not await app.mailbox.take_news()  # told once
+        report = await app.run_once()
+    assert report.invitations == 1

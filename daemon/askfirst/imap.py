@@ -220,14 +220,17 @@ class ImapConnection:
                 client.socket().shutdown(socket.SHUT_RDWR)
 
     def take_news(self) -> bool:
-        """Did the server announce more mail (EXISTS) since the last call? Mail that
-        arrives during a pass can come with a command's answer after the search that missed
-        it; IDLE would not announce it again. imaplib keeps such untagged answers until
-        asked. The count is compared with the one known: the watched folder selected again
-        (at every pass, and after a look into Drafts or Sent) repeats it, which is no news."""
+        """Did more mail arrive since the pass's search? Mail that arrives during a pass
+        can come with a command's answer after the search that missed it, and IDLE would
+        not announce it again; mail that arrives after the pass's last command would not be
+        announced at all until Dovecot's next idle check (30 s), so a NOOP asks first.
+        imaplib keeps the untagged answers until asked. The count is compared with the one
+        known: the watched folder selected again (at every pass, and after a look into
+        Drafts or Sent) repeats it, which is no news."""
         client = self._client
         if client is None:
             return False
+        self.guarded(client.noop)
         counts = client._imap.untagged_responses.pop("EXISTS", None)
         if not counts:
             return False

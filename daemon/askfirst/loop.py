@@ -3,9 +3,10 @@ reports a change, the next sweep or due decline or retry, or a stop; without IDL
 on every sweep and poll tick. One connection (and one thread) per account.
 
 A mail that arrives during a pass, after its search, is announced in the answer to a
-later command of the pass, and IDLE would not announce it again: such news means another
-pass before IDLE. After every (re)connect the pass catches up by UID on anything missed.
-IDLE is renewed at `poll_interval` at the latest, and the folder selected again after it.
+later command of the pass or to the NOOP sent before IDLE, and IDLE would not announce it
+again: such news means another pass before IDLE. After every (re)connect the pass catches
+up by UID on anything missed. IDLE is renewed at `poll_interval` at the latest, and the
+folder selected again after it.
 
 Any error in a pass (or in the IDLE after it) is survived: logged (one line), counted, and
 the pass tried again after a backoff (1 s doubling to 5 min; after a refused login
